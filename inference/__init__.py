@@ -1,0 +1,1 @@
+"""Workers: model store, engines, pipeline cache and the RQ task functions. Imported by workers only."""

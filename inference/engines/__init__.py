@@ -1,0 +1,1 @@
+"""Engines: one contract (construct with loaded parts, ``check_inputs``, ``run``, ``unload``) per capability."""

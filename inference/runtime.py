@@ -1,0 +1,198 @@
+"""Running one job inside a worker: lease heartbeat, throttled progress, cancel checks, outcome → job row."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from redis import Redis
+from rq.timeouts import JobTimeoutException
+
+from core.errors import JobCancelled, StudioError
+from core.jobs import JobService, lease_key
+from core.settings import Settings
+from inference.engine_cache import EngineCache
+from inference.engines.base import Engine
+from storage.blobs import BlobStore
+from storage.db import Database
+from storage.repositories import jobs as job_repo
+from storage.states import JobStatus
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Engine)
+
+
+@dataclass
+class WorkerResources:
+    """What a worker process owns and lends to each job: connections, stores and the engine cache."""
+
+    settings: Settings
+    db: Database
+    redis: Redis
+    blobs: BlobStore
+    engines: EngineCache
+    jobs: JobService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.jobs = JobService(db=self.db, redis=self.redis, settings=self.settings)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, redis: Redis) -> WorkerResources:
+        """Resources built from settings (the worker command uses this)."""
+        return cls(
+            settings=settings,
+            db=Database(settings.resolved_database_url),
+            redis=redis,
+            blobs=BlobStore(settings.blobs_dir),
+            engines=EngineCache(settings.engine_memory_budget_mb * 2**20),
+        )
+
+
+# Set by the worker around each job, so task functions enqueued by dotted path with only a job id
+# reach the worker's resources without module-level state.
+_resources: contextvars.ContextVar[WorkerResources] = contextvars.ContextVar("studio_worker_resources")
+
+
+def bind(resources: WorkerResources) -> contextvars.Token[WorkerResources]:
+    """Make ``resources`` visible to task functions called in this context."""
+    return _resources.set(resources)
+
+
+def unbind(token: contextvars.Token[WorkerResources]) -> None:
+    """Undo ``bind``."""
+    _resources.reset(token)
+
+
+class TaskContext:
+    """Everything a task function needs for one job."""
+
+    def __init__(self, resources: WorkerResources, *, job_id: str, owner_id: int, kind: str,
+                 spec: dict[str, Any], attempt: int) -> None:
+        self.resources = resources
+        self.job_id = job_id
+        self.owner_id = owner_id
+        self.kind = kind
+        self.spec = spec
+        self.attempt = attempt
+        self._last_report = 0.0
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
+
+    @property
+    def db(self) -> Database:
+        return self.resources.db
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.resources.blobs
+
+    def engine(self, key: str, load: Callable[[], E]) -> E:
+        """A warm engine from the worker's cache, loaded on first use."""
+        return self.resources.engines.get(key, load)
+
+    def check_cancelled(self) -> None:
+        """Raise ``JobCancelled`` if the owner cancelled this job."""
+        if self.resources.jobs.is_cancelled(self.job_id):
+            raise JobCancelled(self.job_id)
+
+    def progress(self, fraction: float, stage: str) -> None:
+        """Report progress (throttled to one update per ``progress_interval_s``) and honour cancel."""
+        self.check_cancelled()
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last_report < self.resources.settings.progress_interval_s:
+            return
+        self._last_report = now
+        self.resources.jobs.progress(self.job_id, fraction, stage)
+
+
+TaskFunction = Callable[[TaskContext], dict[str, Any]]
+
+
+class _Lease:
+    """Keeps ``studio:lease:<job>`` alive while the job runs; its expiry is how a dead worker is noticed."""
+
+    def __init__(self, redis: Redis, job_id: str, seconds: int) -> None:
+        self._redis = redis
+        self._key = lease_key(job_id)
+        self._seconds = max(3, seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
+
+    def __enter__(self) -> _Lease:
+        self._redis.set(self._key, "1", ex=self._seconds)
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._seconds / 3):
+            try:
+                self._redis.set(self._key, "1", ex=self._seconds)
+            except Exception:  # noqa: BLE001 - a missed beat only risks a retry; keep beating
+                log.warning("lease heartbeat failed for %s", self._key, exc_info=True)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._redis.delete(self._key)
+
+
+def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
+    """Run ``fn`` for job ``job_id`` and record the outcome; never raises for a job's own failure."""
+    jobs = resources.jobs
+    with resources.db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        if job is None:
+            log.warning("job %s vanished from the database; skipping", job_id)
+            return
+        attempt = job.attempts + 1
+        owner_id, kind, spec = job.owner_id, job.kind, dict(job.spec)
+    if jobs.is_cancelled(job_id):
+        jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED], message="Cancelled.")
+        return
+    if not jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=attempt,
+                           stage="starting", progress=0.0):
+        log.info("job %s is not queued any more; skipping", job_id)
+        return
+    ctx = TaskContext(resources, job_id=job_id, owner_id=owner_id, kind=kind, spec=spec, attempt=attempt)
+    with _Lease(resources.redis, job_id, resources.settings.job_lease_seconds):
+        try:
+            result = fn(ctx)
+        except JobCancelled:
+            jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.RUNNING], message="Cancelled.")
+        except JobTimeoutException:
+            limit = resources.settings.timeout_for(kind)
+            jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING],
+                            message=f"This took longer than the {limit} s allowed for it and was stopped.")
+        except (StudioError, ValueError) as exc:
+            # Input problems found by an engine: the message names what to change.
+            jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING], message=str(exc))
+        except Exception:
+            log.exception("job %s (%s) crashed", job_id, kind)
+            jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING],
+                            message=f"Something went wrong on our side (job {job_id}). Please try again.")
+        else:
+            jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING], result=result,
+                            progress=1.0, stage="done")
+
+
+def task(fn: TaskFunction) -> Callable[[str], None]:
+    """Turn ``fn(ctx) -> result`` into an RQ task taking only a job id, run with the worker's resources."""
+
+    @functools.wraps(fn)
+    def run(job_id: str) -> None:
+        try:
+            resources = _resources.get()
+        except LookupError:
+            raise RuntimeError("studio tasks run inside `studio worker` (StudioWorker)") from None
+        execute(resources, job_id, fn)
+
+    return run

@@ -1,0 +1,1 @@
+"""RQ task functions, one module per capability; enqueued by dotted path with a job id."""

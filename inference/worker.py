@@ -1,0 +1,77 @@
+"""The worker process: an RQ worker that never forks, lends its resources to jobs and recovers dead ones."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from redis import Redis
+from rq import SimpleWorker
+from rq.job import Job as RQJob
+from rq.queue import Queue
+
+from core import queue as studio_queue
+from inference import runtime
+from inference.runtime import WorkerResources
+
+log = logging.getLogger(__name__)
+
+
+class StudioWorker(SimpleWorker):
+    """Runs jobs in its own process: engines loaded once stay warm (CUDA cannot survive a fork)."""
+
+    def __init__(self, queues: Sequence[Queue], *, resources: WorkerResources, **kwargs: Any) -> None:
+        super().__init__(list(queues), connection=resources.redis, serializer=studio_queue.SERIALIZER, **kwargs)
+        self.resources = resources
+
+    def execute_job(self, job: RQJob, queue: Queue) -> None:
+        token = runtime.bind(self.resources)
+        try:
+            super().execute_job(job, queue)
+        finally:
+            runtime.unbind(token)
+
+
+class Recovery:
+    """Background sweep: jobs whose worker lease expired are retried or failed, lost queued jobs requeued."""
+
+    def __init__(self, resources: WorkerResources, *, interval_s: float) -> None:
+        self.resources = resources
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="job-recovery", daemon=True)
+
+    def start(self) -> None:
+        self.sweep()
+        self._thread.start()
+
+    def sweep(self) -> None:
+        try:
+            self.resources.jobs.recover_abandoned()
+            self.resources.jobs.requeue_lost()
+        except Exception:  # noqa: BLE001 - recovery must never take the worker down
+            log.warning("job recovery sweep failed", exc_info=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sweep()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def run_worker(
+    resources: WorkerResources, *, queue_names: Sequence[str], burst: bool = False, name: str | None = None
+) -> bool:
+    """Work the named queues until stopped (or, with ``burst``, until they are empty)."""
+    queues = [studio_queue.queue(q, connection=resources.redis) for q in queue_names]
+    worker = StudioWorker(queues, resources=resources, name=name)
+    recovery = Recovery(resources, interval_s=max(2.0, resources.settings.job_lease_seconds / 2))
+    recovery.start()
+    try:
+        return bool(worker.work(burst=burst, with_scheduler=False, logging_level="WARNING"))
+    finally:
+        recovery.stop()
+        resources.engines.clear()

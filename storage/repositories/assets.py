@@ -1,0 +1,72 @@
+"""Assets: images and videos a user owns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Asset
+
+
+def create(
+    session: Session,
+    *,
+    owner_id: int,
+    kind: str,
+    blob: str,
+    mime: str,
+    width: int = 0,
+    height: int = 0,
+    duration_s: float | None = None,
+    persona_id: int | None = None,
+    job_id: str | None = None,
+    tags: list[str] | None = None,
+    identity_score: float | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Asset:
+    """A new asset row pointing at a stored blob."""
+    asset = Asset(
+        owner_id=owner_id,
+        kind=kind,
+        blob=blob,
+        mime=mime,
+        width=width,
+        height=height,
+        duration_s=duration_s,
+        persona_id=persona_id,
+        job_id=job_id,
+        tags=tags or [],
+        identity_score=identity_score,
+        meta=meta or {},
+    )
+    session.add(asset)
+    session.flush()
+    return asset
+
+
+def get_owned(session: Session, *, asset_id: str, owner_id: int) -> Asset | None:
+    """The asset only if ``owner_id`` owns it."""
+    asset = session.get(Asset, asset_id)
+    return asset if asset is not None and asset.owner_id == owner_id else None
+
+
+def for_job(session: Session, *, job_id: str) -> Sequence[Asset]:
+    """Outputs of a job, oldest first."""
+    stmt = select(Asset).where(Asset.job_id == job_id).order_by(Asset.created_at, Asset.id)
+    return session.scalars(stmt).all()
+
+
+def recent(session: Session, *, owner_id: int, limit: int = 10, kind: str | None = None) -> Sequence[Asset]:
+    """The user's newest assets first."""
+    stmt = select(Asset).where(Asset.owner_id == owner_id)
+    if kind is not None:
+        stmt = stmt.where(Asset.kind == kind)
+    return session.scalars(stmt.order_by(Asset.created_at.desc(), Asset.id).limit(limit)).all()
+
+
+def blob_in_use(session: Session, *, blob: str) -> bool:
+    """Whether any asset still refers to ``blob``."""
+    return session.scalars(select(Asset.id).where(Asset.blob == blob).limit(1)).first() is not None
