@@ -115,7 +115,7 @@ def position(rq_id: str, *, connection: Redis) -> int | None:
     """1-based position of an RQ job on its queue, or None when it is no longer waiting."""
     try:
         job = RQJob.fetch(rq_id, connection=connection, serializer=SERIALIZER)
-    except Exception:  # noqa: BLE001 - a vanished job simply has no position
+    except Exception:
         return None
     pos = job.get_position()
     return None if pos is None else pos + 1

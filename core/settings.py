@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside development
+PLACEHOLDER_SECRET = "change-me"
 
 ModelProfile = Literal["full", "cpu", "tiny"]
 Environment = Literal["development", "production", "test"]

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from redis import Redis
 from rq import SimpleWorker
 from rq.job import Job as RQJob
 from rq.queue import Queue
@@ -51,7 +50,7 @@ class Recovery:
         try:
             self.resources.jobs.recover_abandoned()
             self.resources.jobs.requeue_lost()
-        except Exception:  # noqa: BLE001 - recovery must never take the worker down
+        except Exception:
             log.warning("job recovery sweep failed", exc_info=True)
 
     def _loop(self) -> None:

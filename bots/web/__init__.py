@@ -1,0 +1,1 @@
+"""The web page: private download pages behind signed, expiring links."""

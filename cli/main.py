@@ -1,0 +1,199 @@
+"""`studio` command line: up, chat, telegram, discord, web, worker, db, models."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from core.settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        messages = "; ".join(str(err.get("msg", err)) for err in exc.errors())
+        raise click.ClickException(messages) from None
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group()
+@click.option("--log-level", default=os.environ.get("STUDIO_LOG_LEVEL", "WARNING"), show_default=True)
+def cli(log_level: str) -> None:
+    """Persona Studio: AI persona images, videos and exports over chat."""
+    _logging(log_level)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations up to the newest schema."""
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    settings = _settings()
+    database = Database(settings.resolved_database_url)
+    upgrade(database.engine)
+    click.echo(f"database at {database.engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+@cli.command()
+@click.option("--queues", default="gpu,cpu", show_default=True, help="Comma-separated queues, in priority order.")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--name", default=None, help="Worker name (unique per host).")
+def worker(queues: str, burst: bool, name: str | None) -> None:
+    """Run a worker that keeps engines warm and never forks per job."""
+    from core import queue as studio_queue
+    from inference.runtime import WorkerResources
+    from inference.worker import run_worker
+
+    settings = _settings()
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    for q in names:
+        if q not in studio_queue.QUEUES:
+            raise click.BadParameter(f"unknown queue {q!r}; use {', '.join(studio_queue.QUEUES)}")
+    resources = WorkerResources.from_settings(settings, redis=studio_queue.connect(settings))
+    run_worker(resources, queue_names=names, burst=burst, name=name)
+
+
+@cli.command()
+@click.option("--user", default=None, help="Console user name (defaults to your login).")
+def chat(user: str | None) -> None:
+    """Chat with the assistant in this terminal (a worker must be running: see `studio up`)."""
+    from bots.console import ConsoleFrontend
+    from core.app import Studio
+
+    studio = Studio.build(_settings())
+    try:
+        ConsoleFrontend(studio, user_id=user).run(sys.stdin)
+    finally:
+        studio.close()
+
+
+@cli.command()
+def web() -> None:
+    """Serve the export download page."""
+    import uvicorn
+
+    from bots.web.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port, log_level="warning")
+
+
+@cli.command()
+def telegram() -> None:
+    """Run the Telegram bot (STUDIO_TELEGRAM_TOKEN)."""
+    from bots.telegram_bot import run_telegram
+
+    settings = _settings()
+    if not settings.telegram_token:
+        raise click.ClickException("set STUDIO_TELEGRAM_TOKEN to the token from @BotFather")
+    run_telegram(settings)
+
+
+@cli.command()
+def discord() -> None:
+    """Run the Discord bot (STUDIO_DISCORD_TOKEN)."""
+    raise click.ClickException("the Discord front end is not available in this release yet; use Telegram or the console")
+
+
+@cli.command()
+@click.option("--no-web", is_flag=True, help="Do not start the web page.")
+@click.option("--user", default=None, help="Console user name when no bot token is set.")
+def up(no_web: bool, user: str | None) -> None:
+    """Everything in one process group: migrations, embedded services, a worker, the web page and a front end."""
+    from core import queue as studio_queue
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    settings = _settings()
+    click.echo(f"data in {settings.resolved_data_dir} · model profile {settings.model_profile}")
+    upgrade(Database(settings.resolved_database_url).engine)
+    env = dict(os.environ)
+    # Children reach the embedded Redis (if any) through its socket; it lives as long as this process.
+    env["STUDIO_REDIS_URL"] = studio_queue.redis_url(settings)
+    env["STUDIO_DATA_DIR"] = str(settings.resolved_data_dir)
+    children: list[tuple[str, subprocess.Popen[Any]]] = []
+
+    def spawn(label: str, *args: str) -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=False)
+        children.append((label, proc))
+
+    spawn("worker", "worker", "--queues", "gpu,cpu")
+    if not no_web:
+        spawn("web", "web")
+        click.echo(f"web page on http://{settings.web_host}:{settings.web_port}")
+    bots = []
+    if settings.telegram_token:
+        spawn("telegram", "telegram")
+        bots.append("telegram")
+    if settings.discord_token:
+        spawn("discord", "discord")
+        bots.append("discord")
+    try:
+        if bots:
+            click.echo(f"running {', '.join(bots)}; Ctrl-C stops everything")
+            while all(proc.poll() is None for _, proc in children):
+                time.sleep(1)
+            dead = [label for label, proc in children if proc.poll() is not None]
+            raise click.ClickException(f"{', '.join(dead)} stopped; shutting down")
+        os.environ["STUDIO_REDIS_URL"] = env["STUDIO_REDIS_URL"]
+        from bots.console import ConsoleFrontend
+        from core.app import Studio
+
+        studio = Studio.build(Settings(), migrate=False)
+        ConsoleFrontend(studio, user_id=user).run(sys.stdin)
+        studio.close()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(children)
+
+
+def _stop(children: list[tuple[str, subprocess.Popen[Any]]]) -> None:
+    for _, proc in children:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for _, proc in children:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _add_optional_groups() -> None:
+    try:
+        from cli.models import models
+    except ImportError:  # the models group needs the inference extra
+        return
+    cli.add_command(models)
+
+
+_add_optional_groups()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

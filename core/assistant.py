@@ -1,0 +1,533 @@
+"""The channel-neutral assistant: turns one incoming message into replies and jobs, for every front end."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core import grammar, help
+from core.errors import InvalidUpload, NotAvailable, NotFound, StudioError, UsageError
+from core.grammar import Command
+from core.jobs import JobService
+from core.messages import Button, Incoming, Media, Reply
+from core.progress import KIND_LABELS, bar, queued_text
+from core.settings import Settings
+from storage.blobs import BlobStore
+from storage.db import Database
+from storage.models import Persona, User, utcnow
+from storage.repositories import assets as asset_repo
+from storage.repositories import jobs as job_repo
+from storage.repositories import personas as persona_repo
+from storage.repositories import users as user_repo
+from storage.states import PersonaStatus
+
+log = logging.getLogger(__name__)
+
+MIN_PHOTOS = 3
+MAX_PHOTOS = 10
+LINK_CODE_TTL = timedelta(minutes=10)
+# Capabilities whose workers arrive in later releases: their commands answer honestly until then.
+COMING_SOON = {
+    "video": "Animation",
+    "faceswap": "Face swap",
+    "export": "Export packages",
+}
+USER_SETTINGS: dict[str, Callable[[str], Any]] = {
+    "ar": lambda v: grammar._aspect(v),
+    "n": lambda v: grammar._int(v, "n", 1, 4, default=1),
+    "steps": lambda v: grammar._int(v, "steps", 1, 100, default=None),
+    "platform": lambda v: grammar._platform(v),
+}
+
+
+class Assistant:
+    """One instance per front-end process; stateless between messages (state lives in the database)."""
+
+    def __init__(self, *, db: Database, blobs: BlobStore, jobs: JobService, settings: Settings) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.jobs = jobs
+        self.settings = settings
+
+    # ---- entry points -----------------------------------------------------------------------------
+
+    def handle(self, msg: Incoming) -> list[Reply]:
+        """Replies to one message; user mistakes become one-line answers, never exceptions."""
+        try:
+            return self._handle(msg)
+        except StudioError as exc:
+            return [Reply(text=str(exc))]
+
+    def press(self, msg: Incoming, action: str) -> list[Reply]:
+        """Replies to a button press; ``msg`` identifies who pressed it (only the owner's content is reachable)."""
+        try:
+            return self._press(msg, action)
+        except StudioError as exc:
+            return [Reply(text=str(exc))]
+
+    def attach_status_message(self, job_id: str, message_id: str) -> None:
+        """Record which chat message shows ``job_id``'s status, so delivery edits it in place."""
+        with self.db.session() as session:
+            job_repo.update_chat(session, job_id=job_id, status_message_id=message_id)
+
+    # ---- dispatch ---------------------------------------------------------------------------------
+
+    def _user(self, session: Session, msg: Incoming) -> User:
+        return user_repo.get_or_create(
+            session,
+            platform=msg.platform,
+            platform_user_id=msg.user_id,
+            display_name=msg.display_name,
+            is_admin=self.settings.is_admin(msg.platform, msg.user_id),
+        )
+
+    def _handle(self, msg: Incoming) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            owner_id = user_repo.content_owner_id(user)
+            names = [p.name for p in persona_repo.list_for(session, owner_id=owner_id)]
+            flow = dict(user.dialogue)
+        text = msg.text.strip()
+        if msg.uploads and not text.startswith("/"):
+            if flow.get("flow") == "persona":
+                return self._persona_photos(msg, flow)
+            if not text:
+                return [Reply(text=(
+                    "Got your file. To build a persona from photos start with /persona new <name>; "
+                    "to put a persona's face into it send /swap <persona> with it; to animate an image "
+                    "send /animate with it."
+                ))]
+        command = grammar.parse(text, persona_names=names)
+        return self._dispatch(msg, command)
+
+    def _dispatch(self, msg: Incoming, command: Command) -> list[Reply]:
+        match command:
+            case grammar.Start():
+                return [Reply(text=help.WELCOME)]
+            case grammar.Help(topic=topic):
+                return [Reply(text=help.for_command(topic) if topic else help.overview())]
+            case grammar.PersonaNew(name=name):
+                return self._persona_new(msg, name)
+            case grammar.Consent():
+                return self._consent(msg)
+            case grammar.Done():
+                return self._persona_done(msg)
+            case grammar.Abort():
+                return self._abort(msg)
+            case grammar.PersonaList():
+                return self._persona_list(msg)
+            case grammar.PersonaShow(name=name):
+                return self._persona_show(msg, name)
+            case grammar.PersonaRename(old=old, new=new):
+                return self._persona_rename(msg, old, new)
+            case grammar.PersonaDelete(name=name):
+                return self._persona_delete_ask(msg, name)
+            case grammar.PersonaTrain(name=name):
+                return self._persona_train(msg, name)
+            case grammar.Imagine():
+                return self._imagine(msg, command)
+            case grammar.Animate():
+                raise NotAvailable(f"{COMING_SOON['video']} is not available on this server yet; it is coming soon.")
+            case grammar.Swap():
+                raise NotAvailable(f"{COMING_SOON['faceswap']} is not available on this server yet; it is coming soon.")
+            case grammar.Export():
+                raise NotAvailable(f"{COMING_SOON['export']} are not available on this server yet; coming soon.")
+            case grammar.Gallery(n=n):
+                return self._gallery(msg, n)
+            case grammar.Jobs():
+                return self._jobs(msg)
+            case grammar.CancelJob(job_id=job_id):
+                return self._cancel_job(msg, job_id)
+            case grammar.SettingsCmd(key=key, value=value):
+                return self._settings(msg, key, value)
+            case grammar.Web():
+                return self._web(msg)
+            case grammar.Echo(text=text, seconds=seconds):
+                return self._submit(msg, "echo", {"text": text, "seconds": seconds}, label=f"echo “{text[:40]}”")
+            case grammar.Link(code=code):
+                return self._link(msg, code)
+        raise UsageError("I understood that but can't do it yet.")  # pragma: no cover - every command is matched
+
+    # ---- jobs -------------------------------------------------------------------------------------
+
+    def _chat(self, msg: Incoming) -> dict[str, Any]:
+        return {"platform": msg.platform, "chat_id": msg.chat_id, "user_id": msg.user_id,
+                "reply_to": msg.message_id}
+
+    def _submit(self, msg: Incoming, kind: str, spec: dict[str, Any], *, label: str = "") -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+        submitted = self.jobs.submit(user=user, kind=kind, spec=spec, chat=self._chat(msg))
+        text = queued_text(kind, submitted.job_id, submitted.position)
+        if label:
+            text += f"\n{label}"
+        return [Reply(text=text, job_id=submitted.job_id,
+                      buttons=[Button("Cancel", f"cancel:{submitted.job_id}")])]
+
+    def _jobs(self, msg: Incoming) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            recent = job_repo.recent(session, owner_id=user.id, limit=10)
+            lines = []
+            for job in recent:
+                label = KIND_LABELS.get(job.kind, job.kind)
+                state = bar(job.progress) if job.status == "running" else job.status
+                lines.append(f"{job.id} · {label} · {state}")
+        if not lines:
+            return [Reply(text="No jobs yet. Try /imagine or /persona new <name>.")]
+        return [Reply(text="Your jobs (newest first):\n" + "\n".join(lines) + "\n/cancel <job> stops one.")]
+
+    def _cancel_job(self, msg: Incoming, job_id: str) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+        return [Reply(text=self.jobs.cancel(owner_id=user.id, job_id=job_id))]
+
+    # ---- personas ---------------------------------------------------------------------------------
+
+    def _persona_new(self, msg: Incoming, name: str) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            owner_id = user_repo.content_owner_id(user)
+            if user.dialogue.get("flow") == "persona":
+                current = persona_repo.get_owned(session, persona_id=user.dialogue["persona_id"], owner_id=owner_id)
+                if current is not None:
+                    raise UsageError(
+                        f"You are still creating {current.name}: send its photos and /done, or /cancel first."
+                    )
+            if persona_repo.by_name(session, owner_id=owner_id, name=name) is not None:
+                raise UsageError(f"You already have a persona called {name}; pick another name or /persona show {name}.")
+            persona = persona_repo.create(session, owner_id=owner_id, name=name,
+                                          trigger_token=f"sks{secrets.token_hex(2)}")
+            user.dialogue = {"flow": "persona", "persona_id": persona.id}
+        return [Reply(
+            text=(
+                f"Creating {name}. First, please confirm: the photos you will send show you, or someone who "
+                "agreed to be turned into an AI persona. Reply /consent (or press I agree); /cancel stops here."
+            ),
+            buttons=[Button("I agree", "consent"), Button("Cancel", "abort")],
+        )]
+
+    def _flow_persona(self, session: Session, user: User) -> Persona:
+        if user.dialogue.get("flow") != "persona":
+            raise UsageError("You are not creating a persona right now. Start with /persona new <name>.")
+        persona = persona_repo.get_owned(
+            session, persona_id=int(user.dialogue["persona_id"]), owner_id=user_repo.content_owner_id(user)
+        )
+        if persona is None:
+            user.dialogue = {}
+            raise UsageError("That persona is gone. Start again with /persona new <name>.")
+        return persona
+
+    def _consent(self, msg: Incoming) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            persona = self._flow_persona(session, user)
+            persona.consent_at = utcnow()
+            name = persona.name
+        return [Reply(text=(
+            f"Thanks. Now send {MIN_PHOTOS}-{MAX_PHOTOS} photos of {name}: one face per photo, clear and "
+            "well lit, different angles and expressions (an album is fine). Send /done when finished."
+        ))]
+
+    def _persona_photos(self, msg: Incoming, flow: dict[str, Any]) -> list[Reply]:
+        from core.uploads import check_image  # intake checks run before anything else touches a file
+
+        lines: list[str] = []
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            persona = self._flow_persona(session, user)
+            if persona.consent_at is None:
+                raise UsageError("Please confirm consent first with /consent, then send the photos again.")
+            if persona.status != PersonaStatus.COLLECTING.value:
+                raise UsageError(f"{persona.name}'s photos are being analysed; wait for the result.")
+            known = {ref.blob for ref in persona.references}
+            for upload in msg.uploads:
+                label = upload.filename or f"photo {len(persona.references) + 1}"
+                if len(persona.references) >= MAX_PHOTOS:
+                    lines.append(f"{label}: skipped, {MAX_PHOTOS} photos is the maximum.")
+                    continue
+                try:
+                    checked = check_image(upload.data, filename=label, settings=self.settings)
+                except InvalidUpload as exc:
+                    lines.append(str(exc))
+                    continue
+                digest = self.blobs.put_bytes(checked.data)
+                if digest in known:
+                    lines.append(f"{label}: you already sent this photo; skipped.")
+                    continue
+                known.add(digest)
+                persona_repo.add_reference(session, persona=persona, blob=digest, filename=label,
+                                           width=checked.width, height=checked.height)
+                note = f" ({'; '.join(checked.notes)})" if checked.notes else ""
+                lines.append(f"{label}: received{note}.")
+            count = len(persona.references)
+        more = MIN_PHOTOS - count
+        tail = f"{count} photo(s) so far; send {more} more." if more > 0 else \
+            f"{count} photo(s) so far. Send more (up to {MAX_PHOTOS}) or /done to analyse them."
+        return [Reply(text="\n".join([*lines, tail]))]
+
+    def _persona_done(self, msg: Incoming) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            persona = self._flow_persona(session, user)
+            if persona.consent_at is None:
+                raise UsageError("Please confirm consent with /consent first.")
+            count = len(persona.references)
+            if count < MIN_PHOTOS:
+                raise UsageError(f"{persona.name} has {count} photo(s); send at least {MIN_PHOTOS - count} more, then /done.")
+            persona.status = PersonaStatus.ANALYZING.value
+            persona_id, name = persona.id, persona.name
+            user.dialogue = {}
+        try:
+            return self._submit(msg, "persona_analyze", {"persona_id": persona_id},
+                                label=f"Checking {count} photos of {name}…")
+        except StudioError:
+            with self.db.session() as session:
+                user = self._user(session, msg)
+                row = persona_repo.get_owned(session, persona_id=persona_id, owner_id=user_repo.content_owner_id(user))
+                if row is not None:
+                    row.status = PersonaStatus.COLLECTING.value
+                user.dialogue = {"flow": "persona", "persona_id": persona_id}
+            raise
+
+    def _abort(self, msg: Incoming) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            if user.dialogue.get("flow") != "persona":
+                user.dialogue = {}
+                return [Reply(text="Nothing to cancel. To stop a job use /cancel <job> (see /jobs).")]
+            persona = persona_repo.get_owned(session, persona_id=int(user.dialogue["persona_id"]),
+                                             owner_id=user_repo.content_owner_id(user))
+            user.dialogue = {}
+            if persona is None:
+                return [Reply(text="Cancelled.")]
+            name = persona.name
+            self._delete_persona(session, persona)
+        return [Reply(text=f"Cancelled: {name} and the photos you sent are deleted.")]
+
+    def _persona_list(self, msg: Incoming) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            personas = persona_repo.list_for(session, owner_id=user_repo.content_owner_id(user))
+            lines = [
+                f"• {p.name} — {p.status}, {len(p.references)} photo(s)"
+                + (f", LoRA v{p.loras[-1].version}" if p.loras else "")
+                for p in personas
+            ]
+        if not lines:
+            return [Reply(text="No personas yet. Create one with /persona new <name>.")]
+        return [Reply(text="Your personas:\n" + "\n".join(lines))]
+
+    def _owned_persona(self, session: Session, user: User, name: str) -> Persona:
+        persona = persona_repo.by_name(session, owner_id=user_repo.content_owner_id(user), name=name)
+        if persona is None:
+            raise NotFound(f"You have no persona called {name}. /persona list shows yours.")
+        return persona
+
+    def _persona_show(self, msg: Incoming, name: str) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            persona = self._owned_persona(session, user, name)
+            identity = ", ".join(
+                f"{engine} (threshold {data.get('threshold', 0):.2f})" for engine, data in persona.identity.items()
+            ) or "not analysed yet"
+            text = (
+                f"{persona.name} — {persona.status}\n"
+                f"Photos: {len(persona.references)} · identity: {identity}\n"
+                f"LoRA: {'v' + str(persona.loras[-1].version) if persona.loras else 'none (/persona train ' + persona.name + ')'}"
+            )
+            if persona.description:
+                text += f"\n{persona.description}"
+            media = [Media(blob=persona.card_blob, kind="image", filename=f"{persona.name}-card.png",
+                           caption=f"{persona.name}'s reference faces")] if persona.card_blob else []
+        return [Reply(text=text, media=media)]
+
+    def _persona_rename(self, msg: Incoming, old: str, new: str) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            persona = self._owned_persona(session, user, old)
+            clash = persona_repo.by_name(session, owner_id=persona.owner_id, name=new)
+            if clash is not None and clash.id != persona.id:
+                raise UsageError(f"You already have a persona called {new}.")
+            persona.name, persona.name_key = new, persona_repo.name_key(new)
+        return [Reply(text=f"Renamed {old} to {new}.")]
+
+    def _persona_delete_ask(self, msg: Incoming, name: str) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            persona = self._owned_persona(session, user, name)
+            persona_id = persona.id
+        return [Reply(
+            text=f"Delete {name}, its photos, embeddings and LoRA weights? This cannot be undone.",
+            buttons=[Button(f"Delete {name}", f"pdel:{persona_id}"), Button("Keep", "noop")],
+        )]
+
+    def _delete_persona(self, session: Session, persona: Persona) -> None:
+        blobs = persona_repo.blobs_of(persona)
+        session.delete(persona)
+        session.flush()
+        for digest in blobs:
+            if not persona_repo.blob_in_use(session, blob=digest) and not asset_repo.blob_in_use(session, blob=digest):
+                self.blobs.delete(digest)
+
+    def _persona_train(self, msg: Incoming, name: str) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            persona = self._owned_persona(session, user, name)
+            if persona.status != PersonaStatus.READY.value:
+                raise UsageError(f"{persona.name} is {persona.status}; train once its photos are analysed.")
+            persona_id = persona.id
+        return self._submit(msg, "train_lora", {"persona_id": persona_id},
+                            label=f"Training a LoRA for {name}; you can keep using /imagine meanwhile.")
+
+    # ---- images -----------------------------------------------------------------------------------
+
+    def _imagine(self, msg: Incoming, cmd: grammar.Imagine) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            prefs = dict(user.preferences)
+            persona_id: int | None = None
+            if cmd.persona:
+                persona = self._owned_persona(session, user, cmd.persona)
+                if persona.status != PersonaStatus.READY.value:
+                    raise UsageError(f"{persona.name} is not ready yet ({persona.status}).")
+                persona_id = persona.id
+        spec = {
+            "persona_id": persona_id,
+            "prompt": cmd.prompt,
+            "aspect_ratio": cmd.aspect_ratio or prefs.get("ar"),
+            "n": cmd.n if cmd.n != 1 else int(prefs.get("n", 1)),
+            "seed": cmd.seed,
+            "steps": cmd.steps or prefs.get("steps"),
+            "template": cmd.template,
+            "platform": cmd.platform or prefs.get("platform"),
+            "negative": cmd.negative,
+            "variation_of": None,
+            "variation": None,
+        }
+        who = f"{cmd.persona}: " if cmd.persona else ""
+        return self._submit(msg, "image", spec, label=f"{who}{cmd.prompt[:80]}")
+
+    def _variations(self, msg: Incoming, asset_id: str) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            asset = asset_repo.get_owned(session, asset_id=asset_id, owner_id=user_repo.content_owner_id(user))
+            if asset is None:
+                raise NotFound("That result is not yours or no longer exists.")
+            meta = dict(asset.meta)
+            persona_id = asset.persona_id
+        spec = {
+            "persona_id": persona_id,
+            "prompt": meta.get("prompt", ""),
+            "aspect_ratio": meta.get("aspect_ratio"),
+            "n": 2,
+            "seed": None,
+            "steps": meta.get("steps"),
+            "template": meta.get("template"),
+            "platform": meta.get("platform"),
+            "negative": meta.get("negative"),
+            "variation_of": asset_id,
+            "variation": "seeds",
+        }
+        return self._submit(msg, "image", spec, label="Variations of your image")
+
+    def _gallery(self, msg: Incoming, n: int) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            recent = asset_repo.recent(session, owner_id=user_repo.content_owner_id(user), limit=n)
+            media = [
+                Media(blob=a.blob, kind=a.kind, filename=f"{a.id}.{'mp4' if a.kind == 'video' else 'png'}",
+                      caption=f"#{a.id}" + (f" · identity {a.identity_score:.2f}" if a.identity_score is not None else ""),
+                      asset_id=a.id)
+                for a in recent
+            ]
+        if not media:
+            return [Reply(text="Your gallery is empty. Try /imagine.")]
+        return [Reply(text=f"Your latest {len(media)}:", media=media)]
+
+    # ---- settings, web, linking -------------------------------------------------------------------
+
+    def _settings(self, msg: Incoming, key: str | None, value: str | None) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            prefs = dict(user.preferences)
+            if key is None:
+                shown = {k: prefs.get(k, "default") for k in USER_SETTINGS}
+                return [Reply(text="Your defaults: " + ", ".join(f"{k}={v}" for k, v in shown.items())
+                              + "\nChange one with /settings <key> <value>.")]
+            if key not in USER_SETTINGS:
+                raise UsageError(f"Unknown setting {key!r}; choose {', '.join(USER_SETTINGS)}.")
+            if value is None:
+                return [Reply(text=f"{key} = {prefs.get(key, 'default')}")]
+            if value.lower() in ("default", "reset", "none"):
+                prefs.pop(key, None)
+            else:
+                prefs[key] = USER_SETTINGS[key](value)
+            user.preferences = prefs
+        return [Reply(text=f"Saved: {key} = {prefs.get(key, 'default')}.")]
+
+    def _web(self, msg: Incoming) -> list[Reply]:
+        from core.signing import sign
+
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            token = sign(self.settings.secret_key, f"user:{user_repo.content_owner_id(user)}", ttl_s=86400)
+        url = f"{self.settings.public_url.rstrip('/')}/u/{token}"
+        return [Reply(text=f"Your downloads page (private, valid 24 h): {url}")]
+
+    def _link(self, msg: Incoming, code: str | None) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            if code is None:
+                user.link_code = secrets.token_hex(4).upper()
+                user.link_code_expires_at = datetime.now(UTC) + LINK_CODE_TTL
+                return [Reply(text=f"Send /link {user.link_code} from your other account within 10 minutes.")]
+            from sqlalchemy import select
+
+            other = session.scalars(select(User).where(User.link_code == code)).first()
+            expires = other.link_code_expires_at if other else None
+            if expires is not None and expires.tzinfo is None:
+                expires = expires.replace(tzinfo=UTC)
+            if other is None or expires is None or expires < datetime.now(UTC):
+                raise UsageError("That code is unknown or expired; ask for a new one with /link.")
+            if other.id == user.id or other.platform == user.platform:
+                raise UsageError("Send the code from your account on the other platform.")
+            user.linked_to_id = user_repo.content_owner_id(other)
+            other.link_code = None
+        return [Reply(text="Linked: both accounts now share personas and results.")]
+
+    # ---- buttons ----------------------------------------------------------------------------------
+
+    def _press(self, msg: Incoming, action: str) -> list[Reply]:
+        verb, _, arg = action.partition(":")
+        if verb == "noop":
+            return [Reply(text="OK.")]
+        if verb == "consent":
+            return self._consent(msg)
+        if verb == "abort":
+            return self._abort(msg)
+        if verb == "cancel" and grammar.JOB_ID_RE.match(arg):
+            return self._cancel_job(msg, arg)
+        if verb == "var" and grammar.ASSET_ID_RE.match(arg):
+            return self._variations(msg, arg)
+        if verb in ("anim", "swap", "exp") and grammar.ASSET_ID_RE.match(arg):
+            kind = {"anim": "video", "swap": "faceswap", "exp": "export"}[verb]
+            raise NotAvailable(f"{COMING_SOON[kind]} is not available on this server yet; it is coming soon.")
+        if verb == "pdel" and arg.isdigit():
+            with self.db.session() as session:
+                user = self._user(session, msg)
+                persona = persona_repo.get_owned(session, persona_id=int(arg), owner_id=user_repo.content_owner_id(user))
+                if persona is None:
+                    raise NotFound("That persona is not yours or was already deleted.")
+                name = persona.name
+                if user.dialogue.get("persona_id") == persona.id:
+                    user.dialogue = {}
+                self._delete_persona(session, persona)
+            return [Reply(text=f"Deleted {name} with its photos, embeddings and LoRA weights.")]
+        raise UsageError("That button has expired. Send the command again.")
+

@@ -1,0 +1,70 @@
+"""Help texts: the overview, one entry per command, and the descriptions bots register with the platform."""
+
+from __future__ import annotations
+
+# (command, one-line description for platform command menus, full help)
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("start", "Welcome and a short tour", "/start — welcome message and the three steps to your first image."),
+    ("help", "List commands or explain one", "/help [command] — all commands, or details of one: /help imagine."),
+    ("persona", "Create and manage personas",
+     "/persona new <name> — start a persona, confirm consent, send 3-10 photos of one face, then /done.\n"
+     "/persona list · show <name> · rename <old> <new> · delete <name> · train <name> (LoRA for stronger "
+     "likeness)."),
+    ("imagine", "Generate images of a persona",
+     "/imagine [<persona>:] <prompt> [--ar W:H] [--n 1-4] [--seed N] [--steps N] [--template <name>] "
+     "[--platform <p>] [--no <negative>]\n"
+     "Example: /imagine Ava: reading in a Paris café, golden hour --ar 4:5 --n 2\n"
+     "Plain sentences work too: “Ava on a beach at sunset, 4:5, four versions”."),
+    ("animate", "Turn an image into a short video",
+     "/animate [<asset>] [--motion zoom-in|zoom-out|pan-left|pan-right|tilt-up|tilt-down|orbit|ai] "
+     "[--seconds 2-10] — or reply /animate to one of your images."),
+    ("swap", "Put a persona's face into a photo or video",
+     "/swap <persona> [<asset>] — attach a photo or video, or reply to one. Only your own personas."),
+    ("export", "Package results for a platform",
+     "/export <instagram|tiktok|youtube|x|facebook> [<asset> ... | last N] — sized, captioned, labelled as "
+     "AI-generated, with a download link."),
+    ("gallery", "Your latest images and videos", "/gallery [N] — your newest N results with their ids."),
+    ("jobs", "Your running and recent jobs", "/jobs — what is queued, running and finished, with job ids."),
+    ("cancel", "Cancel a job or the current step",
+     "/cancel <job> stops a queued or running job; /cancel alone aborts what you are doing (e.g. a new persona)."),
+    ("done", "Finish sending persona photos", "/done — analyse the photos you sent for the new persona."),
+    ("consent", "Confirm consent for a persona's photos",
+     "/consent — confirm the photos show you, or someone who agreed to be turned into a persona."),
+    ("settings", "Your defaults",
+     "/settings — show your defaults; /settings <key> <value> sets one: ar (e.g. 4:5), n (1-4), steps, "
+     "platform."),
+    ("web", "Link to your downloads page", "/web — a private, expiring link to your exports."),
+    ("link", "Link your Telegram and Discord accounts",
+     "/link — get a code here; send /link <code> on your other account to share personas and results."),
+    ("echo", "Check the service with a tiny job", "/echo <text> [--seconds N] — runs a no-model job end to end."),
+)
+
+HELP_BY_NAME = {name: text for name, _desc, text in COMMANDS}
+
+WELCOME = (
+    "Hi! I make images and videos of your AI personas.\n"
+    "1. /persona new <name>, confirm consent, send 3-10 clear photos of one face, then /done.\n"
+    "2. /imagine <name>: <what they are doing>.\n"
+    "3. /animate or /export the results for your platforms.\n"
+    "/help lists every command."
+)
+
+
+def overview() -> str:
+    """All commands, one line each."""
+    lines = ["Commands:"] + [f"/{name} — {desc}" for name, desc, _ in COMMANDS if name != "echo"]
+    lines.append("Plain sentences work too: “Ava on a beach at sunset, 4:5, four versions”.")
+    return "\n".join(lines)
+
+
+def for_command(name: str) -> str:
+    """Help for one command, or a pointer to the overview."""
+    key = name.lower().lstrip("/")
+    if key in HELP_BY_NAME:
+        return HELP_BY_NAME[key]
+    return f"There is no /{key}. {overview()}"
+
+
+def menu() -> list[tuple[str, str]]:
+    """(command, description) pairs for the platform's command menu."""
+    return [(name, desc) for name, desc, _ in COMMANDS if name != "echo"]

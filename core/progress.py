@@ -1,0 +1,45 @@
+"""Progress rendering shared by every front end: a text bar and one-line job status."""
+
+from __future__ import annotations
+
+from core.delivery import DeliveryEvent
+
+BAR_WIDTH = 12
+KIND_LABELS = {
+    "echo": "echo",
+    "persona_analyze": "persona analysis",
+    "image": "image",
+    "train_lora": "LoRA training",
+    "video": "animation",
+    "faceswap": "face swap",
+    "export": "export",
+}
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A bar like ``▓▓▓▓░░░░ 50%``."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    filled = round(fraction * width)
+    return f"{'▓' * filled}{'░' * (width - filled)} {round(fraction * 100)}%"
+
+
+def queued_text(kind: str, job_id: str, position: int | None) -> str:
+    """The first status line, sent as soon as a job is accepted."""
+    where = f"position {position}" if position else "starting soon"
+    return f"⏳ {KIND_LABELS.get(kind, kind)} queued, {where} · job {job_id}"
+
+
+def status_text(kind: str, event: DeliveryEvent) -> str:
+    """The status message for ``event``, edited in place as the job moves."""
+    label = KIND_LABELS.get(kind, kind)
+    if event.status == "queued":
+        note = f" {event.message}" if event.message else ""
+        return f"⏳ {label} queued · job {event.job_id}.{note}"
+    if event.status == "running":
+        stage = f" · {event.stage}" if event.stage else ""
+        return f"⚙️ {label} {bar(event.progress)}{stage}"
+    if event.status == "done":
+        return f"✅ {label} done · job {event.job_id}"
+    if event.status == "cancelled":
+        return f"⏹ {label} cancelled · job {event.job_id}"
+    return f"❌ {label} failed: {event.message or 'unknown error'}"

@@ -1,0 +1,111 @@
+"""The ``dlib`` face backend: HOG detector, 68-point landmarks and the 128-d ResNet descriptor, on CPU.
+
+The models ship in the ``face_recognition_models`` package, so this backend works with no model store.
+dlib documents its descriptor as: two faces are the same person when the euclidean distance between their
+descriptors is below 0.6 (99.38% on LFW). That is ``THRESHOLD`` here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from core.errors import NotAvailable
+from inference.engines.faces.contract import Detection, FaceAnalyzer
+from inference.engines.faces.geometry import five_from_68
+
+NAME = "dlib"
+THRESHOLD = 0.6
+# Re-encodings and resizes of one photo land below this; distinct photos of one person are 0.2 and up.
+DUPLICATE_DISTANCE = 0.04
+# HOG finds faces of about 80 px and up; detection runs on a copy scaled to this long side, which keeps a
+# 12 MP photo as fast as a 1 MP one. Small photos are upsampled once instead, to find smaller faces.
+DETECT_LONG_SIDE = 1280
+UPSAMPLE_BELOW = 800
+MODEL_FILES = {
+    "landmarks": "shape_predictor_68_face_landmarks.dat",
+    "descriptor": "dlib_face_recognition_resnet_model_v1.dat",
+}
+
+
+def model_dir() -> Path:
+    """Where ``face_recognition_models`` keeps its ``.dat`` files (found without importing the package).
+
+    Its ``__init__`` imports ``pkg_resources``, which new environments lack, so only its location is used.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise NotAvailable("The dlib face models are not installed (pip install face_recognition_models).")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+class DlibFaceAnalyzer(FaceAnalyzer):
+    """Face analysis with dlib's shipped models: 128-d embeddings compared by euclidean distance."""
+
+    name = NAME
+    metric = "euclidean"
+    threshold = THRESHOLD
+    duplicate_distance = DUPLICATE_DISTANCE
+    embedding_size = 128
+
+    def __init__(self, *, detector: Any, landmarks: Any, descriptor: Any, memory_bytes: int) -> None:
+        self._detector = detector
+        self._landmarks = landmarks
+        self._descriptor = descriptor
+        self._memory = memory_bytes
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces found by the HOG detector with their 68 landmarks, in source pixel coordinates."""
+        import dlib
+
+        height, width = image.shape[:2]
+        scale = min(1.0, DETECT_LONG_SIDE / max(height, width))
+        small = image if scale == 1.0 else cv2.resize(image, (round(width * scale), round(height * scale)),
+                                                      interpolation=cv2.INTER_AREA)
+        upsample = 1 if max(height, width) < UPSAMPLE_BELOW else 0
+        rects, scores, _ = self._detector.run(small, upsample, 0.0)
+        found: list[Detection] = []
+        for rect, score in zip(rects, scores, strict=True):
+            x0, y0 = max(0, round(rect.left() / scale)), max(0, round(rect.top() / scale))
+            x1, y1 = min(width, round(rect.right() / scale)), min(height, round(rect.bottom() / scale))
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            # Landmarks on the full-resolution image: the detector's copy is only for finding the face.
+            shape = self._landmarks(image, dlib.rectangle(x0, y0, x1, y1))
+            points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+            found.append(Detection(box=(x0, y0, x1, y1), landmarks=points, five=five_from_68(points),
+                                   score=float(score), handle=shape))
+        return found
+
+    def embed(self, image: np.ndarray, detection: Detection) -> np.ndarray:
+        """dlib's 128-d descriptor of the face (its own 150 px chip alignment from the 68 landmarks)."""
+        return np.asarray(self._descriptor.compute_face_descriptor(image, detection.handle), dtype=np.float64)
+
+    def unload(self) -> None:
+        """Drop the models (dlib frees them with the Python objects)."""
+        self._detector = self._landmarks = self._descriptor = None
+
+    def memory_bytes(self) -> int:
+        """Roughly the size of the model files: dlib holds them as loaded."""
+        return self._memory
+
+
+def load_dlib(directory: Path | None = None) -> DlibFaceAnalyzer:
+    """A ``DlibFaceAnalyzer`` with the HOG detector and the models from ``face_recognition_models``."""
+    import dlib
+
+    root = directory or model_dir()
+    paths = {role: root / filename for role, filename in MODEL_FILES.items()}
+    for role, path in paths.items():
+        if not path.is_file():
+            raise NotAvailable(f"The dlib {role} model is missing: {path}")
+    return DlibFaceAnalyzer(
+        detector=dlib.get_frontal_face_detector(),
+        landmarks=dlib.shape_predictor(str(paths["landmarks"])),
+        descriptor=dlib.face_recognition_model_v1(str(paths["descriptor"])),
+        memory_bytes=sum(path.stat().st_size for path in paths.values()),
+    )

@@ -1,0 +1,110 @@
+"""The model registry: typed entries read from ``registry.toml`` (the one file that lists every model)."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+REGISTRY_FILE = Path(__file__).with_name("registry.toml")
+SOURCES = ("hf", "url", "tiny")
+Source = Literal["hf", "url", "tiny"]
+
+
+class UnknownModel(KeyError):
+    """No registry entry has that name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown model"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry: where a model comes from, what it is for and what it needs."""
+
+    name: str
+    title: str
+    source: Source
+    repo: str
+    revision: str
+    files: tuple[str, ...]
+    licence: str
+    size_gb: float
+    role: str
+    min_hardware: str
+    gated: bool = False
+    url: str = ""
+    variant: str | None = None
+    pipeline: str = ""
+    profile: str | None = None
+    min_vram_gb: float = 0.0
+    full_vram_gb: float = 0.0
+    default_steps: int = 28
+    max_steps: int = 80
+    default_guidance: float = 7.0
+    supports_lora: bool = False
+
+    @property
+    def is_sd3(self) -> bool:
+        """Whether the model loads as ``StableDiffusion3Pipeline`` (three text encoders, LoRA on the transformer)."""
+        return self.pipeline == "StableDiffusion3Pipeline"
+
+
+_REQUIRED = ("source", "revision", "licence", "size_gb", "role", "min_hardware")
+
+
+def _entry(name: str, raw: Mapping[str, Any]) -> ModelSpec:
+    missing = [key for key in _REQUIRED if key not in raw]
+    if missing:
+        raise ValueError(f"registry entry {name!r} lacks {', '.join(missing)}")
+    source = raw["source"]
+    if source not in SOURCES:
+        raise ValueError(f"registry entry {name!r}: source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source == "hf" and not raw.get("repo"):
+        raise ValueError(f"registry entry {name!r}: source 'hf' needs a repo")
+    if source == "url" and not raw.get("url"):
+        raise ValueError(f"registry entry {name!r}: source 'url' needs a url")
+    known = set(ModelSpec.__dataclass_fields__) - {"name"}
+    unknown = set(raw) - known
+    if unknown:
+        # A misspelt key would silently fall back to a default; refuse it instead.
+        raise ValueError(f"registry entry {name!r}: unknown keys {', '.join(sorted(unknown))}")
+    values = dict(raw)
+    values["files"] = tuple(values.get("files", ()))
+    values.setdefault("title", name)
+    values.setdefault("repo", "")
+    return ModelSpec(name=name, **values)
+
+
+def parse_registry(text: str) -> dict[str, ModelSpec]:
+    """Registry entries by name, parsed and checked from TOML text; raises ``ValueError`` on a bad entry."""
+    data = tomllib.loads(text)
+    models = data.get("models")
+    if not isinstance(models, dict) or not models:
+        raise ValueError("the registry has no [models.<name>] tables")
+    return {name: _entry(name, raw) for name, raw in models.items()}
+
+
+def load_registry(path: Path = REGISTRY_FILE) -> dict[str, ModelSpec]:
+    """Registry entries by name from ``path`` (the shipped ``registry.toml`` by default)."""
+    return parse_registry(path.read_text(encoding="utf-8"))
+
+
+def get_spec(name: str, registry: Mapping[str, ModelSpec] | None = None) -> ModelSpec:
+    """The registry entry ``name``; raises ``UnknownModel`` listing the names there are."""
+    entries = registry if registry is not None else load_registry()
+    try:
+        return entries[name]
+    except KeyError:
+        raise UnknownModel(f"no model {name!r} in the registry; known: {', '.join(sorted(entries))}") from None
+
+
+def image_model_for_profile(profile: str, registry: Mapping[str, ModelSpec] | None = None) -> ModelSpec:
+    """The text-to-image model a ``STUDIO_MODEL_PROFILE`` uses (``full`` → SD3 Medium, ``tiny`` → tiny SD3)."""
+    entries = registry if registry is not None else load_registry()
+    for spec in entries.values():
+        if spec.role == "text-to-image" and spec.profile == profile:
+            return spec
+    raise UnknownModel(f"no text-to-image model in the registry for profile {profile!r}")
