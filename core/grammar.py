@@ -442,41 +442,46 @@ def _parse_sentence(text: str, *, persona_names: Collection[str]) -> Command:
             return Swap(persona=_known(candidate, persona_names) or candidate)
     lead = _IMAGINE_LEAD.match(text)
     body = text[lead.end():] if lead else text
-    persona, body = _leading_persona(body, persona_names)
-    if lead is None and persona is None:
-        raise UsageError(
-            "I didn't catch that. Try “/imagine a portrait in soft light”, start with a persona's name "
-            "(“Ava on a beach at sunset, 4:5”), or send /help."
-        )
-    return _imagine_from_sentence(body, persona)
+    return _imagine_from_sentence(body, persona_names, explicit=lead is not None)
 
 
-def _imagine_from_sentence(body: str, persona: str | None) -> Imagine:
+_OF_RE = re.compile(r"^(?:(?:an?|the|some)\s+)?(?:(?:images?|pictures?|photos?|pics?|portraits?|shots?)\s+)?of\s+",
+                    re.IGNORECASE)
+
+
+def _imagine_from_sentence(body: str, persona_names: Collection[str], *, explicit: bool) -> Imagine:
     n = 1
     if match := _COUNT_RE.search(body):
         word = match.group(1).lower()
         n = int(word) if word.isdigit() else _NUMBER_WORDS[word]
-        if not 1 <= n <= 4:
-            raise UsageError(f"I can make 1 to 4 versions at a time, not {n}.")
-        body = body[: match.start()] + body[match.end():]
+        body = body[: match.start()] + " " + body[match.end():]
     aspect = None
     if match := _AR_IN_TEXT.search(body):
-        aspect = _aspect(f"{match.group(1)}:{match.group(2)}")
-        body = body[: match.start()] + body[match.end():]
+        aspect = f"{match.group(1)}:{match.group(2)}"
+        body = body[: match.start()] + " " + body[match.end():]
     elif match := _SHAPE_RE.search(body):
         aspect = _SHAPES[match.group(1).lower()]
-        body = body[: match.start()] + body[match.end():]
+        body = body[: match.start()] + " " + body[match.end():]
     platform = None
     if match := re.search(r"(?:,\s*)?\bfor\s+(instagram|insta|tiktok|youtube shorts|youtube|twitter|x|facebook)\b",
                           body, re.IGNORECASE):
         platform = _platform(match.group(1))
-        body = body[: match.start()] + body[match.end():]
-    prompt = re.sub(r"\s+", " ", body).strip(" ,.;")
+        body = body[: match.start()] + " " + body[match.end():]
+    body = _OF_RE.sub("", re.sub(r"\s+", " ", body).strip(" ,.;"))
+    persona, body = _leading_persona(body, persona_names)
+    if not explicit and persona is None:
+        raise UsageError(
+            "I didn't catch that. Try “/imagine a portrait in soft light”, start with a persona's name "
+            "(“Ava on a beach at sunset, 4:5”), or send /help."
+        )
+    if not 1 <= n <= 4:
+        raise UsageError(f"I can make 1 to 4 versions at a time, not {n}.")
+    prompt = body.strip(" ,.;")
     if not prompt:
         raise UsageError("Tell me what the picture should show, e.g. “Ava on a rooftop at night”.")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise UsageError(f"That prompt is {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}.")
-    return Imagine(prompt=prompt, persona=persona, aspect_ratio=aspect, n=n, platform=platform)
+    return Imagine(prompt=prompt, persona=persona, aspect_ratio=_aspect(aspect), n=n, platform=platform)
 
 
 # ---- small parsers ---------------------------------------------------------------------------------

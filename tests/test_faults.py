@@ -1,0 +1,105 @@
+"""Fault tests: a worker killed mid-job, and a delivery consumer that dies before acknowledging."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from redis import Redis
+
+from core.delivery import DeliveryConsumer, DeliveryEvent, publish
+from core.jobs import JobService
+from core.settings import Settings
+from storage.db import Database
+from storage.repositories import jobs as job_repo
+from storage.repositories import users as user_repo
+from tests.workers import ROOT, drain, spawn_worker
+
+
+def _submit_slow_echo(settings: Settings, db: Database, redis: Redis, seconds: float = 20.0) -> str:
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    with db.session() as session:
+        user = user_repo.get_or_create(session, platform="console", platform_user_id="bob")
+    return jobs.submit(user=user, kind="echo", spec={"text": "slow", "seconds": seconds},
+                       chat={"platform": "console", "chat_id": "bob"}).job_id
+
+
+def _wait_for_status(db: Database, job_id: str, status: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.session() as session:
+            job = job_repo.get(session, job_id=job_id)
+            if job is not None and job.status == status and (status != "running" or job.progress > 0):
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached {status}")
+
+
+def _kill_worker_mid_job(settings: Settings, db: Database, redis: Redis, seconds: float) -> str:
+    job_id = _submit_slow_echo(settings, db, redis, seconds=seconds)
+    worker = spawn_worker(settings, queues="cpu")
+    try:
+        _wait_for_status(db, job_id, "running")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "running", "a killed worker leaves the row running..."
+    # ...until its lease expires and a live worker's recovery sweep notices.
+    time.sleep(settings.job_lease_seconds + 0.5)
+    return job_id
+
+
+def test_killed_worker_job_is_retried_and_finishes(settings: Settings, db: Database, redis: Redis) -> None:
+    job_id = _kill_worker_mid_job(settings, db, redis, seconds=1.5)
+    drain(settings, db, redis)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None
+        assert job.status == "done"
+        assert job.attempts == 2
+        assert job.result == {"text": "slow"}
+
+
+def test_killed_worker_job_fails_with_message_when_out_of_attempts(
+    settings: Settings, db: Database, redis: Redis
+) -> None:
+    settings.job_max_attempts = 1
+    job_id = _kill_worker_mid_job(settings, db, redis, seconds=20)
+    consumer = DeliveryConsumer(redis, platform="console", consumer="watcher")
+    drain(settings, db, redis)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None
+        assert job.status == "failed"
+        assert job.error is not None and "worker stopped" in job.error
+    final = [e for e in consumer.read(block_ms=100) if e.is_final]
+    assert final and final[-1].status == "failed" and "try again" in final[-1].message
+
+
+def test_consumer_that_dies_before_ack_gets_the_event_again(settings: Settings, redis: Redis) -> None:
+    event = DeliveryEvent(job_id="abc123", status="done", message="ready")
+    DeliveryConsumer(redis, platform="telegram", consumer="bot-1")  # the group exists before the event
+    publish(redis, platform="telegram", event=event)
+    # A separate process reads the event as consumer bot-1 and dies (SIGKILL-like exit) before acknowledging.
+    script = textwrap.dedent(f"""
+        import os
+        from redis import Redis
+        from core.delivery import DeliveryConsumer
+        consumer = DeliveryConsumer(Redis.from_url({settings.redis_url!r}), platform="telegram", consumer="bot-1")
+        events = consumer.read(block_ms=1000)
+        assert [e.job_id for e in events] == ["abc123"], events
+        os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=60)
+
+    restarted = DeliveryConsumer(redis, platform="telegram", consumer="bot-1")
+    again = restarted.read(block_ms=100)
+    assert [(e.job_id, e.status, e.message) for e in again] == [("abc123", "done", "ready")]
+    restarted.ack(again[0])
+    assert restarted.pending_count() == 0
+    assert DeliveryConsumer(redis, platform="telegram", consumer="bot-1").read(block_ms=100) == []
