@@ -110,7 +110,9 @@ def telegram() -> None:
 @cli.command()
 def discord() -> None:
     """Run the Discord bot (STUDIO_DISCORD_TOKEN)."""
-    raise click.ClickException("the Discord front end is not available in this release yet; use Telegram or the console")
+    raise click.ClickException(
+        "the Discord front end is not available in this release yet; use Telegram or the console"
+    )
 
 
 @cli.command()

@@ -200,7 +200,9 @@ class Assistant:
                         f"You are still creating {current.name}: send its photos and /done, or /cancel first."
                     )
             if persona_repo.by_name(session, owner_id=owner_id, name=name) is not None:
-                raise UsageError(f"You already have a persona called {name}; pick another name or /persona show {name}.")
+                raise UsageError(
+                    f"You already have a persona called {name}; pick another name or /persona show {name}."
+                )
             persona = persona_repo.create(session, owner_id=owner_id, name=name,
                                           trigger_token=f"sks{secrets.token_hex(2)}")
             user.dialogue = {"flow": "persona", "persona_id": persona.id}
@@ -279,7 +281,9 @@ class Assistant:
                 raise UsageError("Please confirm consent with /consent first.")
             count = len(persona.references)
             if count < MIN_PHOTOS:
-                raise UsageError(f"{persona.name} has {count} photo(s); send at least {MIN_PHOTOS - count} more, then /done.")
+                raise UsageError(
+                    f"{persona.name} has {count} photo(s); send at least {MIN_PHOTOS - count} more, then /done."
+                )
             persona.status = PersonaStatus.ANALYZING.value
             persona_id, name = persona.id, persona.name
             user.dialogue = {}
@@ -336,10 +340,11 @@ class Assistant:
             identity = ", ".join(
                 f"{engine} (threshold {data.get('threshold', 0):.2f})" for engine, data in persona.identity.items()
             ) or "not analysed yet"
+            lora = f"v{persona.loras[-1].version}" if persona.loras else f"none (/persona train {persona.name})"
             text = (
                 f"{persona.name} — {persona.status}\n"
                 f"Photos: {len(persona.references)} · identity: {identity}\n"
-                f"LoRA: {'v' + str(persona.loras[-1].version) if persona.loras else 'none (/persona train ' + persona.name + ')'}"
+                f"LoRA: {lora}"
             )
             if persona.description:
                 text += f"\n{persona.description}"
@@ -442,7 +447,7 @@ class Assistant:
             recent = asset_repo.recent(session, owner_id=user_repo.content_owner_id(user), limit=n)
             media = [
                 Media(blob=a.blob, kind=a.kind, filename=f"{a.id}.{'mp4' if a.kind == 'video' else 'png'}",
-                      caption=f"#{a.id}" + (f" · identity {a.identity_score:.2f}" if a.identity_score is not None else ""),
+                      caption=f"#{a.id}" + _identity_note(a.identity_score),
                       asset_id=a.id)
                 for a in recent
             ]
@@ -521,7 +526,8 @@ class Assistant:
         if verb == "pdel" and arg.isdigit():
             with self.db.session() as session:
                 user = self._user(session, msg)
-                persona = persona_repo.get_owned(session, persona_id=int(arg), owner_id=user_repo.content_owner_id(user))
+                owner_id = user_repo.content_owner_id(user)
+                persona = persona_repo.get_owned(session, persona_id=int(arg), owner_id=owner_id)
                 if persona is None:
                     raise NotFound("That persona is not yours or was already deleted.")
                 name = persona.name
@@ -531,3 +537,6 @@ class Assistant:
             return [Reply(text=f"Deleted {name} with its photos, embeddings and LoRA weights.")]
         raise UsageError("That button has expired. Send the command again.")
 
+
+def _identity_note(score: float | None) -> str:
+    return f" · identity {score:.2f}" if score is not None else ""

@@ -229,7 +229,9 @@ def _p_help(rest: str, _names: Collection[str]) -> Command:
 def _p_persona(rest: str, _names: Collection[str]) -> Command:
     words = _split(rest)
     if not words:
-        raise UsageError("Use /persona new <name>, list, show <name>, rename <old> <new>, delete <name> or train <name>.")
+        raise UsageError(
+            "Use /persona new <name>, list, show <name>, rename <old> <new>, delete <name> or train <name>."
+        )
     action, args = words[0].lower(), words[1:]
     if action == "list":
         return PersonaList()

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Creates .venv and installs Persona Studio with every extra. Safe to run again: it skips what is done.
+# torch is installed first as a CPU build (or the CUDA build a GPU image brings), so nothing pulls a
+# multi-GB CUDA wheel by accident.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      PYTHON=$candidate; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] || { echo "Python 3.11 or newer is required" >&2; exit 1; }
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+VENV_PY=.venv/bin/python
+EXTRAS=${STUDIO_EXTRAS:-bots,inference,dev}
+TORCH_VERSION=2.13.0
+stamp=".venv/.studio-installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$EXTRAS"
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+
+"$VENV_PY" -m pip install --quiet --upgrade pip wheel setuptools
+if [[ "$EXTRAS" == *inference* ]] && ! "$VENV_PY" -c "import torch" 2>/dev/null; then
+  local_wheel=$(compgen -G "/opt/wheels/torch-${TORCH_VERSION}+cpu-*.whl" | head -n1 || true)
+  if [ -n "$local_wheel" ]; then
+    "$VENV_PY" -m pip install --quiet "$local_wheel"                      # a CPU wheel on this disk
+  else
+    "$VENV_PY" -m pip install --quiet "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
+  fi
+fi
+"$VENV_PY" -m pip install --quiet -e ".[$EXTRAS]"
+rm -f .venv/.studio-installed-*
+touch "$stamp"
+echo "installed Persona Studio into .venv ($EXTRAS)"
