@@ -1,6 +1,6 @@
 """FastAPI app: health check and each user's private downloads page behind a signed, expiring link."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI must see the real dependency types of the local routes.
 
 import html
 from typing import Annotated

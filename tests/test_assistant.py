@@ -1,0 +1,139 @@
+"""The assistant as every front end sees it: persona intake, buttons, settings, linking, the web link."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from redis import Redis
+
+from bots.web.app import create_app
+from core.app import Studio
+from core.messages import Incoming, Upload
+from core.settings import Settings
+from storage.db import Database
+from storage.repositories import jobs as job_repo
+from storage.repositories import personas as persona_repo
+from storage.repositories import users as user_repo
+
+
+def png(color: tuple[int, int, int], size: int = 256) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def studio(settings: Settings, db: Database, redis: Redis) -> Studio:
+    built = Studio.build(settings, redis=redis)
+    yield built
+    built.close()
+
+
+def say(studio: Studio, text: str = "", *, user: str = "ann", platform: str = "telegram",
+        uploads: tuple[Upload, ...] = ()) -> str:
+    msg = Incoming(platform=platform, user_id=user, chat_id=user, text=text, uploads=uploads)
+    return "\n".join(r.text for r in studio.assistant.handle(msg))
+
+
+def press(studio: Studio, action: str, *, user: str = "ann") -> str:
+    msg = Incoming(platform="telegram", user_id=user, chat_id=user)
+    return "\n".join(r.text for r in studio.assistant.press(msg, action))
+
+
+def test_persona_intake_to_analysis_job(studio: Studio, db: Database) -> None:
+    assert "confirm" in say(studio, "/persona new Ava")
+    assert "confirm consent first" in say(studio, uploads=(Upload(png((1, 2, 3)), "a.png"),))
+    assert "send 3-10 photos" in say(studio, "/consent")
+    photos = tuple(Upload(png((10 * i, 20, 30)), f"p{i}.png") for i in range(2))
+    reply = say(studio, uploads=photos)
+    assert "p0.png: received" in reply and "send 1 more" in reply
+    assert "at least 1 more" in say(studio, "/done")
+    assert "already sent this photo" in say(studio, uploads=(Upload(png((0, 20, 30)), "again.png"),))
+    refused = say(studio, uploads=(Upload(b"hello, I am text", "fake.jpg"),))
+    assert "fake.jpg" in refused and "received" not in refused
+    say(studio, uploads=(Upload(png((200, 20, 30)), "p2.png"),))
+    replies = studio.assistant.handle(Incoming(platform="telegram", user_id="ann", chat_id="ann", text="/done"))
+    assert replies[0].job_id
+    with db.session() as session:
+        job = job_repo.get(session, job_id=replies[0].job_id)
+        assert job is not None and job.kind == "persona_analyze" and job.status == "queued"
+        user = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
+        persona = persona_repo.by_name(session, owner_id=user.id, name="ava")
+        assert persona is not None and persona.status == "analyzing" and len(persona.references) == 3
+        assert user.dialogue == {}
+
+
+def test_abort_deletes_the_half_made_persona_and_its_blobs(studio: Studio, db: Database) -> None:
+    say(studio, "/persona new Zoe")
+    say(studio, "/consent")
+    say(studio, uploads=(Upload(png((5, 5, 5)), "z.png"),))
+    with db.session() as session:
+        user = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
+        digest = persona_repo.by_name(session, owner_id=user.id, name="Zoe").references[0].blob  # type: ignore[union-attr]
+    assert studio.blobs.exists(digest)
+    assert "deleted" in say(studio, "/cancel")
+    assert not studio.blobs.exists(digest)
+    assert "No personas yet" in say(studio, "/persona list")
+
+
+def test_other_users_cannot_touch_my_persona(studio: Studio) -> None:
+    say(studio, "/persona new Ava")
+    assert "no persona called Ava" in say(studio, "/persona show Ava", user="mallory")
+    with studio.db.session() as session:
+        ann = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
+        persona_id = persona_repo.by_name(session, owner_id=ann.id, name="Ava").id  # type: ignore[union-attr]
+    assert "not yours" in press(studio, f"pdel:{persona_id}", user="mallory")
+    assert "Deleted Ava" in press(studio, f"pdel:{persona_id}")
+
+
+@pytest.mark.parametrize("forged", ["var:../../etc", "pdel:abc", "cancel:zz", "x" * 60, "", "var:"])
+def test_forged_button_data_is_answered(studio: Studio, forged: str) -> None:
+    assert "expired" in press(studio, forged)
+
+
+def test_imagine_needs_a_ready_persona_and_queues_a_spec(studio: Studio, db: Database) -> None:
+    assert "no persona called Nia" in say(studio, "/imagine Nia: on a boat")
+    say(studio, "/settings ar 9:16")
+    replies = studio.assistant.handle(Incoming(platform="telegram", user_id="ann", chat_id="ann",
+                                               text="/imagine a lighthouse --n 2 --seed 5"))
+    with db.session() as session:
+        job = job_repo.get(session, job_id=replies[0].job_id or "")
+        assert job is not None and job.kind == "image" and job.queue == "gpu"
+        assert job.spec["aspect_ratio"] == "9:16" and job.spec["n"] == 2 and job.spec["seed"] == 5
+        assert job.spec["prompt"] == "a lighthouse" and job.spec["persona_id"] is None
+
+
+def test_settings_are_validated(studio: Studio) -> None:
+    assert "Unknown setting" in say(studio, "/settings colour red")
+    assert "zero side" in say(studio, "/settings ar 0:3")
+    assert "Saved: platform = tiktok" in say(studio, "/settings platform TikTok")
+    assert "platform=tiktok" in say(studio, "/settings")
+
+
+def test_coming_soon_capabilities_answer_honestly(studio: Studio) -> None:
+    assert "not available" in say(studio, "/animate --seconds 3")
+    assert "not available" in say(studio, "/export tiktok")
+    assert "not available" in press(studio, "anim:0123456789abcdef")
+
+
+def test_linking_accounts_shares_personas(studio: Studio) -> None:
+    say(studio, "/persona new Ava", platform="telegram", user="1")
+    code = say(studio, "/link", platform="telegram", user="1").split("/link ")[1].split()[0]
+    assert "other platform" in say(studio, f"/link {code}", platform="telegram", user="2")
+    assert "Linked" in say(studio, f"/link {code}", platform="discord", user="9")
+    assert "Ava" in say(studio, "/persona list", platform="discord", user="9")
+    assert "unknown or expired" in say(studio, f"/link {code}", platform="discord", user="10")
+
+
+def test_web_link_opens_only_the_owners_page(studio: Studio, settings: Settings) -> None:
+    reply = say(studio, "/web")
+    path = reply.split(settings.public_url)[1].split()[0]
+    client = TestClient(create_app(settings))
+    page = client.get(path)
+    assert page.status_code == 200 and "Your downloads" in page.text
+    assert client.get(path[:-3] + "abc").status_code == 403
+    assert client.get("/u/not-a-token").status_code == 403
+    assert client.get("/health").json() == {"status": "ok"}
