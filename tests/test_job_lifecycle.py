@@ -36,3 +36,58 @@ def test_echo_job_runs_and_emits_events(settings: Settings, db: Database, redis:
     statuses = [e.status for e in events]
     assert statuses[0] == "running" and statuses[-1] == "done"
     assert any(0 < e.progress < 1 for e in events), "progress events expected between start and done"
+
+
+def test_running_job_stops_on_cancel(settings: Settings, db: Database, redis: Redis) -> None:
+    from tests.test_faults import _wait_for_status
+    from tests.workers import spawn_worker
+
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    user = _user(db)
+    job_id = jobs.submit(user=user, kind="echo", spec={"text": "long", "seconds": 30},
+                         chat={"platform": "console", "chat_id": "1"}).job_id
+    worker = spawn_worker(settings, queues="cpu")
+    try:
+        _wait_for_status(db, job_id, "running")
+        assert jobs.cancel(owner_id=user.id, job_id=job_id).startswith("Stopping")
+        _wait_for_status(db, job_id, "cancelled", timeout=15)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.finished_at is not None and job.started_at is not None
+        assert (job.finished_at - job.started_at).total_seconds() < 15, "cancel must not wait for the job to end"
+
+
+def test_job_over_its_time_limit_fails_with_a_message(settings: Settings, db: Database, redis: Redis) -> None:
+    settings.timeout_echo_s = 1
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = jobs.submit(user=_user(db), kind="echo", spec={"text": "slow", "seconds": 5}, chat={}).job_id
+    drain(settings, db, redis)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "failed"
+        assert job.error == "This took longer than the 1 s allowed for it and was stopped."
+
+
+def test_bad_spec_fails_with_the_engines_message(settings: Settings, db: Database, redis: Redis) -> None:
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = jobs.submit(user=_user(db), kind="echo", spec={"text": "x", "seconds": 999}, chat={}).job_id
+    drain(settings, db, redis)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "failed"
+        assert job.error == "seconds must be between 0 and 60, got 999"
+
+
+def test_progress_is_throttled(settings: Settings, db: Database, redis: Redis) -> None:
+    settings.progress_interval_s = 0.5
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    consumer = DeliveryConsumer(redis, platform="console", consumer="t")
+    jobs.submit(user=_user(db), kind="echo", spec={"text": "x", "seconds": 2},
+                chat={"platform": "console", "chat_id": "1"})
+    drain(settings, db, redis)
+    progress = [e for e in consumer.read(block_ms=100) if e.status == "running" and e.stage != "starting"]
+    # 8 steps over 2 s at one report per 0.5 s: about 4 reports, never all 8.
+    assert 2 <= len(progress) <= 5, [e.progress for e in progress]
