@@ -95,7 +95,9 @@ class ConsoleFrontend:
                                    highlight=False, markup=False)
             if reply.job_id:
                 self.studio.assistant.attach_status_message(reply.job_id, f"console:{reply.job_id}")
-                label = reply.text.splitlines()[0][2:40] if reply.text else reply.job_id
+                # The second line of a status message names the work ("echo “hi”"); the first is the state.
+                lines = reply.text.splitlines()
+                label = (lines[1] if len(lines) > 1 else reply.job_id)[:40]
                 self._tasks[reply.job_id] = self.progress.add_task("", total=1.0, label=label, stage="queued")
                 self.progress.start()
 

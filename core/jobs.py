@@ -202,12 +202,16 @@ class JobService:
                 continue
             if rq_id and self.redis.exists(f"rq:job:{rq_id}"):
                 continue  # picked up right now, or scheduled
-            queue.enqueue(
+            new_rq_id = queue.enqueue(
                 connection=self.redis,
                 kind=kind,
                 job_id=job_id,
                 attempt=attempts + 1,
                 timeout_s=self.settings.timeout_for(kind),
             )
+            with self.db.session() as session:
+                row = job_repo.get(session, job_id=job_id)
+                if row is not None:
+                    row.rq_id = new_rq_id
             lost.append(job_id)
         return lost

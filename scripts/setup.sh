@@ -6,16 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-}
-if [ -z "$PYTHON" ]; then
+if [ -z "$PYTHON" ] && [ ! -x .venv/bin/python ]; then
   for candidate in python3.13 python3.12 python3.11 python3; do
-    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
       PYTHON=$candidate; break
     fi
   done
 fi
-[ -n "$PYTHON" ] || { echo "Python 3.11 or newer is required" >&2; exit 1; }
-
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+  [ -n "$PYTHON" ] || { echo "Python 3.11 or newer is required" >&2; exit 1; }
+  "$PYTHON" -m venv .venv
+fi
 VENV_PY=.venv/bin/python
 EXTRAS=${STUDIO_EXTRAS:-bots,inference,dev}
 TORCH_VERSION=2.13.0

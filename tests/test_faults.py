@@ -103,3 +103,17 @@ def test_consumer_that_dies_before_ack_gets_the_event_again(settings: Settings, 
     restarted.ack(again[0])
     assert restarted.pending_count() == 0
     assert DeliveryConsumer(redis, platform="telegram", consumer="bot-1").read(block_ms=100) == []
+
+
+def test_queued_job_lost_from_redis_is_enqueued_again(settings: Settings, db: Database, redis: Redis) -> None:
+    from datetime import timedelta
+
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = _submit_slow_echo(settings, db, redis, seconds=0)
+    redis.flushdb()  # Redis restarted without persistence: the queue is empty, the row still says queued
+    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
+    assert jobs.requeue_lost(older_than=timedelta(0)) == [], "a job already back on the queue is left alone"
+    drain(settings, db, redis)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "done"
