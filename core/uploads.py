@@ -8,6 +8,7 @@ type by content, then the pixel count read from the header, and only then decodi
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -84,8 +85,10 @@ def check_image(data: bytes, *, filename: str, settings: Settings) -> CheckedIma
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError:
-            raise InvalidUpload(_too_many_pixels(name, None, settings)) from None
+        except Image.DecompressionBombError as exc:
+            # Pillow refuses beyond twice its own limit while reading the header; it names the pixel count.
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            raise InvalidUpload(_too_many_pixels(name, int(found.group(1)) if found else None, settings)) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             raise InvalidUpload(f"{name} could not be read as an image (damaged or unsupported); "
                                 f"{_SEND_INSTEAD}.") from None
@@ -96,7 +99,7 @@ def check_image(data: bytes, *, filename: str, settings: Settings) -> CheckedIma
         width, height = image.size
         # Checked from the header, before any pixel is decoded.
         if width * height > settings.max_image_pixels:
-            raise InvalidUpload(_too_many_pixels(name, (width, height), settings))
+            raise InvalidUpload(_too_many_pixels(name, width * height, settings, size=(width, height)))
         if min(width, height) < MIN_SIDE:
             raise InvalidUpload(f"{name} is only {width}x{height} pixels; send a photo at least "
                                 f"{MIN_SIDE} pixels on each side (a few hundred is better).")
@@ -123,10 +126,12 @@ def check_image(data: bytes, *, filename: str, settings: Settings) -> CheckedIma
     return CheckedImage(data=out.getvalue(), width=rgb.width, height=rgb.height, mime=mime, notes=notes)
 
 
-def _too_many_pixels(name: str, size: tuple[int, int] | None, settings: Settings) -> str:
-    limit_mp = settings.max_image_pixels / 1e6
-    declared = f" ({size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.0f} megapixels)" if size else ""
-    return (f"{name} is too large{declared}; the limit is {limit_mp:.0f} megapixels. "
+def _too_many_pixels(name: str, pixels: int | None, settings: Settings, *,
+                     size: tuple[int, int] | None = None) -> str:
+    limit_mp = round(settings.max_image_pixels / 1e6, 1)
+    dims = f"{size[0]}x{size[1]} = " if size else ""
+    declared = f" ({dims}{round(pixels / 1e6, 1):g} megapixels)" if pixels else ""
+    return (f"{name} is too large{declared}; the limit is {limit_mp:g} megapixels. "
             f"Send a resized photo (for example 4000 pixels on the long side).")
 
 

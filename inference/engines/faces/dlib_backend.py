@@ -20,7 +20,8 @@ from inference.engines.faces.geometry import five_from_68
 
 NAME = "dlib"
 THRESHOLD = 0.6
-# Re-encodings and resizes of one photo land below this; distinct photos of one person are 0.2 and up.
+# Re-encodings (JPEG q85: 0.03) and slight edits of one photo land below this; different snapshots of one
+# person are 0.1 and up.
 DUPLICATE_DISTANCE = 0.04
 # HOG finds faces of about 80 px and up; detection runs on a copy scaled to this long side, which keeps a
 # 12 MP photo as fast as a 1 MP one. Small photos are upsampled once instead, to find smaller faces.

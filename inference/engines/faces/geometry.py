@@ -17,8 +17,10 @@ ARCFACE_TEMPLATE = np.array(
 ARCFACE_SIZE = 112
 # Where the nose tip sits between the eye line and the mouth line on a frontal face (from the template).
 _FRONTAL_NOSE_RATIO = (71.7366 - 51.6) / (92.285 - 51.6)
-# How far the nose tip stands in front of the eye plane, in inter-eye distances (anthropometric average).
+# How far the nose tip stands in front of the eye plane, in inter-eye distances (anthropometric average),
+# and the eye-to-mouth height in the same unit (from the template): the head model yaw and pitch come from.
 _NOSE_DEPTH = 0.6
+_FACE_HEIGHT = 1.16
 
 
 @dataclass(frozen=True)
@@ -53,20 +55,23 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, shift[:, None]])
 
 
-def align_face(image: np.ndarray, five: np.ndarray, *, size: int = ARCFACE_SIZE, zoom: float = 1.0) -> np.ndarray:
+def align_face(image: np.ndarray, five: np.ndarray, *, size: int = ARCFACE_SIZE, zoom: float = 1.0,
+               fill: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
     """A ``size``-pixel square crop with the five landmarks on the ArcFace template.
 
     ``zoom`` < 1 shows more around the face (the persona card uses it); 1.0 is the recogniser's own input.
+    Outside the photo is ``fill``: black, as insightface's ``norm_crop`` pads what ArcFace was trained on.
     """
     dst = (ARCFACE_TEMPLATE - ARCFACE_SIZE / 2) * zoom * (size / ARCFACE_SIZE) + size / 2
     matrix = similarity_transform(five, dst)
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=fill)
 
 
 def estimate_pose(five: np.ndarray) -> Pose:
     """Yaw, pitch and roll in degrees from eye centres, nose tip and mouth corners."""
     pts = np.asarray(five, dtype=np.float64)
-    left_eye, right_eye, nose, mouth_l, mouth_r = pts
+    left_eye, right_eye = pts[0], pts[1]
     roll = math.degrees(math.atan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0]))
     # Undo the roll so yaw and pitch are read along the face's own axes.
     eye_mid = (left_eye + right_eye) / 2
@@ -80,7 +85,8 @@ def estimate_pose(five: np.ndarray) -> Pose:
     yaw = math.degrees(math.asin(float(np.clip((nose_u[0] - midline_x) / (_NOSE_DEPTH * eye_dist), -1, 1))))
     face_height = max(float(mouth_mid[1]), 1e-6)
     ratio = float(nose_u[1]) / face_height
-    pitch = math.degrees(math.asin(float(np.clip((ratio - _FRONTAL_NOSE_RATIO) * 2.0, -1, 1))))
+    # Pitching by θ moves the projected nose tip by depth·tan θ relative to the eye-mouth height.
+    pitch = math.degrees(math.atan((ratio - _FRONTAL_NOSE_RATIO) * _FACE_HEIGHT / _NOSE_DEPTH))
     return Pose(yaw=yaw, pitch=pitch, roll=roll)
 
 

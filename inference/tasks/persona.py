@@ -1,0 +1,250 @@
+"""Persona analysis: checks each reference photo, drops the unusable ones, writes the identity and the card.
+
+Spec: ``{"persona_id": int, "engine": "dlib" | "insightface" (optional)}``. The assistant has set the persona
+to ``analyzing`` before submitting. With at least ``MIN_PHOTOS`` usable photos the persona becomes ``ready``;
+otherwise it goes back to ``collecting`` and the message says how many more photos to send.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.errors import NotFound
+from inference.engines.faces import (
+    Face,
+    FaceAnalyzer,
+    align_face,
+    choose_backend,
+    engine_key,
+    load_analyzer,
+)
+from inference.engines.faces.card import CELL as CARD_CELL
+from inference.engines.faces.card import CardEntry, render_card
+from inference.identity import build_identity, leave_one_out, load_rgb
+from inference.runtime import TaskContext, task
+from storage.models import Persona, ReferenceImage
+from storage.repositories import assets as asset_repo
+from storage.repositories import personas as persona_repo
+from storage.states import PersonaStatus
+
+log = logging.getLogger(__name__)
+
+MIN_PHOTOS = 3
+MIN_FACE_PX = 80
+MIN_SHARPNESS = 30.0  # variance of the Laplacian on the aligned crop; Gaussian blur of ~1.5% of the face is below
+MAX_YAW = 45.0
+MAX_PITCH = 40.0  # the estimate reads frontal faces as up to ~30 degrees pitched: leave room
+MAX_ROLL = 45.0
+# A second face counts when the detector is sure of it and it is not tiny next to the subject (people far
+# behind are fine). dlib's HOG margin and SCRFD's probability are on different scales.
+OTHER_FACE_SCORE = {"dlib": 0.3, "insightface": 0.6}
+OTHER_FACE_RATIO = 0.4
+CARD_ZOOM = 0.72
+CARD_FILL = (235, 235, 232)
+
+
+@dataclass
+class _Photo:
+    ref_id: int
+    blob: str
+    label: str
+    face: Face | None = None
+    crop: np.ndarray | None = None
+    reason: str | None = None
+
+
+def _persona_id(spec: dict[str, Any]) -> int:
+    value = spec.get("persona_id")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"persona_id must be a positive integer, got {value!r}")
+    return value
+
+
+def face_problem(faces: list[Face], analyzer: FaceAnalyzer, *, label: str, persona: str) -> str | None:
+    """Why this photo cannot be a reference (a sentence naming it and what to send instead), or None."""
+    if not faces:
+        return f"no face found in {label}; send a photo where {persona}'s face is clearly visible"
+    main = faces[0]
+    family = analyzer.name.split(":", 1)[0]
+    min_score = OTHER_FACE_SCORE.get(family, 0.5)
+    sizeable = [f for f in faces[1:] if f.quality.face_px >= OTHER_FACE_RATIO * main.quality.face_px]
+    if any(f.score >= min_score for f in sizeable):
+        # The count includes the detector's less certain finds: the user sees them all in the photo.
+        return f"{label} shows {len(sizeable) + 1} faces; send photos of {persona} alone"
+    q = main.quality
+    if q.face_px < MIN_FACE_PX:
+        return (f"the face in {label} is too small ({q.face_px} px); send a closer photo "
+                f"(the face at least {MIN_FACE_PX} px across)")
+    if q.blur < MIN_SHARPNESS:
+        return f"{label} is blurred; send a sharp photo"
+    if abs(q.pose.yaw) > MAX_YAW or abs(q.pose.pitch) > MAX_PITCH or abs(q.pose.roll) > MAX_ROLL:
+        return f"the face in {label} is turned too far away; send a photo facing the camera"
+    return None
+
+
+def _analyze(ctx: TaskContext) -> dict[str, Any]:
+    persona_id = _persona_id(ctx.spec)
+    try:
+        return _run(ctx, persona_id)
+    except BaseException:
+        # Failed or cancelled: the persona must not stay stuck in "analyzing".
+        with ctx.db.session() as session:
+            persona = session.get(Persona, persona_id)
+            if persona is not None and persona.status == PersonaStatus.ANALYZING.value:
+                persona.status = PersonaStatus.COLLECTING.value
+        raise
+
+
+def _run(ctx: TaskContext, persona_id: int) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        persona = session.get(Persona, persona_id)
+        if persona is None:
+            raise NotFound("That persona no longer exists.")
+        name = persona.name
+        photos = [_Photo(ref_id=ref.id, blob=ref.blob, label=ref.filename or f"photo {index + 1}")
+                  for index, ref in enumerate(persona.references)]
+    backend = str(ctx.spec.get("engine") or choose_backend(ctx.settings))
+    analyzer: FaceAnalyzer = ctx.engine(engine_key(backend), lambda: load_analyzer(ctx.settings, backend))
+
+    total = len(photos)
+    for index, photo in enumerate(photos):
+        ctx.progress(index / (total + 1), f"checking {photo.label} ({index + 1}/{total})")
+        try:
+            image = load_rgb(ctx.blobs.read_bytes(photo.blob))
+        except Exception:  # a stored photo that no longer decodes is refused, not fatal to the job
+            log.warning("reference %s of persona %s does not decode", photo.ref_id, persona_id, exc_info=True)
+            photo.reason = f"{photo.label} could not be read as an image; send it again as JPEG or PNG"
+            continue
+        faces = analyzer.analyze(image)
+        photo.reason = face_problem(faces, analyzer, label=photo.label, persona=name)
+        if photo.reason is None:
+            photo.face = faces[0]
+            photo.crop = align_face(image, faces[0].five, size=CARD_CELL, zoom=CARD_ZOOM, fill=CARD_FILL)
+    ctx.progress(total / (total + 1), "comparing photos")
+    _flag_duplicates(photos, analyzer)
+    _flag_other_people(photos, analyzer, persona=name)
+    return _save(ctx, persona_id, name, photos, analyzer)
+
+
+def _flag_duplicates(photos: list[_Photo], analyzer: FaceAnalyzer) -> None:
+    # The first of a pair stays: it is the one the user sent first.
+    kept: list[_Photo] = []
+    for photo in photos:
+        if photo.face is None:
+            continue
+        twin = next((k for k in kept if k.blob == photo.blob or _distance(analyzer, k, photo)
+                     < analyzer.duplicate_distance), None)
+        if twin is not None:
+            photo.reason = f"{photo.label} is a near-duplicate of {twin.label}; send a different photo instead"
+            photo.face = None
+        else:
+            kept.append(photo)
+
+
+def _distance(analyzer: FaceAnalyzer, a: _Photo, b: _Photo) -> float:
+    if a.face is None or b.face is None:
+        return float("inf")
+    return analyzer.distance(a.face.embedding, b.face.embedding)
+
+
+def _flag_other_people(photos: list[_Photo], analyzer: FaceAnalyzer, *, persona: str) -> None:
+    usable = [p for p in photos if p.face is not None]
+    if len(usable) < 3:
+        return  # two photos that disagree cannot say which one is the persona; the count check refuses anyway
+    vectors = [p.face.embedding for p in usable if p.face is not None]
+    for photo, distance in zip(usable, leave_one_out(analyzer, vectors), strict=True):
+        if distance > analyzer.threshold:
+            photo.reason = f"{photo.label} looks like a different person from your other photos of {persona}"
+            photo.face = None
+
+
+def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
+          analyzer: FaceAnalyzer) -> dict[str, Any]:
+    accepted = [p for p in photos if p.face is not None]
+    rejected = [p for p in photos if p.face is None]
+    ready = len(accepted) >= MIN_PHOTOS
+    card_blob: str | None = None
+    if ready:
+        entries = [CardEntry(crop=p.crop, label=p.label, quality=p.face.quality)
+                   for p in accepted if p.face is not None and p.crop is not None]
+        title = f"{name} · {len(accepted)} photos · {analyzer.name}"
+        card_blob = ctx.blobs.put_bytes(render_card(title, entries))
+    freed: set[str] = set()
+    old_card: str | None = None
+    with ctx.db.session() as session:
+        persona = session.get(Persona, persona_id)
+        if persona is None:
+            raise NotFound("That persona was deleted while its photos were being checked.")
+        by_id = {ref.id: ref for ref in persona.references}
+        for photo in rejected:
+            ref = by_id.pop(photo.ref_id, None)
+            if ref is not None:
+                persona.references.remove(ref)
+                freed.add(ref.blob)
+        session.flush()
+        for position, ref in enumerate(persona.references):
+            ref.position = position
+        if ready:
+            _write_faces(persona, accepted, by_id, analyzer, changed=bool(rejected))
+            old_card, persona.card_blob = persona.card_blob, card_blob
+            persona.status = PersonaStatus.READY.value
+        else:
+            persona.status = PersonaStatus.COLLECTING.value
+        session.flush()
+        if old_card and old_card != card_blob:
+            freed.add(old_card)
+        unused = [blob for blob in freed if not _blob_in_use(session, blob)]
+    for blob in unused:
+        ctx.blobs.delete(blob)
+    ctx.progress(1.0, "done")
+    return _result(persona_id, name, accepted, rejected, card_blob, analyzer)
+
+
+def _blob_in_use(session: Any, blob: str) -> bool:
+    if persona_repo.blob_in_use(session, blob=blob) or asset_repo.blob_in_use(session, blob=blob):
+        return True
+    return session.query(Persona.id).filter(Persona.card_blob == blob).first() is not None
+
+
+def _write_faces(persona: Persona, accepted: list[_Photo], refs: dict[int, ReferenceImage],
+                 analyzer: FaceAnalyzer, *, changed: bool) -> None:
+    for photo in accepted:
+        ref, face = refs[photo.ref_id], photo.face
+        if face is None:
+            continue
+        ref.face_box = list(face.box)
+        ref.landmarks = np.round(face.landmarks, 1).tolist()
+        ref.quality = face.quality.as_dict() | {"detector_score": round(face.score, 3)}
+        ref.embeddings = {**(ref.embeddings or {}), analyzer.name: [float(v) for v in face.embedding]}
+    vectors = [p.face.embedding for p in accepted if p.face is not None]
+    identity = build_identity(analyzer, vectors)
+    # Other engines' aggregates were built from a photo set that no longer exists: they are recomputed
+    # when those engines next run, never reused.
+    others = {} if changed else {k: v for k, v in (persona.identity or {}).items() if k != analyzer.name}
+    persona.identity = {**others, analyzer.name: identity.to_json(analyzer)}
+
+
+def _result(persona_id: int, name: str, accepted: list[_Photo], rejected: list[_Photo], card_blob: str | None,
+            analyzer: FaceAnalyzer) -> dict[str, Any]:
+    refused = [{"photo": p.label, "reason": p.reason or "refused"} for p in rejected]
+    refused_text = "Removed: " + "; ".join(p.reason or p.label for p in rejected) + "." if rejected else ""
+    if card_blob is not None:
+        message = f"{name} is ready: {len(accepted)} of {len(accepted) + len(rejected)} photos accepted."
+        media = [{"blob": card_blob, "kind": "image", "filename": "persona-card.png",
+                  "caption": f"{name}: {len(accepted)} reference photos ({analyzer.name})"}]
+    else:
+        missing = MIN_PHOTOS - len(accepted)
+        message = (f"{name} needs at least {MIN_PHOTOS} good photos and has {len(accepted)}. Send {missing} more "
+                   f"clear photo{'s' if missing != 1 else ''} of {name} alone, facing the camera, then /done again.")
+        media = []
+    if refused_text:
+        message = f"{message} {refused_text}"
+    return {"message": message, "media": media, "persona_id": persona_id, "accepted": len(accepted),
+            "rejected": refused}
+
+
+analyze_persona = task(_analyze)

@@ -1,0 +1,86 @@
+"""Identity scoring against a persona: robust aggregate, tightened threshold, verdicts on real photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import NotAvailable
+from inference.engines.faces.dlib_backend import DlibFaceAnalyzer, load_dlib
+from inference.identity import (
+    IdentityScorer,
+    IdentityVerdict,
+    PersonaIdentity,
+    build_identity,
+    leave_one_out,
+    robust_center,
+)
+from storage.models import Persona
+from tests.faces_data import astronaut, augment, no_face, tom
+
+PERSONA_PHOTOS = ("flip", "crop", "brighter", "contrast")
+
+
+@pytest.fixture(scope="module")
+def dlib_faces() -> DlibFaceAnalyzer:
+    return load_dlib()
+
+
+@pytest.fixture(scope="module")
+def tom_vectors(dlib_faces: DlibFaceAnalyzer) -> list[np.ndarray]:
+    photos = [tom()] + [augment(tom(), kind) for kind in PERSONA_PHOTOS]
+    return [dlib_faces.analyze(photo)[0].embedding for photo in photos]
+
+
+def _persona(dlib_faces: DlibFaceAnalyzer, vectors: list[np.ndarray]) -> Persona:
+    return Persona(id=1, name="Tom", identity={"dlib": build_identity(dlib_faces, vectors).to_json(dlib_faces)})
+
+
+def test_aggregate_ignores_one_photo_of_someone_else(dlib_faces: DlibFaceAnalyzer,
+                                                     tom_vectors: list[np.ndarray]) -> None:
+    intruder = dlib_faces.analyze(astronaut())[0].embedding
+    clean = robust_center(dlib_faces, tom_vectors)
+    polluted = robust_center(dlib_faces, [*tom_vectors, intruder])
+    assert dlib_faces.distance(clean, polluted) < 0.01
+    naive = np.mean([*tom_vectors, intruder], axis=0)
+    assert dlib_faces.distance(clean, naive) > 0.1, "a plain mean would have moved"
+    loo = leave_one_out(dlib_faces, [*tom_vectors, intruder])
+    assert loo[-1] > dlib_faces.threshold > max(loo[:-1])
+
+
+def test_threshold_is_tightened_from_the_personas_own_photos(dlib_faces: DlibFaceAnalyzer,
+                                                            tom_vectors: list[np.ndarray]) -> None:
+    identity = build_identity(dlib_faces, tom_vectors)
+    assert identity.count == 5
+    assert 0.75 * 0.6 <= identity.threshold < 0.6
+    assert 0 < identity.spread < 0.3
+    stored = identity.to_json(dlib_faces)
+    assert stored["similarity_threshold"] == pytest.approx(1 - stored["threshold"], abs=1e-3)
+    assert PersonaIdentity.from_json(stored).threshold == pytest.approx(identity.threshold, abs=1e-4)
+
+
+def test_verdicts_for_same_person_other_person_and_no_face(dlib_faces: DlibFaceAnalyzer,
+                                                          tom_vectors: list[np.ndarray]) -> None:
+    persona = _persona(dlib_faces, tom_vectors)
+    scorer = IdentityScorer(dlib_faces)
+
+    same = scorer.score(augment(tom(), "darker"), persona)
+    assert isinstance(same, IdentityVerdict) and same.engine == "dlib"
+    assert same.best is not None and same.best.same_person
+    assert same.score is not None and same.score > same.threshold > 0.4 - 1e-9
+    assert same.best.similarity == pytest.approx(1 - same.best.distance)
+
+    other = scorer.score(astronaut(), persona)
+    assert other.best is not None and not other.best.same_person
+    assert other.score is not None and other.score < other.threshold
+
+    nobody = scorer.score(no_face(), persona)
+    assert nobody.faces == [] and nobody.best is None and nobody.score is None
+
+
+def test_persona_without_identity_for_this_engine_is_never_scored_with_another(dlib_faces: DlibFaceAnalyzer,
+                                                                           tom_vectors: list[np.ndarray]) -> None:
+    foreign = Persona(id=2, name="Tom", identity={"insightface:buffalo_l": {"vector": [0.1] * 512,
+                                                                           "threshold": 0.6}})
+    with pytest.raises(NotAvailable, match="Tom has no analysed reference photos"):
+        IdentityScorer(dlib_faces).score(tom(), foreign)
