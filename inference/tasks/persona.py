@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from core.assistant import MIN_PHOTOS  # one number for intake and analysis
 from core.errors import NotFound
 from inference.engines.faces import (
     Face,
@@ -33,7 +34,6 @@ from storage.states import PersonaStatus
 
 log = logging.getLogger(__name__)
 
-MIN_PHOTOS = 3
 MIN_FACE_PX = 80
 MIN_SHARPNESS = 30.0  # variance of the Laplacian on the aligned crop; Gaussian blur of ~1.5% of the face is below
 MAX_YAW = 45.0
