@@ -142,7 +142,7 @@ class ConsoleFrontend:
             while not stop.is_set():
                 try:
                     self.pump(block_ms=500)
-                except Exception:
+                except Exception:  # keep the chat alive; the event stays pending and is retried
                     self.console.print_exception(max_frames=1)
                     stop.wait(1.0)
 

@@ -198,10 +198,8 @@ class JobService:
                 for job in job_repo.stale_queued(session, older_than=older_than)
             ]
         for job_id, kind, rq_id, attempts in candidates:
-            if rq_id and queue.position(rq_id, connection=self.redis) is not None:
-                continue
-            if rq_id and self.redis.exists(f"rq:job:{rq_id}"):
-                continue  # picked up right now, or scheduled
+            if rq_id and queue.is_alive(rq_id, connection=self.redis):
+                continue  # still waiting, or picked up right now
             new_rq_id = queue.enqueue(
                 connection=self.redis,
                 kind=kind,

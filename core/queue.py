@@ -8,6 +8,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
@@ -115,10 +116,24 @@ def position(rq_id: str, *, connection: Redis) -> int | None:
     """1-based position of an RQ job on its queue, or None when it is no longer waiting."""
     try:
         job = RQJob.fetch(rq_id, connection=connection, serializer=SERIALIZER)
-    except Exception:
+    except NoSuchJobError:  # a vanished job simply has no position
         return None
     pos = job.get_position()
     return None if pos is None else pos + 1
+
+
+# RQ states in which a job will still run (or is running) without our help.
+_ALIVE_STATES = ("queued", "started", "deferred", "scheduled", "created")
+
+
+def is_alive(rq_id: str, *, connection: Redis) -> bool:
+    """Whether RQ still holds ``rq_id`` as waiting or running (not finished, failed, stopped or gone)."""
+    try:
+        job = RQJob.fetch(rq_id, connection=connection, serializer=SERIALIZER)
+    except NoSuchJobError:  # expired or deleted: not alive
+        return False
+    status = job.get_status(refresh=False)
+    return status is not None and status.value in _ALIVE_STATES
 
 
 def remove(rq_id: str, *, connection: Redis) -> None:

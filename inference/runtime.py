@@ -136,7 +136,7 @@ class _Lease:
         while not self._stop.wait(self._seconds / 3):
             try:
                 self._redis.set(self._key, "1", ex=self._seconds)
-            except Exception:
+            except Exception:  # a missed beat only risks a retry; keep beating
                 log.warning("lease heartbeat failed for %s", self._key, exc_info=True)
 
     def __exit__(self, *exc: object) -> None:

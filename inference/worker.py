@@ -50,7 +50,7 @@ class Recovery:
         try:
             self.resources.jobs.recover_abandoned()
             self.resources.jobs.requeue_lost()
-        except Exception:
+        except Exception:  # recovery must never take the worker down
             log.warning("job recovery sweep failed", exc_info=True)
 
     def _loop(self) -> None:

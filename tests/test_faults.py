@@ -117,3 +117,28 @@ def test_queued_job_lost_from_redis_is_enqueued_again(settings: Settings, db: Da
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "done"
+
+
+def test_queued_job_whose_rq_entry_failed_is_enqueued_again(settings: Settings, db: Database, redis: Redis) -> None:
+    """A worker killed after taking the job off the queue but before starting it leaves an RQ job that
+    RQ's own cleanup marks failed; the row still says queued and must not be stuck there."""
+    from datetime import timedelta
+
+    from rq.job import Job as RQJob
+    from rq.job import JobStatus as RQStatus
+
+    from core.queue import SERIALIZER
+
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = _submit_slow_echo(settings, db, redis, seconds=0)
+    with db.session() as session:
+        rq_id = job_repo.get(session, job_id=job_id).rq_id  # type: ignore[union-attr]
+    assert jobs.requeue_lost(older_than=timedelta(0)) == [], "a waiting job is left alone"
+    rq_job = RQJob.fetch(rq_id, connection=redis, serializer=SERIALIZER)
+    redis.lrem("rq:queue:cpu", 0, rq_id)
+    rq_job.set_status(RQStatus.FAILED)
+    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
+    drain(settings, db, redis)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "done"
