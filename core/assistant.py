@@ -61,14 +61,14 @@ class Assistant:
         try:
             return self._handle(msg)
         except StudioError as exc:
-            return [Reply(text=str(exc))]
+            return [Reply(text=str(exc), error=True)]
 
     def press(self, msg: Incoming, action: str) -> list[Reply]:
         """Replies to a button press; ``msg`` identifies who pressed it (only the owner's content is reachable)."""
         try:
             return self._press(msg, action)
         except StudioError as exc:
-            return [Reply(text=str(exc))]
+            return [Reply(text=str(exc), error=True)]
 
     def attach_status_message(self, job_id: str, message_id: str) -> None:
         """Record which chat message shows ``job_id``'s status, so delivery edits it in place."""

@@ -58,9 +58,14 @@ class Media:
 
 @dataclass
 class Reply:
-    """One message to send. ``job_id`` marks the status message a job's progress will edit in place."""
+    """One message to send. ``job_id`` marks the status message a job's progress will edit in place.
+
+    ``error`` marks a refusal (a ``StudioError``'s text): a front end may show it privately, e.g. as a
+    Telegram button alert, instead of posting it into a group chat.
+    """
 
     text: str = ""
     media: list[Media] = field(default_factory=list)
     buttons: list[Button] = field(default_factory=list)
     job_id: str | None = None
+    error: bool = False

@@ -1,0 +1,132 @@
+"""Results into chats: photos, albums, videos, links for files too big, result buttons, flood control, floods."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+from PIL import Image
+
+from core.jobs import JobService
+from storage.db import Database
+from storage.repositories import assets as asset_repo
+from storage.repositories import users as user_repo
+from storage.states import JobStatus
+from tests.test_telegram_bot import ALICE, BOB, Bot, bot  # noqa: F401 - the fixture is shared
+from tests.workers import drain
+
+
+def _png(shade: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 96), (shade, 80, 160)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def finish_image_job(tg: Bot, db: Database, uid: int, items: list[tuple[str, bytes, int]]) -> str:
+    """Submit an image job for ``uid`` and complete it as a worker would: assets, blobs, then ``done``.
+
+    The image engine is not needed to check what the chat shows; the job row, the delivery event and the
+    presenter are the real ones. ``items`` are (kind, bytes, claimed size or 0).
+    """
+    jobs: JobService = tg.studio.jobs
+    with db.session() as session:
+        user = user_repo.get_or_create(session, platform="telegram", platform_user_id=str(uid))
+    chat = {"platform": "telegram", "chat_id": str(uid), "user_id": str(uid)}
+    job_id = jobs.submit(user=user, kind="image", spec={"prompt": "test"}, chat=chat).job_id
+    assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
+    media: list[dict[str, Any]] = []
+    with db.session() as session:
+        for index, (kind, data, claimed) in enumerate(items):
+            digest = tg.studio.blobs.put_bytes(data)
+            asset = asset_repo.create(session, owner_id=user.id, kind=kind, blob=digest,
+                                      mime="video/mp4" if kind == "video" else "image/png", job_id=job_id,
+                                      meta={"prompt": "test"})
+            media.append({"blob": digest, "kind": kind, "filename": f"{asset.id}.{'mp4' if kind == 'video' else 'png'}",
+                          "caption": f"#{asset.id}", "asset_id": asset.id, "size_bytes": claimed or len(data),
+                          "index": index})
+    assert jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING],
+                           result={"media": media, "message": "Here you go."})
+    return job_id
+
+
+def test_one_image_is_a_photo_with_result_buttons_that_work(bot: Bot, db: Database) -> None:  # noqa: F811
+    fake = bot.fake
+    finish_image_job(bot, db, ALICE, [("image", _png(10), 0)])
+    photo = fake.wait_call("sendPhoto", chat_id=ALICE)
+    assert photo.text.startswith("Here you go.")
+    assert [label for label, _ in photo.buttons] == ["🔁 Variations", "🎬 Animate", "📦 Export"]
+    assert photo.files["photo"][1] == _png(10)
+    fake.wait_call("sendMessage", chat_id=ALICE, contains="image done"), "a status line even without a status message"
+    fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
+
+    actions = dict(photo.buttons)
+    message = fake.message_of(photo)
+    before = len(fake.calls)
+    fake.press(BOB, message, actions["🔁 Variations"])
+    alert = fake.wait_call("answerCallbackQuery", after=before)
+    assert alert.params["show_alert"] is True and "not yours" in alert.params["text"]
+
+    before = len(fake.calls)
+    fake.press(ALICE, message, actions["🎬 Animate"])
+    assert "not available" in fake.wait_call("answerCallbackQuery", after=before).params["text"]
+
+    fake.press(ALICE, message, actions["🔁 Variations"])
+    status = fake.wait_call("sendMessage", chat_id=ALICE, contains="image queued")
+    assert "Variations of your image" in status.text
+
+
+def test_albums_videos_and_oversized_files(bot: Bot, db: Database) -> None:  # noqa: F811
+    fake = bot.fake
+    finish_image_job(bot, db, ALICE, [("image", _png(20), 0), ("image", _png(30), 0), ("image", _png(40), 0)])
+    group = fake.wait_call("sendMediaGroup", chat_id=ALICE)
+    assert [item["type"] for item in group.params["media"]] == ["photo"] * 3
+    assert len(group.files) == 3
+    buttons = fake.wait_call("sendMessage", chat_id=ALICE, contains="Here you go.")
+    assert buttons.buttons[0][0] == "🔁 Variations", "albums cannot carry buttons: they follow in a message"
+
+    finish_image_job(bot, db, BOB, [("video", b"\x00\x00\x00\x18ftypmp42" + b"v" * 300, 0)])
+    assert fake.wait_call("sendVideo", chat_id=BOB).files["video"][1].startswith(b"\x00\x00\x00\x18ftyp")
+
+    finish_image_job(bot, db, 1003, [("video", b"\x00\x00\x00\x18ftypmp42", 60 * 2**20)])
+    link = fake.wait_call("sendMessage", chat_id=1003, contains="Download it here")
+    assert "60 MB" in link.text and f"{bot.settings.public_url}/u/" in link.text and "/asset/" in link.text
+    assert fake.calls_to("sendVideo", chat_id=1003) == []
+    fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
+
+
+def test_flood_control_is_waited_out_not_dropped(bot: Bot, db: Database) -> None:  # noqa: F811
+    fake = bot.fake
+    fake.fail_next("sendMessage", retry_after=1)
+    fake.text(ALICE, "/start")
+    refused, answer = fake.wait_for(lambda: len(tries := fake.calls_to("sendMessage", chat_id=ALICE)) >= 2 and tries,
+                                    what="the retry")
+    assert refused.text == answer.text and "/help lists every command" in answer.text
+    assert answer.at - refused.at >= 1.0, "the bot waited retry_after before trying again"
+
+    fake.text(ALICE, "/echo patience")
+    fake.wait_call("sendMessage", chat_id=ALICE, contains="echo queued")
+    fake.fail_next("editMessageText", retry_after=1, times=2)
+    drain(bot.settings, db, bot.studio.redis)
+    edit = fake.wait_call("editMessageText", chat_id=ALICE, contains="echo done")
+    refused = [c for c in fake.calls_to("editMessageText", chat_id=ALICE) if c.at < edit.at]
+    assert len(refused) >= 2 and edit.at - refused[0].at >= 2.0
+    fake.wait_call("sendMessage", chat_id=ALICE, contains="echo: patience")
+    fake.wait_for(lambda: bot.pending() == 0, what="acknowledged only after Telegram accepted")
+
+
+def test_fifty_users_at_once(bot: Bot, db: Database) -> None:  # noqa: F811
+    fake = bot.fake
+    users = list(range(5000, 5050))
+    started = time.monotonic()
+    for uid in users:
+        fake.text(uid, f"/echo hi {uid}")
+    for uid in users:
+        fake.wait_call("sendMessage", chat_id=uid, contains="echo queued", timeout=20)
+    answered = time.monotonic() - started
+    drain(bot.settings, db, bot.studio.redis)
+    for uid in users:
+        fake.wait_call("sendMessage", chat_id=uid, contains=f"echo: hi {uid}", timeout=20)
+        fake.wait_call("editMessageText", chat_id=uid, contains="echo done", timeout=20)
+    fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
+    assert answered < 15, f"50 status messages took {answered:.1f} s"
