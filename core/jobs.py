@@ -62,18 +62,24 @@ class JobService:
                 session, owner_id=user.id, kind=kind, queue=queue_name, spec=spec, chat=chat
             )
             job_id = job.id
+        rq_id = self._enqueue(job_id, kind, attempt=1)
+        return Submitted(job_id=job_id, position=queue.position(rq_id, connection=self.redis))
+
+    def _enqueue(self, job_id: str, kind: str, *, attempt: int, at_front: bool = False) -> str:
+        """Put the job on its queue under a fresh RQ id and record that id on the row."""
         rq_id = queue.enqueue(
             connection=self.redis,
             kind=kind,
             job_id=job_id,
-            attempt=1,
+            attempt=attempt,
             timeout_s=self.settings.timeout_for(kind),
+            at_front=at_front,
         )
         with self.db.session() as session:
             row = job_repo.get(session, job_id=job_id)
             if row is not None:
                 row.rq_id = rq_id
-        return Submitted(job_id=job_id, position=queue.position(rq_id, connection=self.redis))
+        return rq_id
 
     def cancel(self, *, owner_id: int, job_id: str) -> str:
         """Cancel the user's job; returns a one-line answer. Running jobs stop at their next progress point."""
@@ -165,18 +171,7 @@ class JobService:
                     stage="",
                 )
                 if moved:
-                    rq_id = queue.enqueue(
-                        connection=self.redis,
-                        kind=kind,
-                        job_id=job_id,
-                        attempt=attempts + 1,
-                        timeout_s=self.settings.timeout_for(kind),
-                        at_front=True,
-                    )
-                    with self.db.session() as session:
-                        row = job_repo.get(session, job_id=job_id)
-                        if row is not None:
-                            row.rq_id = rq_id
+                    self._enqueue(job_id, kind, attempt=attempts + 1, at_front=True)
             else:
                 moved = self.transition(
                     job_id,
@@ -200,16 +195,6 @@ class JobService:
         for job_id, kind, rq_id, attempts in candidates:
             if rq_id and queue.is_alive(rq_id, connection=self.redis):
                 continue  # still waiting, or picked up right now
-            new_rq_id = queue.enqueue(
-                connection=self.redis,
-                kind=kind,
-                job_id=job_id,
-                attempt=attempts + 1,
-                timeout_s=self.settings.timeout_for(kind),
-            )
-            with self.db.session() as session:
-                row = job_repo.get(session, job_id=job_id)
-                if row is not None:
-                    row.rq_id = new_rq_id
+            self._enqueue(job_id, kind, attempt=attempts + 1)
             lost.append(job_id)
         return lost
