@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     timeout_train_s: int = 7200
     timeout_export_s: int = 600
 
+    # Image generation and LoRA training (inference/tasks/image.py, inference/tasks/train.py).
+    torch_device: str | None = None  # e.g. "cuda:1"; picked automatically when unset
+    image_compile: bool = False  # torch.compile the denoiser (slow first job, faster steps after)
+    identity_gate_retries: int = 2  # regenerations per output whose face does not match the persona
+    lora_rank: int = 4
+    lora_steps: int = 500
+    lora_learning_rate: float = 1e-4
+
     # Uploads.
     max_upload_mb: int = 20
     max_image_pixels: int = 60_000_000

@@ -1,0 +1,386 @@
+"""The /imagine job: prompt → images of the persona, gated on identity, stored as assets."""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from core.errors import NotFound
+from core.prompts import BuiltPrompt, PersonaText, build_prompt, vary_prompt
+from inference.device import plan_for
+from inference.engines.base import Progress
+from inference.engines.image import (
+    GatedImage,
+    GeneratedImage,
+    ImageEngine,
+    ImageRequest,
+    check_count,
+    check_seed,
+    check_steps,
+    identity_gate,
+)
+from inference.engines.image.gate import Score
+from inference.models import image_model
+from inference.models.store import ResolvedModel
+from inference.runtime import TaskContext, task
+from storage.models import LoraWeights, Persona
+from storage.repositories import assets as asset_repo
+from storage.repositories import personas as persona_repo
+from storage.repositories import users as user_repo
+
+log = logging.getLogger(__name__)
+
+VARIATIONS = ("seeds", "prompt")
+GENERATION_SHARE = 0.92  # of the job's progress bar; the rest is scoring and storing
+
+
+@dataclass(frozen=True)
+class ImageJobSpec:
+    """The image job's spec as the command parser writes it, checked."""
+
+    prompt: str = ""
+    persona_id: int | None = None
+    aspect_ratio: str | None = None
+    n: int = 1
+    seed: int | None = None
+    steps: int | None = None
+    template: str | None = None
+    platform: str | None = None
+    negative: str | None = None
+    variation_of: str | None = None
+    variation: str | None = None
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> ImageJobSpec:
+        """The spec with types checked; ``ValueError`` names the argument at fault."""
+        raw_n = spec.get("n")
+        n = check_count(1 if raw_n is None else raw_n)
+        seed = spec.get("seed")
+        if seed is not None:
+            check_seed(seed)
+        steps = spec.get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"--steps must be a positive whole number, got {steps!r}")
+        variation = spec.get("variation")
+        if variation is not None and variation not in VARIATIONS:
+            raise ValueError(f"variation must be one of {', '.join(VARIATIONS)}, got {variation!r}")
+        if variation is not None and not spec.get("variation_of"):
+            raise ValueError("variation needs variation_of (the asset to vary)")
+        persona_id = spec.get("persona_id")
+        if persona_id is not None and (isinstance(persona_id, bool) or not isinstance(persona_id, int)):
+            raise ValueError(f"persona_id must be a number, got {persona_id!r}")
+        return cls(
+            prompt=str(spec.get("prompt") or ""),
+            persona_id=persona_id,
+            aspect_ratio=spec.get("aspect_ratio") or None,
+            n=n,
+            seed=seed,
+            steps=steps,
+            template=spec.get("template") or None,
+            platform=spec.get("platform") or None,
+            negative=spec.get("negative") or None,
+            variation_of=spec.get("variation_of") or None,
+            variation=variation or ("seeds" if spec.get("variation_of") else None),
+        )
+
+    def request_fields(self) -> dict[str, Any]:
+        """What a later variation needs to repeat this request (kept in the asset's meta)."""
+        return {"prompt": self.prompt, "persona_id": self.persona_id, "aspect_ratio": self.aspect_ratio,
+                "steps": self.steps, "template": self.template, "platform": self.platform,
+                "negative": self.negative}
+
+
+@dataclass
+class _JobInputs:
+    """Everything read from the database before the (long) generation, so no session stays open."""
+
+    spec: ImageJobSpec
+    preferences: dict[str, Any]
+    persona: Persona | None
+    lora: LoraWeights | None
+    source_seed: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _read_inputs(ctx: TaskContext, spec: ImageJobSpec) -> _JobInputs:
+    with ctx.db.session() as session:
+        user = user_repo.get(session, user_id=ctx.owner_id)
+        preferences = dict(user.preferences or {}) if user is not None else {}
+        source_seed = None
+        if spec.variation_of:
+            source = asset_repo.get_owned(session, asset_id=spec.variation_of, owner_id=ctx.owner_id)
+            if source is None or source.kind != "image":
+                raise NotFound(f"No image {spec.variation_of!r} among yours to make variations of.")
+            original = dict(source.meta.get("request") or {})
+            source_seed = source.meta.get("seed")
+            # The variation repeats the original request; anything the user gives now takes precedence.
+            spec = replace(
+                spec,
+                prompt=spec.prompt if spec.variation == "seeds" and spec.prompt else original.get("prompt", ""),
+                persona_id=spec.persona_id if spec.persona_id is not None else source.persona_id,
+                aspect_ratio=spec.aspect_ratio or original.get("aspect_ratio"),
+                steps=spec.steps or original.get("steps"),
+                template=spec.template or original.get("template"),
+                platform=spec.platform or original.get("platform"),
+                negative=spec.negative or original.get("negative"),
+            )
+            if spec.variation == "prompt" and ctx.spec.get("prompt"):
+                spec = replace(spec, prompt=f"{original.get('prompt', '')}, {ctx.spec['prompt']}")
+        persona = lora = None
+        if spec.persona_id is not None:
+            persona = persona_repo.get_owned(session, persona_id=spec.persona_id, owner_id=ctx.owner_id)
+            if persona is None:
+                raise NotFound("No such persona among yours; /persona list shows them.")
+            _ = list(persona.references)  # loaded now: the identity scorer may read them after the session
+            active = [w for w in persona.loras if w.active]
+            lora = active[-1] if active else None
+    return _JobInputs(spec=spec, preferences=preferences, persona=persona, lora=lora, source_seed=source_seed)
+
+
+class _StepProgress:
+    """Maps denoising steps of every engine call (first pass and regenerations) onto the job's bar."""
+
+    def __init__(self, ctx: TaskContext, planned_steps: int) -> None:
+        self.ctx = ctx
+        self.planned = max(1, planned_steps)
+        self.done = 0
+
+    def run(self, steps: int, label: str) -> Progress:
+        start = self.done
+        self.done += steps
+        self.planned = max(self.planned, self.done)
+
+        def report(fraction: float, stage: str) -> None:
+            current = start + fraction * steps
+            self.ctx.progress(GENERATION_SHARE * current / self.planned, f"{label}: {stage}")
+
+        return report
+
+
+def _load_engine(ctx: TaskContext, model: ResolvedModel) -> ImageEngine:
+    spec = model.spec
+    plan = plan_for(full_gb=spec.full_vram_gb, min_gb=spec.min_vram_gb, prefer=ctx.settings.torch_device,
+                    compile=ctx.settings.image_compile)
+    return ctx.engine(f"image:{model.key}", lambda: ImageEngine.load(model, plan))
+
+
+def adapter_name(lora: LoraWeights) -> str:
+    """The adapter name a persona LoRA version is loaded under (stable across jobs, so it is reused)."""
+    return f"persona{lora.persona_id}-v{lora.version}"
+
+
+def _apply_lora(ctx: TaskContext, engine: ImageEngine, inputs: _JobInputs) -> str | None:
+    lora = inputs.lora
+    if lora is None:
+        return None
+    model = engine.model
+    if not model.spec.supports_lora:
+        inputs.notes.append(f"{model.name} cannot use the persona's trained LoRA; identity comes from the gate.")
+        return None
+    trained_for = lora.base_model.split("@", 1)[0]
+    if trained_for != model.name:
+        inputs.notes.append(f"The persona's LoRA v{lora.version} was trained for {trained_for}, not "
+                            f"{model.name}; generating without it.")
+        return None
+    name = adapter_name(lora)
+    if name not in engine.adapters:
+        engine.load_adapter(name, ctx.blobs.path(lora.blob))
+    return name
+
+
+def _prompts(engine: ImageEngine, inputs: _JobInputs, adapter: str | None, count: int) -> list[BuiltPrompt]:
+    """One built prompt per output: the same for all, except prompt variations (one change each)."""
+    spec = inputs.spec
+    persona = inputs.persona
+    subject = None
+    if persona is not None:
+        # The trigger token only means something to the model once the persona's LoRA is loaded.
+        subject = PersonaText(trigger_token=persona.trigger_token if adapter else "",
+                              description=persona.description)
+    texts = [spec.prompt] * count
+    if spec.variation == "prompt":
+        # Same seed, one small change per output, so the variations differ from the original and each other.
+        offset = secrets.randbelow(1000)
+        texts = [vary_prompt(spec.prompt, offset + i) for i in range(count)]
+    built = []
+    for text in texts:
+        built.append(build_prompt(
+            text,
+            persona=subject,
+            template=spec.template,
+            platform=spec.platform,
+            negative=spec.negative,
+            aspect_ratio=spec.aspect_ratio,
+            preferences=inputs.preferences,
+            clip_limit=engine.clip_limit,
+            count_tokens=engine.count_clip_tokens,
+        ))
+    return built
+
+
+def _request(engine: ImageEngine, built: BuiltPrompt, seeds: list[int], steps: int,
+             adapter: str | None) -> ImageRequest:
+    return ImageRequest(
+        prompt=built.clip_text,
+        prompt_3=built.text,
+        negative=built.negative,
+        aspect_ratio=built.aspect_ratio,
+        seeds=tuple(seeds),
+        steps=steps,
+        guidance=engine.model.spec.default_guidance,
+        adapter=adapter,
+    )
+
+
+def _identity_score(ctx: TaskContext, persona: Persona | None) -> Score | None:
+    """The gate's scoring function for ``persona``, or None when the gate does not apply."""
+    if persona is None or not persona.identity:
+        return None
+    try:
+        from inference.identity import scorer_for
+    except ImportError:
+        log.warning("inference.identity is not available; skipping the identity gate")
+        return None
+    scorer = scorer_for(ctx)
+
+    def score(image: Image.Image) -> tuple[float | None, bool]:
+        verdict = scorer.score(image, persona)
+        best = getattr(verdict, "best", None)
+        # No face on a persona job fails the gate: the user asked for that person.
+        return verdict.score, bool(best is not None and best.same_person)
+
+    return score
+
+
+def _png(image: Image.Image, meta: dict[str, Any]) -> bytes:
+    info = PngInfo()
+    for key in ("prompt", "negative", "seed", "steps", "model"):
+        info.add_text(f"studio:{key}", str(meta.get(key, "")))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def _generate(ctx: TaskContext) -> dict[str, Any]:
+    spec = ImageJobSpec.from_dict(ctx.spec)
+    inputs = _read_inputs(ctx, spec)
+    spec = inputs.spec
+    model = image_model(ctx.settings)
+    steps = check_steps(spec.steps or model.spec.default_steps, max_steps=model.spec.max_steps)
+    ctx.progress(0.01, "loading model")
+    engine = _load_engine(ctx, model)
+    adapter = _apply_lora(ctx, engine, inputs)
+    prompts = _prompts(engine, inputs, adapter, spec.n)
+
+    if spec.variation == "prompt" and inputs.source_seed is not None:
+        seeds = [int(inputs.source_seed)] * spec.n
+    elif spec.seed is not None:
+        seeds = [(spec.seed + i) % 2**32 for i in range(spec.n)]
+    else:
+        seeds = [secrets.randbelow(2**32) for _ in range(spec.n)]
+
+    score = _identity_score(ctx, inputs.persona)
+    retries = max(0, ctx.settings.identity_gate_retries) if score is not None else 0
+    tracker = _StepProgress(ctx, planned_steps=steps * spec.n)
+
+    # Same prompt for every output: one batched call. Prompt variations differ per output: one call each.
+    generated: list[GeneratedImage] = []
+    prompt_of: list[BuiltPrompt] = []
+    groups = [(prompts[0], seeds)] if len({p.text for p in prompts}) == 1 else [
+        (p, [s]) for p, s in zip(prompts, seeds, strict=True)]
+    for built, group_seeds in groups:
+        request = _request(engine, built, group_seeds, steps, adapter)
+        engine.check_inputs(request)
+        label = f"{len(generated) + 1}-{len(generated) + len(group_seeds)} of {spec.n}"
+        result = engine.run(request, tracker.run(steps * len(group_seeds), f"image {label}"))
+        generated.extend(result.images)
+        prompt_of.extend([built] * len(group_seeds))
+
+    gated: list[GatedImage]
+    if score is None:
+        gated = [GatedImage(image=g, score=None, passed=True, attempts=1) for g in generated]
+    else:
+        def regenerate(slot: int, attempt: int) -> GeneratedImage:
+            tracker.planned += steps
+            request = _request(engine, prompt_of[slot], [secrets.randbelow(2**32)], steps, adapter)
+            label = f"image {slot + 1} of {spec.n}, try {attempt} (likeness check)"
+            return engine.run(request, tracker.run(steps, label)).images[0]
+
+        ctx.progress(GENERATION_SHARE, "checking likeness")
+        gated = identity_gate(generated, score=score, regenerate=regenerate, retries=retries)
+
+    ctx.progress(0.96, "saving")
+    return _store(ctx, spec, inputs, model, steps, adapter, gated, prompt_of)
+
+
+def _store(ctx: TaskContext, spec: ImageJobSpec, inputs: _JobInputs, model: ResolvedModel, steps: int,
+           adapter: str | None, gated: list[GatedImage], prompt_of: list[BuiltPrompt]) -> dict[str, Any]:
+    media: list[dict[str, Any]] = []
+    asset_ids: list[str] = []
+    persona = inputs.persona
+    with ctx.db.session() as session:
+        for index, item in enumerate(gated):
+            built = prompt_of[index]
+            image = item.image
+            meta = {
+                "prompt": built.text,
+                "clip_prompt": built.clip_text,
+                "negative": built.negative,
+                "seed": image.seed,
+                "steps": steps,
+                "guidance": model.spec.default_guidance,
+                "width": image.width,
+                "height": image.height,
+                "aspect_ratio": built.aspect_ratio,
+                "model": model.key,
+                "template": built.template,
+                "platform": built.platform,
+                "lora": adapter,
+                "identity_passed": item.passed if persona is not None and persona.identity else None,
+                "attempts": item.attempts,
+                "variation_of": spec.variation_of,
+                "variation": spec.variation,
+                "request": spec.request_fields(),
+            }
+            blob = ctx.blobs.put_bytes(_png(image.image, meta))
+            asset = asset_repo.create(
+                session,
+                owner_id=ctx.owner_id,
+                kind="image",
+                blob=blob,
+                mime="image/png",
+                width=image.width,
+                height=image.height,
+                persona_id=persona.id if persona is not None else None,
+                job_id=ctx.job_id,
+                tags=[t for t in ("generated", built.template, built.platform) if t],
+                identity_score=item.score,
+                meta=meta,
+            )
+            caption = f"seed {image.seed}"
+            if item.score is not None:
+                caption += f" · likeness {item.score:.2f}" + ("" if item.passed else " (weak)")
+            media.append({"blob": blob, "kind": "image", "filename": f"{ctx.job_id}-{index + 1}.png",
+                          "caption": caption, "asset_id": asset.id})
+            asset_ids.append(asset.id)
+    who = f"{persona.name}: " if persona is not None else ""
+    count = len(media)
+    message = f"{count} image{'s' if count != 1 else ''} — {who}{spec.prompt or prompt_of[0].text}"[:300]
+    notes = list(inputs.notes)
+    if prompt_of and prompt_of[0].trimmed:
+        notes.append("The prompt is long: the first part steers composition most.")
+    weak = sum(1 for g in gated if not g.passed)
+    if weak:
+        notes.append(f"{weak} image{'s' if weak != 1 else ''} did not reach the persona's likeness threshold.")
+    if notes:
+        message += "\n" + "\n".join(notes)
+    return {"message": message, "media": media, "asset_ids": asset_ids}
+
+
+generate_images = task(_generate)
