@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import grammar, help
+from core import grammar, help, prompts
 from core.errors import InvalidUpload, NotAvailable, NotFound, StudioError, UsageError
 from core.grammar import Command
 from core.jobs import JobService
@@ -151,6 +151,8 @@ class Assistant:
                 return self._submit(msg, "echo", {"text": text, "seconds": seconds}, label=f"echo “{text[:40]}”")
             case grammar.Link(code=code):
                 return self._link(msg, code)
+            case grammar.TemplateCmd(action=action, name=name, text=text):
+                return self._template(msg, action, name, text)
         raise UsageError("I understood that but can't do it yet.")  # pragma: no cover - every command is matched
 
     # ---- jobs -------------------------------------------------------------------------------------
@@ -396,6 +398,11 @@ class Assistant:
         with self.db.session() as session:
             user = self._user(session, msg)
             prefs = dict(user.preferences)
+            if cmd.template:
+                try:
+                    prompts.get_template(cmd.template, prefs)
+                except ValueError as exc:
+                    raise UsageError(f"{exc}. /template list shows them.") from None
             persona_id: int | None = None
             if cmd.persona:
                 persona = self._owned_persona(session, user, cmd.persona)
@@ -454,6 +461,25 @@ class Assistant:
         if not media:
             return [Reply(text="Your gallery is empty. Try /imagine.")]
         return [Reply(text=f"Your latest {len(media)}:", media=media)]
+
+    def _template(self, msg: Incoming, action: str, name: str | None, text: str | None) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            prefs = dict(user.preferences)
+            try:
+                if action == "save" and name and text:
+                    user.preferences = prompts.save_template(prefs, name=name, prompt=text)
+                    return [Reply(text=f"Saved template {name}: use /imagine <prompt> --template {name}.")]
+                if action == "delete" and name:
+                    user.preferences = prompts.delete_template(prefs, name)
+                    return [Reply(text=f"Deleted your template {name}.")]
+                if action == "show" and name:
+                    found = prompts.get_template(name, prefs)
+                    return [Reply(text=f"{found.name} — {found.title}\n{found.prompt}")]
+            except ValueError as exc:
+                raise UsageError(f"{exc}.") from None
+            lines = [f"• {t.name} — {t.title}{' (yours)' if t.user else ''}" for t in prompts.list_templates(prefs)]
+        return [Reply(text="Templates (use --template <name>):\n" + "\n".join(lines))]
 
     # ---- settings, web, linking -------------------------------------------------------------------
 

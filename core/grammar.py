@@ -12,8 +12,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from core.errors import UsageError
+from core.prompts import PLATFORMS, parse_aspect_ratio
 
-PLATFORMS = ("instagram", "tiktok", "youtube", "x", "facebook")
 PLATFORM_ALIASES = {
     "ig": "instagram", "insta": "instagram", "instagram": "instagram", "reels": "instagram",
     "tiktok": "tiktok", "tt": "tiktok", "tik tok": "tiktok",
@@ -23,7 +23,7 @@ PLATFORM_ALIASES = {
 }
 MOTIONS = ("zoom-in", "zoom-out", "pan-left", "pan-right", "tilt-up", "tilt-down", "orbit", "ai")
 NAME_RE = re.compile(r"^[\w][\w .'-]{0,31}$", re.UNICODE)
-AR_RE = re.compile(r"^(\d{1,2})\s*[:x×/]\s*(\d{1,2})$")
+AR_RE = re.compile(r"^(\d{1,4})\s*[:x×/]\s*(\d{1,4})$")
 JOB_ID_RE = re.compile(r"^[0-9a-f]{6,32}$")
 ASSET_ID_RE = re.compile(r"^[0-9a-f]{6,32}$")
 MAX_PROMPT_CHARS = 1500
@@ -158,6 +158,15 @@ class Echo:
 
 
 @dataclass(frozen=True)
+class TemplateCmd:
+    """/template list | show <name> | save <name> <text> | delete <name>."""
+
+    action: str = "list"
+    name: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
 class Link:
     """/link [code]: get a code on one platform, send it on the other to share personas."""
 
@@ -167,7 +176,7 @@ class Link:
 Command = (
     Start | Help | PersonaNew | PersonaList | PersonaShow | PersonaDelete | PersonaRename | PersonaTrain
     | Done | Consent | Abort | Imagine | Animate | Swap | Export | Gallery | Jobs | CancelJob | SettingsCmd
-    | Web | Echo | Link
+    | Web | Echo | Link | TemplateCmd
 )
 
 
@@ -367,6 +376,22 @@ def _p_link(rest: str, _names: Collection[str]) -> Command:
     return Link(code=code)
 
 
+def _p_template(rest: str, _names: Collection[str]) -> Command:
+    action, _, tail = rest.strip().partition(" ")
+    action = action.lower() or "list"
+    name, _, text = tail.strip().partition(" ")
+    if action == "list":
+        return TemplateCmd()
+    if action in ("show", "delete") and name:
+        return TemplateCmd(action=action, name=name.lower())
+    if action == "save" and name and text.strip():
+        return TemplateCmd(action="save", name=name.lower(), text=text.strip())
+    raise UsageError(
+        "Use /template list, /template show <name>, /template delete <name>, or "
+        "/template save <name> <text with {subject} and {prompt}>."
+    )
+
+
 _SLASH = {
     "start": _p_start,
     "help": _p_help,
@@ -385,8 +410,10 @@ _SLASH = {
     "web": _p_web,
     "echo": _p_echo,
     "link": _p_link,
+    "template": _p_template,
+    "templates": lambda rest, names: TemplateCmd(),
 }
-COMMAND_NAMES = tuple(name for name in _SLASH if name != "personas")
+COMMAND_NAMES = tuple(name for name in _SLASH if name not in ("personas", "templates"))
 
 
 # ---- plain sentences -------------------------------------------------------------------------------
@@ -564,15 +591,11 @@ def _float(value: str, label: str, low: float, high: float) -> float:
 def _aspect(value: str | None) -> str | None:
     if value is None:
         return None
-    match = AR_RE.match(value.strip())
-    if not match:
-        raise UsageError(f"--ar takes W:H like 4:5 or 16:9, not {value!r}.")
-    w, h = int(match.group(1)), int(match.group(2))
-    if w == 0 or h == 0:
-        raise UsageError(f"--ar {w}:{h} has a zero side; use something like 1:1, 4:5 or 9:16.")
-    if max(w / h, h / w) > 4:
-        raise UsageError(f"--ar {w}:{h} is too stretched; keep it between 1:4 and 4:1.")
-    return f"{w}:{h}"
+    try:
+        width, height = parse_aspect_ratio(value.replace("×", ":"))
+    except ValueError as exc:
+        raise UsageError(f"{exc}.") from None
+    return f"{width}:{height}"
 
 
 def _platform(value: str) -> str:

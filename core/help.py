@@ -15,6 +15,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "[--platform <p>] [--no <negative>]\n"
      "Example: /imagine Ava: reading in a Paris café, golden hour --ar 4:5 --n 2\n"
      "Plain sentences work too: “Ava on a beach at sunset, 4:5, four versions”."),
+    ("template", "List or save prompt templates",
+     "/template list · show <name> · delete <name> · save <name> <text> — templates wrap your prompt: "
+     "{subject} is the persona, {prompt} your words. Use them with /imagine … --template <name>."),
     ("animate", "Turn an image into a short video",
      "/animate [<asset>] [--motion zoom-in|zoom-out|pan-left|pan-right|tilt-up|tilt-down|orbit|ai] "
      "[--seconds 2-10] — or reply /animate to one of your images."),

@@ -108,7 +108,7 @@ def test_imagine_needs_a_ready_persona_and_queues_a_spec(studio: Studio, db: Dat
 
 def test_settings_are_validated(studio: Studio) -> None:
     assert "Unknown setting" in say(studio, "/settings colour red")
-    assert "zero side" in say(studio, "/settings ar 0:3")
+    assert "two positive numbers" in say(studio, "/settings ar 0:3")
     assert "Saved: platform = tiktok" in say(studio, "/settings platform TikTok")
     assert "platform=tiktok" in say(studio, "/settings")
 
@@ -137,3 +137,19 @@ def test_web_link_opens_only_the_owners_page(studio: Studio, settings: Settings)
     assert client.get(path[:-3] + "abc").status_code == 403
     assert client.get("/u/not-a-token").status_code == 403
     assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_templates_are_listed_saved_used_and_checked(studio: Studio, db: Database) -> None:
+    listing = say(studio, "/template list")
+    assert "instagram-lifestyle" in listing
+    assert "Saved template cozy" in say(studio, "/template save cozy {subject} by a fireplace, {prompt}, warm light")
+    assert "cozy" in say(studio, "/template list") and "(yours)" in say(studio, "/template list")
+    assert "unknown template 'nope'" in say(studio, "/imagine a cat --template nope")
+    replies = studio.assistant.handle(Incoming(platform="telegram", user_id="ann", chat_id="ann",
+                                               text="/imagine reading --template cozy"))
+    with db.session() as session:
+        job = job_repo.get(session, job_id=replies[0].job_id or "")
+        assert job is not None and job.spec["template"] == "cozy"
+    assert "taken by a shipped template" in say(studio, "/template save instagram-lifestyle x {prompt}")
+    assert "Deleted your template cozy" in say(studio, "/template delete cozy")
+    assert "no saved template" in say(studio, "/template delete cozy")

@@ -30,6 +30,10 @@ from core.errors import UsageError
         ("/swap Ava", g.Swap("Ava")),
         ("/animate --motion zoom-in --seconds 4", g.Animate(motion="zoom-in", seconds=4.0)),
         ("/echo hi --seconds 2", g.Echo("hi", 2.0)),
+        ("/template", g.TemplateCmd()),
+        ("/template show Headshot", g.TemplateCmd("show", "headshot")),
+        ("/template save cozy {subject} by a fire, {prompt}",
+         g.TemplateCmd("save", "cozy", "{subject} by a fire, {prompt}")),
         ("/imagine@StudioBot a cat", g.Imagine(prompt="a cat")),
     ],
 )
@@ -56,9 +60,9 @@ def test_known_persona_without_colon() -> None:
 @pytest.mark.parametrize(
     ("text", "hint"),
     [
-        ("/imagine a cat --ar 0:1", "zero side"),
+        ("/imagine a cat --ar 0:1", "--ar needs two positive numbers"),
         ("/imagine a cat --n 9", "--n must be from 1 to 4"),
-        ("/imagine a cat --ar 10:1", "too stretched"),
+        ("/imagine a cat --ar 10:1", "too extreme"),
         ("/imagine a cat --steps lots", "whole number"),
         ("/imagine a cat --size 5", "--size is not an option"),
         ("/imagine --n 2", "Say what to draw"),
@@ -74,6 +78,7 @@ def test_known_persona_without_colon() -> None:
         ('/imagine "unclosed', "quote is not closed"),
         ("/animate --motion spin", "--motion 'spin' is unknown"),
         ("/animate --seconds 30", "from 2 to 10"),
+        ("/template save cozy", "/template save <name>"),
         ("", "Send a command"),
         ("blorp", "I didn't catch that"),
         ("make 7 versions of a cat", "1 to 4"),
