@@ -217,7 +217,7 @@ class FakeTelegram:
     def calls_to(self, method: str, *, chat_id: int | None = None) -> list[Call]:
         return [c for c in list(self.calls) if c.method == method and (chat_id is None or c.chat_id == chat_id)]
 
-    def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
+    def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
         """Poll ``predicate`` until it returns something truthy; fails the test after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -229,7 +229,7 @@ class FakeTelegram:
                              + ", ".join(f"{c.method}({c.chat_id}: {c.text[:60]!r})" for c in self.calls[-30:]))
 
     def wait_call(self, method: str, *, chat_id: int | None = None, contains: str = "", after: int = 0,
-                  timeout: float = 10.0) -> Call:
+                  timeout: float = 30.0) -> Call:
         """The first call of ``method`` (to ``chat_id``, with ``contains`` in its text) made after call ``after``."""
         def find() -> Call | None:
             for call in list(self.calls)[after:]:
