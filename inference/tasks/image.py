@@ -26,6 +26,7 @@ from inference.engines.image import (
     identity_gate,
 )
 from inference.engines.image.gate import Score
+from inference.identity import scorer_for
 from inference.models import image_model
 from inference.models.store import ResolvedModel
 from inference.runtime import TaskContext, task
@@ -242,18 +243,12 @@ def _identity_score(ctx: TaskContext, persona: Persona | None) -> Score | None:
     """The gate's scoring function for ``persona``, or None when the gate does not apply."""
     if persona is None or not persona.identity:
         return None
-    try:
-        from inference.identity import scorer_for
-    except ImportError:
-        log.warning("inference.identity is not available; skipping the identity gate")
-        return None
     scorer = scorer_for(ctx)
 
     def score(image: Image.Image) -> tuple[float | None, bool]:
         verdict = scorer.score(image, persona)
-        best = getattr(verdict, "best", None)
         # No face on a persona job fails the gate: the user asked for that person.
-        return verdict.score, bool(best is not None and best.same_person)
+        return verdict.score, bool(verdict.best is not None and verdict.best.same_person)
 
     return score
 
