@@ -85,6 +85,10 @@ def main() -> None:
         with db.session() as session:
             user: User = user_repo.get_or_create(session, platform="console", platform_user_id="bench",
                                                  is_admin=True)
+        if args.engine_kind == "image":
+            from inference.models import image_model
+
+            image_model(settings)  # build the tiny model now, so "cold" below is loading only
         env = {**os.environ, "STUDIO_DATA_DIR": str(data_dir), "STUDIO_REDIS_URL": url,
                "STUDIO_DATABASE_URL": settings.resolved_database_url, "STUDIO_MODEL_PROFILE": "tiny",
                "STUDIO_ENVIRONMENT": "test"}

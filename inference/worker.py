@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -61,10 +62,23 @@ class Recovery:
         self._stop.set()
 
 
+def quiet_libraries() -> None:
+    """Silence the model libraries' own progress bars and chatter: a worker reports progress through jobs.
+
+    Set before the libraries are first imported (engines import them lazily, on the first job).
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
 def run_worker(
     resources: WorkerResources, *, queue_names: Sequence[str], burst: bool = False, name: str | None = None
 ) -> bool:
     """Work the named queues until stopped (or, with ``burst``, until they are empty)."""
+    quiet_libraries()
     queues = [studio_queue.queue(q, connection=resources.redis) for q in queue_names]
     worker = StudioWorker(queues, resources=resources, name=name)
     recovery = Recovery(resources, interval_s=max(2.0, resources.settings.job_lease_seconds / 2))
