@@ -62,7 +62,7 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.files: dict[str, bytes] = {}
         self.broken_files: set[str] = set()
-        self._failures: dict[str, list[int]] = {}
+        self._failures: dict[str, list[tuple[int, int]]] = {}
         self._updates: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -120,10 +120,10 @@ class FakeTelegram:
 
     # ---- scripting ---------------------------------------------------------------------------------
 
-    def fail_next(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
-        """Answer the next ``times`` calls of ``method`` with 429 Too Many Requests."""
+    def fail_next(self, method: str, *, retry_after: int = 1, times: int = 1, status: int = 429) -> None:
+        """Answer the next ``times`` calls of ``method`` with 429 Too Many Requests (or another ``status``)."""
         with self._lock:
-            self._failures.setdefault(method, []).extend([retry_after] * times)
+            self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
 
     def push(self, update: dict[str, Any]) -> int:
         """Queue an update for getUpdates; returns its update_id."""
@@ -268,8 +268,11 @@ class FakeTelegram:
         self.calls.append(call)
         with self._lock:
             queue = self._failures.get(method)
-            retry_after = queue.pop(0) if queue else None
-        if retry_after is not None:
+            failure = queue.pop(0) if queue else None
+        if failure is not None:
+            status, retry_after = failure
+            if status != 429:
+                return _error(status, "Bad Gateway")
             return _error(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:

@@ -130,3 +130,15 @@ def test_fifty_users_at_once(bot: Bot, db: Database) -> None:  # noqa: F811
         fake.wait_call("editMessageText", chat_id=uid, contains="echo done", timeout=20)
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
     assert answered < 15, f"50 status messages took {answered:.1f} s"
+
+
+def test_results_stay_unacknowledged_until_telegram_accepts_them(bot: Bot, db: Database) -> None:  # noqa: F811
+    fake = bot.fake
+    fake.fail_next("sendPhoto", status=502, times=2)
+    finish_image_job(bot, db, ALICE, [("image", _png(50), 0)])
+    fake.wait_for(lambda: len(fake.calls_to("sendPhoto", chat_id=ALICE)) >= 1, what="the first, failing try")
+    assert bot.pending() >= 1, "an event whose message Telegram refused must not be acknowledged"
+    fake.wait_for(lambda: len(fake.calls_to("sendPhoto", chat_id=ALICE)) >= 3, what="the retries", timeout=60)
+    fake.wait_for(lambda: bot.pending() == 0, what="acknowledged once Telegram accepted", timeout=60)
+    photos = fake.calls_to("sendPhoto", chat_id=ALICE)
+    assert len(photos) == 3 and photos[-1].files["photo"][1] == _png(50)
