@@ -425,7 +425,8 @@ class Assistant:
         who = f"{cmd.persona}: " if cmd.persona else ""
         return self._submit(msg, "image", spec, label=f"{who}{cmd.prompt[:80]}")
 
-    def _variations(self, msg: Incoming, asset_id: str) -> list[Reply]:
+    def _variations(self, msg: Incoming, asset_id: str, *, variation: str = "seeds") -> list[Reply]:
+        """New seeds on the same prompt ("seeds"), or the same seed with a small prompt change ("prompt")."""
         with self.db.session() as session:
             user = self._user(session, msg)
             asset = asset_repo.get_owned(session, asset_id=asset_id, owner_id=user_repo.content_owner_id(user))
@@ -444,9 +445,10 @@ class Assistant:
             "platform": meta.get("platform"),
             "negative": meta.get("negative"),
             "variation_of": asset_id,
-            "variation": "seeds",
+            "variation": variation,
         }
-        return self._submit(msg, "image", spec, label="Variations of your image")
+        label = "Variations of your image" if variation == "seeds" else "A remix of your image (same seed)"
+        return self._submit(msg, "image", spec, label=label)
 
     def _gallery(self, msg: Incoming, n: int) -> list[Reply]:
         with self.db.session() as session:
@@ -546,6 +548,8 @@ class Assistant:
             return self._cancel_job(msg, arg)
         if verb == "var" and grammar.ASSET_ID_RE.match(arg):
             return self._variations(msg, arg)
+        if verb == "remix" and grammar.ASSET_ID_RE.match(arg):
+            return self._variations(msg, arg, variation="prompt")
         if verb in ("anim", "swap", "exp") and grammar.ASSET_ID_RE.match(arg):
             kind = {"anim": "video", "swap": "faceswap", "exp": "export"}[verb]
             raise NotAvailable(f"{COMING_SOON[kind]} is not available on this server yet; it is coming soon.")

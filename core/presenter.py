@@ -59,6 +59,6 @@ def _results(kind: str, job_id: str, result: dict[str, Any]) -> list[Reply]:
     assets = [m.asset_id for m in media if m.asset_id]
     if kind == "image" and assets:
         # One row of actions for the first result; each media caption carries its id for the others.
-        buttons = [Button("🔁 Variations", f"var:{assets[0]}"), Button("🎬 Animate", f"anim:{assets[0]}"),
-                   Button("📦 Export", f"exp:{assets[0]}")]
+        buttons = [Button("🔁 Variations", f"var:{assets[0]}"), Button("✏️ Remix", f"remix:{assets[0]}"),
+                   Button("🎬 Animate", f"anim:{assets[0]}"), Button("📦 Export", f"exp:{assets[0]}")]
     return [Reply(text=message, media=media, buttons=buttons)]

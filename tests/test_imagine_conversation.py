@@ -59,4 +59,13 @@ def test_imagine_a_persona_then_variations(settings: Settings, db: Database, red
     _pump(console)
     with db.session() as session:
         assert len(asset_repo.recent(session, owner_id=user.id, kind="image")) == 4
+
+    console.feed("!2")  # Remix: same seed, a small change to the prompt
+    drain(settings, db, redis)
+    _pump(console)
+    with db.session() as session:
+        newest = asset_repo.recent(session, owner_id=user.id, kind="image", limit=6)
+        assert len(newest) == 6
+        remixed = [a for a in newest if a.meta["request"]["prompt"] != "reading in a café"]
+        assert remixed, "a remix changes the prompt a little"
     studio.close()
