@@ -18,6 +18,9 @@ COPY core core
 COPY inference inference
 COPY storage storage
 COPY cli cli
+# insightface pulls the desktop opencv build, which needs libGL even when nothing is shown.
+RUN case "$EXTRAS" in *inference*) apt-get update && apt-get install -y --no-install-recommends libgl1 \
+      libglib2.0-0 && rm -rf /var/lib/apt/lists/*;; esac
 RUN case "$EXTRAS" in *inference*) python -m pip install torch==2.13.0 --index-url "$TORCH_INDEX";; esac \
     && python -m pip install ".[$EXTRAS]"
 VOLUME ["/data"]
