@@ -1,13 +1,15 @@
 """Delivery events: every job state change goes onto a Redis Stream per front end, read by consumer groups.
 
 A front end acknowledges an event only after the chat API accepted its message, so a restart re-reads
-whatever was in flight: nothing is lost, and at worst a progress edit is repeated.
+whatever was in flight: nothing is lost. Delivery is at least once: a restart in the middle of sending a
+result may send that result again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,8 +21,11 @@ log = logging.getLogger(__name__)
 STREAM_PREFIX = "studio:delivery:"
 GROUP = "frontend"
 STREAM_MAXLEN = 100_000
-# A consumer that died keeps its unacknowledged events; another takes them over after this long.
-CLAIM_IDLE_MS = 60_000
+# Unacknowledged events idle this long are taken over and tried again: a consumer died, or showing them
+# failed. Long enough that an event waiting out a chat's flood control is not handed out twice.
+RETRY_IDLE_MS = 300_000
+MAX_DELIVERIES = 5
+DEAD_LETTER = "studio:delivery:dead"
 
 
 def stream_key(platform: str) -> str:
@@ -76,13 +81,22 @@ def publish(connection: Redis, *, platform: str, event: DeliveryEvent) -> str:
 
 
 class DeliveryConsumer:
-    """Reads one front end's stream as a named member of the consumer group."""
+    """Reads one front end's stream as a named member of the consumer group.
 
-    def __init__(self, connection: Redis, *, platform: str, consumer: str) -> None:
+    ``read`` returns, in order: this consumer's own unacknowledged events (once per start, in batches), events
+    left unacknowledged for a long time by any consumer (a dead one, or a failure of our own), then new ones.
+    An event delivered ``MAX_DELIVERIES`` times without being acknowledged is moved to the dead-letter stream,
+    so one event that can never be shown cannot hold up the others.
+    """
+
+    def __init__(self, connection: Redis, *, platform: str, consumer: str,
+                 retry_idle_ms: int = RETRY_IDLE_MS) -> None:
         self.connection = connection
         self.stream = stream_key(platform)
         self.consumer = consumer
-        self._pending_done = False
+        self.retry_idle_ms = retry_idle_ms
+        self._pending_cursor: str | None = "0"
+        self._next_claim = 0.0
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -94,15 +108,19 @@ class DeliveryConsumer:
                 raise
 
     def read(self, *, count: int = 50, block_ms: int = 1000) -> list[DeliveryEvent]:
-        """The next events: first our own unacknowledged ones (after a restart), then abandoned, then new."""
-        if not self._pending_done:
-            events = self._read_from("0", count=count, block_ms=None)
+        """The next events to show; see the class docstring for the order."""
+        if self._pending_cursor is not None:
+            events = self._read_from(self._pending_cursor, count=count, block_ms=None)
             if events:
-                return events
-            self._pending_done = True
-            claimed = self._claim_abandoned(count)
+                # A cursor, not "0" again: events handed out but not yet acknowledged are not handed out twice.
+                self._pending_cursor = events[-1].event_id
+                return self._without_poison(events)
+            self._pending_cursor = None
+        if time.monotonic() >= self._next_claim:
+            self._next_claim = time.monotonic() + self.retry_idle_ms / 2000
+            claimed = self._claim_idle(count)
             if claimed:
-                return claimed
+                return self._without_poison(claimed)
         return self._read_from(">", count=count, block_ms=block_ms)
 
     def _read_from(self, start: str, *, count: int, block_ms: int | None) -> list[DeliveryEvent]:
@@ -118,12 +136,28 @@ class DeliveryConsumer:
                 events.append(DeliveryEvent.from_fields(_decode(raw_id), fields))
         return events
 
-    def _claim_abandoned(self, count: int) -> list[DeliveryEvent]:
+    def _claim_idle(self, count: int) -> list[DeliveryEvent]:
         result = self.connection.xautoclaim(
-            self.stream, GROUP, self.consumer, min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=count
+            self.stream, GROUP, self.consumer, min_idle_time=self.retry_idle_ms, start_id="0-0", count=count
         )
         entries = result[1] if result else []
         return [DeliveryEvent.from_fields(_decode(raw_id), fields) for raw_id, fields in entries if fields]
+
+    def _without_poison(self, events: list[DeliveryEvent]) -> list[DeliveryEvent]:
+        kept = []
+        for event in events:
+            info = self.connection.xpending_range(self.stream, GROUP, min=event.event_id, max=event.event_id, count=1)
+            deliveries = int(info[0]["times_delivered"]) if info else 0
+            if deliveries > MAX_DELIVERIES:
+                log.error("giving up on delivery event %s of job %s after %d tries; moved to %s",
+                          event.event_id, event.job_id, deliveries - 1, DEAD_LETTER)
+                fields = event.to_fields()
+                fields["stream"] = self.stream
+                self.connection.xadd(DEAD_LETTER, fields, maxlen=STREAM_MAXLEN, approximate=True)
+                self.ack(event)
+            else:
+                kept.append(event)
+        return kept
 
     def ack(self, event: DeliveryEvent) -> None:
         """Mark ``event`` handled: the chat accepted the message it caused."""

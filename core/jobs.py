@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from redis import Redis
+from sqlalchemy.orm import Session
 
 from core import delivery, queue
 from core.delivery import DeliveryEvent
@@ -17,6 +18,7 @@ from core.settings import Settings
 from storage.db import Database
 from storage.models import Job, User
 from storage.repositories import jobs as job_repo
+from storage.repositories import personas as persona_repo
 from storage.states import JobStatus
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,13 @@ def lease_key(job_id: str) -> str:
 def cancel_key(job_id: str) -> str:
     """Redis key that tells the worker running ``job_id`` to stop."""
     return f"{CANCEL_PREFIX}{job_id}"
+
+
+def _undo_on_give_up(session: Session, job: Job) -> None:
+    """State a job put aside when it was queued, restored when it fails or is cancelled on any path
+    (in the worker, before it started, or by recovery after its worker died)."""
+    if job.kind == "persona_analyze" and isinstance(job.spec.get("persona_id"), int):
+        persona_repo.reopen_collection(session, persona_id=job.spec["persona_id"], user_id=job.owner_id)
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ class JobService:
             job = job_repo.get(session, job_id=job_id) if moved else None
             if job is not None:
                 session.refresh(job)
+                if to in (JobStatus.FAILED, JobStatus.CANCELLED):
+                    _undo_on_give_up(session, job)
                 event = self._event_for(job, message=message)
                 platform = job.chat.get("platform", "")
         if job is not None and platform:

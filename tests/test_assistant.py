@@ -153,3 +153,19 @@ def test_templates_are_listed_saved_used_and_checked(studio: Studio, db: Databas
     assert "taken by a shipped template" in say(studio, "/template save instagram-lifestyle x {prompt}")
     assert "Deleted your template cozy" in say(studio, "/template delete cozy")
     assert "no saved template" in say(studio, "/template delete cozy")
+
+
+def test_cancelled_analysis_lets_the_user_carry_on_with_the_persona(studio: Studio, db: Database) -> None:
+    say(studio, "/persona new Ava")
+    say(studio, "/consent")
+    say(studio, uploads=tuple(Upload(png((40 * i, 9, 9)), f"p{i}.png") for i in range(3)))
+    job_id = studio.assistant.handle(Incoming(platform="telegram", user_id="ann", chat_id="ann",
+                                              text="/done"))[0].job_id
+    assert "already have a persona called Ava" in say(studio, "/persona new Ava")
+    assert "cancelled before it started" in say(studio, f"/cancel {job_id}")
+    with db.session() as session:
+        user = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
+        persona = persona_repo.by_name(session, owner_id=user.id, name="Ava")
+        assert persona is not None and persona.status == "collecting"
+    assert "p3.png: received" in say(studio, uploads=(Upload(png((1, 99, 9)), "p3.png"),))
+    assert "queued" in say(studio, "/done")

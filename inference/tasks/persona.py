@@ -87,16 +87,8 @@ def face_problem(faces: list[Face], analyzer: FaceAnalyzer, *, label: str, perso
 
 
 def _analyze(ctx: TaskContext) -> dict[str, Any]:
-    persona_id = _persona_id(ctx.spec)
-    try:
-        return _run(ctx, persona_id)
-    except BaseException:
-        # Failed or cancelled: the persona must not stay stuck in "analyzing".
-        with ctx.db.session() as session:
-            persona = session.get(Persona, persona_id)
-            if persona is not None and persona.status == PersonaStatus.ANALYZING.value:
-                persona.status = PersonaStatus.COLLECTING.value
-        raise
+    # Failed or cancelled on any path, the job service puts the persona back to collecting.
+    return _run(ctx, _persona_id(ctx.spec))
 
 
 def _run(ctx: TaskContext, persona_id: int) -> dict[str, Any]:
@@ -193,7 +185,7 @@ def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
             old_card, persona.card_blob = persona.card_blob, card_blob
             persona.status = PersonaStatus.READY.value
         else:
-            persona.status = PersonaStatus.COLLECTING.value
+            persona_repo.reopen_collection(session, persona_id=persona.id, user_id=ctx.owner_id)
         session.flush()
         if old_card and old_card != card_blob:
             freed.add(old_card)

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Persona, ReferenceImage
+from storage.models import Persona, ReferenceImage, User
+from storage.states import PersonaStatus
 
 
 def name_key(name: str) -> str:
@@ -69,3 +70,16 @@ def blob_in_use(session: Session, *, blob: str) -> bool:
     """Whether any reference photo still refers to ``blob``."""
     stmt = select(ReferenceImage.id).where(ReferenceImage.blob == blob).limit(1)
     return session.scalars(stmt).first() is not None
+
+
+def reopen_collection(session: Session, *, persona_id: int, user_id: int) -> bool:
+    """Put a persona whose analysis did not finish back to collecting photos, and ``user_id`` back into
+    that dialogue (unless they started another), so more photos and ``/done`` work; returns whether it moved."""
+    persona = session.get(Persona, persona_id)
+    if persona is None or persona.status not in (PersonaStatus.ANALYZING.value, PersonaStatus.COLLECTING.value):
+        return False
+    persona.status = PersonaStatus.COLLECTING.value
+    user = session.get(User, user_id)
+    if user is not None and not user.dialogue:
+        user.dialogue = {"flow": "persona", "persona_id": persona_id}
+    return True
