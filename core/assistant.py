@@ -432,21 +432,8 @@ class Assistant:
             asset = asset_repo.get_owned(session, asset_id=asset_id, owner_id=user_repo.content_owner_id(user))
             if asset is None:
                 raise NotFound("That result is not yours or no longer exists.")
-            meta = dict(asset.meta)
-            persona_id = asset.persona_id
-        spec = {
-            "persona_id": persona_id,
-            "prompt": meta.get("prompt", ""),
-            "aspect_ratio": meta.get("aspect_ratio"),
-            "n": 2,
-            "seed": None,
-            "steps": meta.get("steps"),
-            "template": meta.get("template"),
-            "platform": meta.get("platform"),
-            "negative": meta.get("negative"),
-            "variation_of": asset_id,
-            "variation": variation,
-        }
+        # The worker repeats the original request stored with the asset; only what changes is sent.
+        spec = {"n": 2, "variation_of": asset_id, "variation": variation}
         label = "Variations of your image" if variation == "seeds" else "A remix of your image (same seed)"
         return self._submit(msg, "image", spec, label=label)
 

@@ -22,6 +22,7 @@ from inference.engines.base import Engine
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.repositories import jobs as job_repo
+from storage.repositories import users as user_repo
 from storage.states import JobStatus
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,12 @@ class TaskContext:
     """Everything a task function needs for one job."""
 
     def __init__(self, resources: WorkerResources, *, job_id: str, owner_id: int, kind: str,
-                 spec: dict[str, Any], attempt: int) -> None:
+                 spec: dict[str, Any], attempt: int, content_owner_id: int | None = None) -> None:
         self.resources = resources
         self.job_id = job_id
         self.owner_id = owner_id
+        # Whose personas and assets the job works with: the primary account when accounts are linked.
+        self.content_owner_id = content_owner_id if content_owner_id is not None else owner_id
         self.kind = kind
         self.spec = spec
         self.attempt = attempt
@@ -155,6 +158,8 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
             return
         attempt = job.attempts + 1
         owner_id, kind, spec = job.owner_id, job.kind, dict(job.spec)
+        owner = user_repo.get(session, user_id=owner_id)
+        content_owner_id = user_repo.content_owner_id(owner) if owner is not None else owner_id
     if jobs.is_cancelled(job_id):
         jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED], message="Cancelled.")
         return
@@ -162,7 +167,8 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
                            stage="starting", progress=0.0):
         log.info("job %s is not queued any more; skipping", job_id)
         return
-    ctx = TaskContext(resources, job_id=job_id, owner_id=owner_id, kind=kind, spec=spec, attempt=attempt)
+    ctx = TaskContext(resources, job_id=job_id, owner_id=owner_id, kind=kind, spec=spec, attempt=attempt,
+                      content_owner_id=content_owner_id)
     with _Lease(resources.redis, job_id, resources.settings.job_lease_seconds):
         try:
             result = fn(ctx)

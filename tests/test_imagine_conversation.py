@@ -66,6 +66,25 @@ def test_imagine_a_persona_then_variations(settings: Settings, db: Database, red
     with db.session() as session:
         newest = asset_repo.recent(session, owner_id=user.id, kind="image", limit=6)
         assert len(newest) == 6
-        remixed = [a for a in newest if a.meta["request"]["prompt"] != "reading in a café"]
-        assert remixed, "a remix changes the prompt a little"
+        remixed = [a for a in newest if a.meta["variation"] == "prompt"]
+        originals = {a.meta["prompt"] for a in newest if a.meta["variation"] is None}
+        assert len(remixed) == 2 and all(a.meta["prompt"] not in originals for a in remixed), \
+            "a remix changes the prompt a little"
+        # A remix repeats the original request: the template and negatives are not applied twice.
+        assert all(a.meta["request"]["prompt"].count("reading in a café") == 1 for a in newest)
+
+    # The same creator on Telegram, linked to the console account, uses the persona; results are shared.
+    code = console.feed("/link")[0].text.split("/link ")[1].split()[0]
+    linked = Incoming(platform="telegram", user_id="77", chat_id="77", text=f"/link {code}")
+    assert "Linked" in studio.assistant.handle(linked)[0].text
+    job_id = studio.assistant.handle(Incoming(platform="telegram", user_id="77", chat_id="77",
+                                              text="/imagine Tom: on a boat"))[0].job_id
+    drain(settings, db, redis)
+    with db.session() as session:
+        from storage.repositories import jobs as job_repo
+
+        job = job_repo.get(session, job_id=job_id or "")
+        assert job is not None and job.status == "done", job.error if job else None
+        made = asset_repo.for_job(session, job_id=job.id)
+        assert made and all(a.owner_id == user.id for a in made), "linked accounts share one gallery"
     studio.close()

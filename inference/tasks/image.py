@@ -115,7 +115,7 @@ def _read_inputs(ctx: TaskContext, spec: ImageJobSpec) -> _JobInputs:
         preferences = dict(user.preferences or {}) if user is not None else {}
         source_seed = None
         if spec.variation_of:
-            source = asset_repo.get_owned(session, asset_id=spec.variation_of, owner_id=ctx.owner_id)
+            source = asset_repo.get_owned(session, asset_id=spec.variation_of, owner_id=ctx.content_owner_id)
             if source is None or source.kind != "image":
                 raise NotFound(f"No image {spec.variation_of!r} among yours to make variations of.")
             original = dict(source.meta.get("request") or {})
@@ -135,7 +135,7 @@ def _read_inputs(ctx: TaskContext, spec: ImageJobSpec) -> _JobInputs:
                 spec = replace(spec, prompt=f"{original.get('prompt', '')}, {ctx.spec['prompt']}")
         persona = lora = None
         if spec.persona_id is not None:
-            persona = persona_repo.get_owned(session, persona_id=spec.persona_id, owner_id=ctx.owner_id)
+            persona = persona_repo.get_owned(session, persona_id=spec.persona_id, owner_id=ctx.content_owner_id)
             if persona is None:
                 raise NotFound("No such persona among yours; /persona list shows them.")
             _ = list(persona.references)  # loaded now: the identity scorer may read them after the session
@@ -346,7 +346,7 @@ def _store(ctx: TaskContext, spec: ImageJobSpec, inputs: _JobInputs, model: Reso
             blob = ctx.blobs.put_bytes(_png(image.image, meta))
             asset = asset_repo.create(
                 session,
-                owner_id=ctx.owner_id,
+                owner_id=ctx.content_owner_id,
                 kind="image",
                 blob=blob,
                 mime="image/png",

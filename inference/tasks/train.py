@@ -83,7 +83,7 @@ def _train(ctx: TaskContext) -> dict[str, Any]:
     spec = TrainJobSpec.from_dict(ctx.spec)
     settings = ctx.settings
     with ctx.db.session() as session:
-        persona = persona_repo.get_owned(session, persona_id=spec.persona_id, owner_id=ctx.owner_id)
+        persona = persona_repo.get_owned(session, persona_id=spec.persona_id, owner_id=ctx.content_owner_id)
         if persona is None:
             raise NotFound("No such persona among yours; /persona list shows them.")
         references = [(ref.blob, ref.face_box) for ref in persona.references]
