@@ -198,6 +198,7 @@ class TelegramFrontend:
             uploads=tuple(uploads),
             reply_to_asset=replied_asset(message, bot_id=self.application.bot.id),
             message_id=str(message.message_id),
+            private=message.chat.type == "private",
         )
         replies: list[Reply] = await self.run_sync(self.studio.assistant.handle, incoming)
         await self._send_replies(chat_id, replies, reply_to=reply_to)
@@ -227,6 +228,7 @@ class TelegramFrontend:
             chat_id=str(chat_id),
             display_name=user.full_name,
             message_id=str(query.message.message_id) if query.message is not None else None,
+            private=query.message is not None and query.message.chat.type == "private",
         )
         replies: list[Reply] = await self.run_sync(self.studio.assistant.press, incoming, query.data or "")
         if replies and all(reply.error for reply in replies):

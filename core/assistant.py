@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import grammar, help, prompts
+from core import grammar, help, links, prompts
 from core.errors import InvalidUpload, NotAvailable, NotFound, StudioError, UsageError
 from core.grammar import Command
 from core.jobs import JobService
@@ -145,8 +145,8 @@ class Assistant:
                 return self._cancel_job(msg, job_id)
             case grammar.SettingsCmd(key=key, value=value):
                 return self._settings(msg, key, value)
-            case grammar.Web():
-                return self._web(msg)
+            case grammar.Web(revoke=revoke):
+                return self._web(msg, revoke)
             case grammar.Echo(text=text, seconds=seconds):
                 return self._submit(msg, "echo", {"text": text, "seconds": seconds}, label=f"echo “{text[:40]}”")
             case grammar.Link(code=code):
@@ -491,14 +491,17 @@ class Assistant:
             user.preferences = prefs
         return [Reply(text=f"Saved: {key} = {prefs.get(key, 'default')}.")]
 
-    def _web(self, msg: Incoming) -> list[Reply]:
-        from core.signing import sign
-
+    def _web(self, msg: Incoming, revoke: bool) -> list[Reply]:
         with self.db.session() as session:
             user = self._user(session, msg)
-            token = sign(self.settings.secret_key, f"user:{user_repo.content_owner_id(user)}", ttl_s=86400)
-        url = f"{self.settings.public_url.rstrip('/')}/u/{token}"
-        return [Reply(text=f"Your downloads page (private, valid 24 h): {url}")]
+            owner_id = user_repo.content_owner_id(user)
+            if revoke:
+                links.revoke_all(session, owner_id=owner_id)
+                return [Reply(text="Every download link sent so far is now invalid. /web gives a new one.")]
+            if not msg.private:
+                raise UsageError("Your downloads link is private: message me directly and send /web there.")
+            url = links.page_url(self.settings, session, owner_id=owner_id)
+        return [Reply(text=f"Your downloads page (private, valid 24 h; /web revoke cancels it): {url}")]
 
     def _link(self, msg: Incoming, code: str | None) -> list[Reply]:
         with self.db.session() as session:

@@ -146,7 +146,7 @@ class SettingsCmd:
 
 @dataclass(frozen=True)
 class Web:
-    pass
+    revoke: bool = False
 
 
 @dataclass(frozen=True)
@@ -357,7 +357,12 @@ def _p_settings(rest: str, _names: Collection[str]) -> Command:
 
 
 def _p_web(rest: str, _names: Collection[str]) -> Command:
-    return Web()
+    word = rest.strip().lower()
+    if word in ("", "link"):
+        return Web()
+    if word == "revoke":
+        return Web(revoke=True)
+    raise UsageError("Use /web for your downloads link, or /web revoke to invalidate every link sent so far.")
 
 
 def _p_echo(rest: str, _names: Collection[str]) -> Command:

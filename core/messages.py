@@ -30,6 +30,8 @@ class Incoming:
     uploads: tuple[Upload, ...] = ()
     reply_to_asset: str | None = None
     message_id: str | None = None
+    # False in group chats and channels: private things (download links) are not posted there.
+    private: bool = True
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,35 @@ def test_web_link_opens_only_the_owners_page(studio: Studio, settings: Settings)
     assert client.get("/u/not-a-token").status_code == 403
     assert client.get("/health").json() == {"status": "ok"}
 
+    assert "Every download link sent so far is now invalid" in say(studio, "/web revoke")
+    revoked = client.get(path)
+    assert revoked.status_code == 403 and "revoked" in revoked.text
+    fresh = say(studio, "/web").split(settings.public_url)[1].split()[0]
+    assert client.get(fresh).status_code == 200
+
+
+def test_web_link_is_never_posted_in_a_group(studio: Studio) -> None:
+    msg = Incoming(platform="telegram", user_id="ann", chat_id="-100", text="/web", private=False)
+    (reply,) = studio.assistant.handle(msg)
+    assert "message me directly" in reply.text and "http" not in reply.text
+
+
+def test_an_asset_link_opens_that_file_only(studio: Studio, settings: Settings, db: Database) -> None:
+    from core import links
+    from storage.repositories import assets as asset_repo
+
+    with db.session() as session:
+        user = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
+        one = asset_repo.create(session, owner_id=user.id, kind="image", blob=studio.blobs.put_bytes(png((1, 1, 1))),
+                                mime="image/png")
+        asset_repo.create(session, owner_id=user.id, kind="image", blob=studio.blobs.put_bytes(png((2, 2, 2))),
+                          mime="image/png")
+        url = links.asset_url(settings, session, asset=one)
+    token = url.rsplit("/", 1)[1]
+    client = TestClient(create_app(settings))
+    response = client.get(f"/a/{token}")
+    assert response.status_code == 200 and response.content == png((1, 1, 1))
+    assert client.get(f"/u/{token}").status_code == 403, "a single-file link is not a key to the gallery"
 
 def test_templates_are_listed_saved_used_and_checked(studio: Studio, db: Database) -> None:
     listing = say(studio, "/template list")

@@ -124,5 +124,5 @@ def test_train_jobs_add_versions_and_imagine_uses_the_active_lora(tiny_settings:
         assert all(isinstance(w, LoraWeights) and blobs.exists(w.blob) for w in persona_row.loras)
         assert persona_row.loras[1].base_model == "sd3-tiny@tiny-v1"
         (asset,) = asset_repo.for_job(session, job_id=imagine.job_id)
-        assert asset.meta["lora"] == f"persona{persona_id}-v2"
+        assert asset.meta["lora"] == f"lora-{persona_row.loras[1].blob[:16]}" and asset.meta["lora_version"] == 2
         assert asset.meta["prompt"].startswith(persona_row.trigger_token)

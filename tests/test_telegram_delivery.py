@@ -90,7 +90,7 @@ def test_albums_videos_and_oversized_files(bot: Bot, db: Database) -> None:  # n
 
     finish_image_job(bot, db, 1003, [("video", b"\x00\x00\x00\x18ftypmp42", 60 * 2**20)])
     link = fake.wait_call("sendMessage", chat_id=1003, contains="Download it here")
-    assert "60 MB" in link.text and f"{bot.settings.public_url}/u/" in link.text and "/asset/" in link.text
+    assert "60 MB" in link.text and f"{bot.settings.public_url}/a/" in link.text, "a link to that file only"
     assert fake.calls_to("sendVideo", chat_id=1003) == []
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
 

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, InputMediaVideo, Message
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
+from core import links
 from core.messages import Button, Media, Reply
 from core.settings import Settings
-from core.signing import sign
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import Asset
@@ -43,7 +43,6 @@ LOCAL_API_UPLOAD_BYTES = 2000 * 2**20
 EDIT_INTERVAL_S = 1.0
 GROUP_INTERVAL_S = 3.0
 MAX_BACKOFF_S = 30.0
-LINK_TTL_S = 86400
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -148,7 +147,7 @@ class Outbox:
             if size > self.upload_limit:
                 link = await self.run_sync(self.download_link, media.asset_id)
                 note = (f"{media.filename} is {size / 2**20:.0f} MB, more than Telegram lets a bot send "
-                        f"({self.upload_limit // 2**20} MB). Download it here (valid 24 h): {link}")
+                        f"({self.upload_limit // 2**20} MB). Download it here (valid 7 days): {link}")
                 steps.append(self._text_step(chat_id, note, None, reply_to))
             else:
                 sendable.append(media)
@@ -224,17 +223,12 @@ class Outbox:
             return 0
 
     def download_link(self, asset_id: str | None) -> str:
-        """A signed link to the owner's web page for ``asset_id`` (blocking: it reads the database)."""
-        base = self.settings.public_url.rstrip("/")
-        if asset_id is None:
-            return base
+        """A signed link to just this asset's file (blocking: it reads the database)."""
         with self.db.session() as session:
-            asset = session.get(Asset, asset_id)
-            owner_id = asset.owner_id if asset is not None else None
-        if owner_id is None:
-            return base
-        token = sign(self.settings.secret_key, f"user:{owner_id}", ttl_s=LINK_TTL_S)
-        return f"{base}/u/{token}/asset/{asset_id}"
+            asset = session.get(Asset, asset_id) if asset_id is not None else None
+            if asset is None:
+                return self.settings.public_url.rstrip("/")
+            return links.asset_url(self.settings, session, asset=asset)
 
 
 def _reply_kwargs(reply_to: int | None) -> dict[str, Any]:

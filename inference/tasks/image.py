@@ -172,8 +172,9 @@ def _load_engine(ctx: TaskContext, model: ResolvedModel) -> ImageEngine:
 
 
 def adapter_name(lora: LoraWeights) -> str:
-    """The adapter name a persona LoRA version is loaded under (stable across jobs, so it is reused)."""
-    return f"persona{lora.persona_id}-v{lora.version}"
+    """The adapter name a LoRA is loaded under: its weights' digest, so a warm engine reuses it across jobs
+    and can never mistake one persona's weights for another's (row ids can be reused after a delete)."""
+    return f"lora-{lora.blob[:16]}"
 
 
 def _apply_lora(ctx: TaskContext, engine: ImageEngine, inputs: _JobInputs) -> str | None:
@@ -337,6 +338,7 @@ def _store(ctx: TaskContext, spec: ImageJobSpec, inputs: _JobInputs, model: Reso
                 "template": built.template,
                 "platform": built.platform,
                 "lora": adapter,
+                "lora_version": inputs.lora.version if adapter and inputs.lora is not None else None,
                 "identity_passed": item.passed if persona is not None and persona.identity else None,
                 "attempts": item.attempts,
                 "variation_of": spec.variation_of,

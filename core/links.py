@@ -1,0 +1,66 @@
+"""Download links: signed, expiring, and revocable per user (``/web revoke`` bumps the user's link epoch).
+
+A page link opens the owner's whole downloads page; an asset link opens one file and nothing else, so a link
+sent for one large result never exposes the rest of the gallery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from core.settings import Settings
+from core.signing import BadToken, sign, verify
+from storage.models import Asset, User
+
+PAGE_TTL_S = 24 * 3600
+ASSET_TTL_S = 7 * 24 * 3600
+EPOCH_KEY = "link_epoch"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a valid token opens: the downloads page of ``owner_id``, or only ``asset_id``."""
+
+    owner_id: int
+    asset_id: str | None = None
+
+
+def _epoch(user: User | None) -> int:
+    return int((user.preferences or {}).get(EPOCH_KEY, 0)) if user is not None else 0
+
+
+def page_url(settings: Settings, session: Session, *, owner_id: int) -> str:
+    """A link to ``owner_id``'s downloads page, valid for a day."""
+    token = sign(settings.secret_key, f"user:{owner_id}:{_epoch(session.get(User, owner_id))}", ttl_s=PAGE_TTL_S)
+    return f"{settings.public_url.rstrip('/')}/u/{token}"
+
+
+def asset_url(settings: Settings, session: Session, *, asset: Asset) -> str:
+    """A link to one asset's file, valid for a week."""
+    epoch = _epoch(session.get(User, asset.owner_id))
+    token = sign(settings.secret_key, f"asset:{asset.id}:{asset.owner_id}:{epoch}", ttl_s=ASSET_TTL_S)
+    return f"{settings.public_url.rstrip('/')}/a/{token}"
+
+
+def revoke_all(session: Session, *, owner_id: int) -> None:
+    """Invalidate every link issued so far for ``owner_id``'s content."""
+    user = session.get(User, owner_id)
+    if user is not None:
+        user.preferences = {**(user.preferences or {}), EPOCH_KEY: _epoch(user) + 1}
+
+
+def check(settings: Settings, session: Session, token: str) -> Grant:
+    """What ``token`` grants; raises ``BadToken`` when altered, expired or revoked."""
+    payload = verify(settings.secret_key, token)
+    parts = payload.split(":")
+    if parts[0] == "user" and len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        grant, epoch = Grant(owner_id=int(parts[1])), int(parts[2])
+    elif parts[0] == "asset" and len(parts) == 4 and parts[2].isdigit() and parts[3].isdigit():
+        grant, epoch = Grant(owner_id=int(parts[2]), asset_id=parts[1]), int(parts[3])
+    else:
+        raise BadToken("this link is not valid")
+    if epoch != _epoch(session.get(User, grant.owner_id)):
+        raise BadToken("this link was revoked; ask the bot for a new one with /web")
+    return grant
