@@ -120,13 +120,21 @@ class JobService:
     # -- state changes with events --------------------------------------------------------------------
 
     def transition(
-        self, job_id: str, to: JobStatus, *, expect: list[JobStatus], message: str = "", **fields: Any
+        self,
+        job_id: str,
+        to: JobStatus,
+        *,
+        expect: list[JobStatus],
+        message: str = "",
+        attempt: int | None = None,
+        **fields: Any,
     ) -> bool:
-        """Compare-and-set the job's status and publish the change; returns whether it moved."""
+        """Compare-and-set the job's status (on try ``attempt``, when given) and publish the change; returns
+        whether it moved."""
         if to in (JobStatus.FAILED, JobStatus.CANCELLED) and message:
             fields.setdefault("error", message)
         with self.db.session() as session:
-            moved = job_repo.transition(session, job_id=job_id, to=to, expect=expect, **fields)
+            moved = job_repo.transition(session, job_id=job_id, to=to, expect=expect, attempt=attempt, **fields)
             job = job_repo.get(session, job_id=job_id) if moved else None
             if job is not None:
                 session.refresh(job)
@@ -206,6 +214,15 @@ class JobService:
         for job_id, kind, rq_id, attempts in candidates:
             if rq_id and queue.is_alive(rq_id, connection=self.redis):
                 continue  # still waiting, or picked up right now
-            self._enqueue(job_id, kind, attempt=attempts + 1)
-            lost.append(job_id)
+            # Each loss counts as a try, so a job that can never start is failed instead of requeued forever.
+            if attempts + 1 >= self.settings.job_max_attempts:
+                moved = self.transition(job_id, JobStatus.FAILED, expect=[JobStatus.QUEUED],
+                                        message="This job could not be started. Please try again later.")
+            else:
+                with self.db.session() as session:
+                    moved = job_repo.bump_attempts(session, job_id=job_id, expect=attempts)
+                if moved:
+                    self._enqueue(job_id, kind, attempt=attempts + 2)
+            if moved:
+                lost.append(job_id)
         return lost

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -121,31 +122,37 @@ TaskFunction = Callable[[TaskContext], dict[str, Any]]
 
 
 class _Lease:
-    """Keeps ``studio:lease:<job>`` alive while the job runs; its expiry is how a dead worker is noticed."""
+    """Keeps ``studio:lease:<job>`` alive while the job runs; its expiry is how a dead worker is noticed.
+
+    Taken before the job is marked running, so a recovery sweep never sees a running job without a lease.
+    """
 
     def __init__(self, redis: Redis, job_id: str, seconds: int) -> None:
         self._redis = redis
         self._key = lease_key(job_id)
+        self._token = secrets.token_hex(8)
         self._seconds = max(3, seconds)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
 
     def __enter__(self) -> _Lease:
-        self._redis.set(self._key, "1", ex=self._seconds)
+        self._redis.set(self._key, self._token, ex=self._seconds)
         self._thread.start()
         return self
 
     def _beat(self) -> None:
         while not self._stop.wait(self._seconds / 3):
             try:
-                self._redis.set(self._key, "1", ex=self._seconds)
+                self._redis.set(self._key, self._token, ex=self._seconds)
             except Exception:  # a missed beat only risks a retry; keep beating
                 log.warning("lease heartbeat failed for %s", self._key, exc_info=True)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self._redis.delete(self._key)
+        # Only our own lease: a duplicate delivery of a job another worker runs must not drop that one's lease.
+        if self._redis.get(self._key) == self._token.encode():
+            self._redis.delete(self._key)
 
 
 def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
@@ -163,31 +170,35 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
     if jobs.is_cancelled(job_id):
         jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED], message="Cancelled.")
         return
-    if not jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=attempt,
-                           stage="starting", progress=0.0):
-        log.info("job %s is not queued any more; skipping", job_id)
-        return
-    ctx = TaskContext(resources, job_id=job_id, owner_id=owner_id, kind=kind, spec=spec, attempt=attempt,
-                      content_owner_id=content_owner_id)
     with _Lease(resources.redis, job_id, resources.settings.job_lease_seconds):
-        try:
-            result = fn(ctx)
-        except JobCancelled:
-            jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.RUNNING], message="Cancelled.")
-        except JobTimeoutException:
-            limit = resources.settings.timeout_for(kind)
-            jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING],
-                            message=f"This took longer than the {limit} s allowed for it and was stopped.")
-        except (StudioError, ValueError) as exc:
-            # Input problems found by an engine: the message names what to change.
-            jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING], message=str(exc))
-        except Exception:
-            log.exception("job %s (%s) crashed", job_id, kind)
-            jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING],
-                            message=f"Something went wrong on our side (job {job_id}). Please try again.")
-        else:
-            jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING], result=result,
-                            progress=1.0, stage="done")
+        if not jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=attempt,
+                               stage="starting", progress=0.0):
+            log.info("job %s is not queued any more; skipping", job_id)
+            return
+        ctx = TaskContext(resources, job_id=job_id, owner_id=owner_id, kind=kind, spec=spec, attempt=attempt,
+                          content_owner_id=content_owner_id)
+        _run_to_outcome(ctx, fn)
+
+
+def _run_to_outcome(ctx: TaskContext, fn: TaskFunction) -> None:
+    """Call ``fn`` and record how it ended; every change is for this try only (``attempt``)."""
+    jobs, job_id, kind = ctx.resources.jobs, ctx.job_id, ctx.kind
+    final = functools.partial(jobs.transition, job_id, expect=[JobStatus.RUNNING], attempt=ctx.attempt)
+    try:
+        result = fn(ctx)
+    except JobCancelled:
+        final(JobStatus.CANCELLED, message="Cancelled.")
+    except JobTimeoutException:
+        limit = ctx.settings.timeout_for(kind)
+        final(JobStatus.FAILED, message=f"This took longer than the {limit} s allowed for it and was stopped.")
+    except (StudioError, ValueError) as exc:
+        # Input problems found by an engine: the message names what to change.
+        final(JobStatus.FAILED, message=str(exc))
+    except Exception:
+        log.exception("job %s (%s) crashed", job_id, kind)
+        final(JobStatus.FAILED, message=f"Something went wrong on our side (job {job_id}). Please try again.")
+    else:
+        final(JobStatus.DONE, result=result, progress=1.0, stage="done")
 
 
 def task(fn: TaskFunction) -> Callable[[str], None]:

@@ -142,3 +142,19 @@ def test_queued_job_whose_rq_entry_failed_is_enqueued_again(settings: Settings, 
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "done"
+
+
+def test_a_job_that_keeps_getting_lost_is_failed_not_requeued_forever(
+    settings: Settings, db: Database, redis: Redis
+) -> None:
+    from datetime import timedelta
+
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = _submit_slow_echo(settings, db, redis, seconds=0)
+    redis.flushdb()
+    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
+    redis.flushdb()
+    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "failed" and "could not be started" in (job.error or "")

@@ -148,3 +148,16 @@ def test_blob_store_concurrent_writers_of_same_content(tmp_path: Path) -> None:
         t.join()
     assert len(set(digests)) == 1
     assert store.read_bytes(digests[0]) == data
+
+
+def test_a_stale_try_cannot_overwrite_the_retry(any_db: Database) -> None:
+    with any_db.session() as session:
+        user = user_repo.get_or_create(session, platform="console", platform_user_id="s")
+        job_id = job_repo.create(session, owner_id=user.id, kind="echo", queue="cpu", spec={}, chat={}).id
+    with any_db.session() as session:
+        assert job_repo.transition(session, job_id=job_id, to=JobStatus.RUNNING, expect=[JobStatus.QUEUED],
+                                   attempts=2)
+    with any_db.session() as session:
+        assert not job_repo.transition(session, job_id=job_id, to=JobStatus.FAILED, expect=[JobStatus.RUNNING],
+                                       attempt=1), "try 1 finished late: try 2 owns the job now"
+        assert job_repo.transition(session, job_id=job_id, to=JobStatus.DONE, expect=[JobStatus.RUNNING], attempt=2)

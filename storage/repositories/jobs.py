@@ -69,23 +69,29 @@ def stale_queued(session: Session, *, older_than: timedelta) -> Sequence[Job]:
 
 
 def transition(
-    session: Session, *, job_id: str, to: JobStatus, expect: Sequence[JobStatus], **fields: Any
+    session: Session,
+    *,
+    job_id: str,
+    to: JobStatus,
+    expect: Sequence[JobStatus],
+    attempt: int | None = None,
+    **fields: Any,
 ) -> bool:
-    """Move a job to ``to`` only if it is in one of ``expect``; returns whether it moved.
+    """Move a job to ``to`` only if it is in one of ``expect`` (and on try ``attempt``, when given); returns
+    whether it moved.
 
-    A compare-and-set, so a cancel and a worker finishing at the same moment cannot both win.
+    A compare-and-set, so a cancel and a worker finishing at the same moment cannot both win, and a slow first
+    try cannot overwrite the outcome of the retry that replaced it.
     """
     values: dict[str, Any] = {"status": to.value, **fields}
     if to == JobStatus.RUNNING:
         values.setdefault("started_at", utcnow())
     if to.is_final:
         values.setdefault("finished_at", utcnow())
-    stmt = (
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_([s.value for s in expect]))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    stmt = update(Job).where(Job.id == job_id, Job.status.in_([s.value for s in expect]))
+    if attempt is not None:
+        stmt = stmt.where(Job.attempts == attempt)
+    stmt = stmt.values(**values).execution_options(synchronize_session=False)
     result = session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
 
@@ -105,3 +111,14 @@ def update_chat(session: Session, *, job_id: str, **fields: Any) -> None:
     job = session.get(Job, job_id)
     if job is not None:
         job.chat = {**job.chat, **fields}
+
+
+def bump_attempts(session: Session, *, job_id: str, expect: int) -> bool:
+    """Count one more try of a queued job, if nobody counted it meanwhile; returns whether it did."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value, Job.attempts == expect)
+        .values(attempts=expect + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
