@@ -74,7 +74,7 @@ class JobService:
         rq_id = self._enqueue(job_id, kind, attempt=1)
         return Submitted(job_id=job_id, position=queue.position(rq_id, connection=self.redis))
 
-    def _enqueue(self, job_id: str, kind: str, *, attempt: int, at_front: bool = False) -> str:
+    def _enqueue(self, job_id: str, kind: str, *, attempt: int, at_front: bool = False, deferral: int = 0) -> str:
         """Put the job on its queue under a fresh RQ id and record that id on the row."""
         rq_id = queue.enqueue(
             connection=self.redis,
@@ -83,6 +83,7 @@ class JobService:
             attempt=attempt,
             timeout_s=self.settings.timeout_for(kind),
             at_front=at_front,
+            deferral=deferral,
         )
         with self.db.session() as session:
             row = job_repo.get(session, job_id=job_id)
@@ -112,6 +113,26 @@ class JobService:
             if job_row is not None:
                 job_row.cancel_requested = True
         return f"Stopping job {job_id}…"
+
+    def defer_if_busy(self, job_id: str) -> bool:
+        """Put a queued job back at the end of its queue when its owner already runs their allowance of jobs
+        (``STUDIO_MAX_RUNNING_JOBS``; admins are exempt), so one user cannot hold every worker; returns whether
+        it was deferred."""
+        with self.db.session() as session:
+            job = job_repo.get(session, job_id=job_id)
+            if job is None or job.status != JobStatus.QUEUED.value:
+                return False
+            owner = session.get(User, job.owner_id)
+            if owner is None or owner.is_admin:
+                return False
+            running = job_repo.count_by_status(session, owner_id=job.owner_id).get(JobStatus.RUNNING.value, 0)
+            if running < self.settings.max_running_jobs:
+                return False
+            kind, attempt = job.kind, job.attempts + 1
+            deferral = int(self.redis.incr(f"studio:deferrals:{job_id}"))
+            self.redis.expire(f"studio:deferrals:{job_id}", 86400)
+        self._enqueue(job_id, kind, attempt=attempt, deferral=deferral)
+        return True
 
     def is_cancelled(self, job_id: str) -> bool:
         """Whether the owner asked to stop ``job_id``."""

@@ -95,10 +95,11 @@ def enqueue(
     attempt: int,
     timeout_s: int,
     at_front: bool = False,
+    deferral: int = 0,
 ) -> str:
-    """Put job ``job_id`` on its kind's queue; returns the RQ job id (distinct per attempt)."""
+    """Put job ``job_id`` on its kind's queue; returns the RQ job id (distinct per attempt and deferral)."""
     queue_name, func_path = task_for(kind)
-    rq_id = f"{job_id}-{attempt}"
+    rq_id = f"{job_id}-{attempt}" + (f"-d{deferral}" if deferral else "")
     queue(queue_name, connection=connection).enqueue_call(
         func_path,
         args=[job_id],

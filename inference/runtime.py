@@ -57,6 +57,8 @@ class WorkerResources:
         )
 
 
+DEFER_PAUSE_S = 0.5
+
 # Set by the worker around each job, so task functions enqueued by dotted path with only a job id
 # reach the worker's resources without module-level state.
 _resources: contextvars.ContextVar[WorkerResources] = contextvars.ContextVar("studio_worker_resources")
@@ -169,6 +171,10 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
         content_owner_id = user_repo.content_owner_id(owner) if owner is not None else owner_id
     if jobs.is_cancelled(job_id):
         jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED], message="Cancelled.")
+        return
+    if jobs.defer_if_busy(job_id):
+        # Back at the end of the queue; a short pause keeps a worker with nothing else to do from spinning.
+        time.sleep(DEFER_PAUSE_S)
         return
     with _Lease(resources.redis, job_id, resources.settings.job_lease_seconds):
         if not jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=attempt,

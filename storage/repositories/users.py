@@ -18,8 +18,9 @@ def get_or_create(
     if user is not None:
         if display_name and user.display_name != display_name:
             user.display_name = display_name
-        if is_admin and not user.is_admin:
-            user.is_admin = True
+        if user.is_admin != is_admin:
+            # STUDIO_ADMINS is the only source: removing someone there takes their exemption away too.
+            user.is_admin = is_admin
         return user
     user = User(
         platform=platform, platform_user_id=platform_user_id, display_name=display_name, is_admin=is_admin
