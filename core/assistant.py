@@ -21,6 +21,7 @@ from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import Persona, User, utcnow
 from storage.repositories import assets as asset_repo
+from storage.repositories import blob_refs
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
@@ -313,7 +314,8 @@ class Assistant:
             if persona is None:
                 return [Reply(text="Cancelled.")]
             name = persona.name
-            self._delete_persona(session, persona)
+            freed = self._delete_persona(session, persona)
+        self._delete_blobs(freed)
         return [Reply(text=f"Cancelled: {name} and the photos you sent are deleted.")]
 
     def _persona_list(self, msg: Incoming) -> list[Reply]:
@@ -374,13 +376,15 @@ class Assistant:
             buttons=[Button(f"Delete {name}", f"pdel:{persona_id}"), Button("Keep", "noop")],
         )]
 
-    def _delete_persona(self, session: Session, persona: Persona) -> None:
-        blobs = persona_repo.blobs_of(persona)
+    def _delete_persona(self, session: Session, persona: Persona) -> list[str]:
+        """Delete the persona's rows; returns the blobs to delete once the session has committed."""
+        digests = persona_repo.blobs_of(persona)
         session.delete(persona)
-        session.flush()
-        for digest in blobs:
-            if not persona_repo.blob_in_use(session, blob=digest) and not asset_repo.blob_in_use(session, blob=digest):
-                self.blobs.delete(digest)
+        return blob_refs.unused(session, digests)
+
+    def _delete_blobs(self, digests: list[str]) -> None:
+        for digest in digests:
+            self.blobs.delete(digest)
 
     def _persona_train(self, msg: Incoming, name: str) -> list[Reply]:
         with self.db.session() as session:
@@ -553,7 +557,8 @@ class Assistant:
                 name = persona.name
                 if user.dialogue.get("persona_id") == persona.id:
                     user.dialogue = {}
-                self._delete_persona(session, persona)
+                freed = self._delete_persona(session, persona)
+            self._delete_blobs(freed)
             return [Reply(text=f"Deleted {name} with its photos, embeddings and LoRA weights.")]
         raise UsageError("That button has expired. Send the command again.")
 

@@ -15,6 +15,7 @@ from storage.db import Database
 from storage.migrate import downgrade, upgrade
 from storage.models import Base
 from storage.repositories import assets as asset_repo
+from storage.repositories import blob_refs
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
@@ -96,7 +97,7 @@ def test_persona_delete_cascades_to_references(any_db: Database) -> None:
         assert persona is not None and len(persona.references) == 1
         session.delete(persona)
     with any_db.session() as session:
-        assert not persona_repo.blob_in_use(session, blob="a" * 64)
+        assert not blob_refs.in_use(session, blob="a" * 64)
 
 
 def test_blob_store_round_trip_and_dedup(tmp_path: Path) -> None:

@@ -321,6 +321,8 @@ def _store(ctx: TaskContext, spec: ImageJobSpec, inputs: _JobInputs, model: Reso
     asset_ids: list[str] = []
     persona = inputs.persona
     with ctx.db.session() as session:
+        if persona is not None and session.get(Persona, persona.id) is None:
+            raise NotFound(f"{persona.name} was deleted while these images were made; nothing was saved.")
         for index, item in enumerate(gated):
             built = prompt_of[index]
             image = item.image

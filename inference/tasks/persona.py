@@ -28,7 +28,7 @@ from inference.engines.faces.card import CardEntry, render_card
 from inference.identity import build_identity, leave_one_out, load_rgb
 from inference.runtime import TaskContext, task
 from storage.models import Persona, ReferenceImage
-from storage.repositories import assets as asset_repo
+from storage.repositories import blob_refs
 from storage.repositories import personas as persona_repo
 from storage.states import PersonaStatus
 
@@ -189,17 +189,11 @@ def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
         session.flush()
         if old_card and old_card != card_blob:
             freed.add(old_card)
-        unused = [blob for blob in freed if not _blob_in_use(session, blob)]
+        unused = blob_refs.unused(session, freed)
     for blob in unused:
         ctx.blobs.delete(blob)
     ctx.progress(1.0, "done")
     return _result(persona_id, name, accepted, rejected, card_blob, analyzer)
-
-
-def _blob_in_use(session: Any, blob: str) -> bool:
-    if persona_repo.blob_in_use(session, blob=blob) or asset_repo.blob_in_use(session, blob=blob):
-        return True
-    return session.query(Persona.id).filter(Persona.card_blob == blob).first() is not None
 
 
 def _write_faces(persona: Persona, accepted: list[_Photo], refs: dict[int, ReferenceImage],

@@ -20,7 +20,8 @@ from inference.engines.lora.trainer import MAX_LEARNING_RATE, MAX_RANK, MAX_STEP
 from inference.models import image_model
 from inference.runtime import TaskContext, task
 from inference.tasks.image import _load_engine
-from storage.models import LoraWeights
+from storage.models import LoraWeights, Persona
+from storage.repositories import blob_refs
 from storage.repositories import personas as persona_repo
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,10 @@ def _train(ctx: TaskContext) -> dict[str, Any]:
               "final_loss": round(result.losses[-1], 6), "seconds": round(result.seconds, 1),
               "job_id": ctx.job_id}
     with ctx.db.session() as session:
+        if session.get(Persona, spec.persona_id) is None:
+            if not blob_refs.in_use(session, blob=blob):
+                ctx.blobs.delete(blob)
+            raise NotFound(f"{name} was deleted during training; the LoRA was discarded.")
         latest = session.scalar(select(func.max(LoraWeights.version)).where(
             LoraWeights.persona_id == spec.persona_id))
         version = int(latest or 0) + 1

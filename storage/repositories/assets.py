@@ -66,7 +66,3 @@ def recent(session: Session, *, owner_id: int, limit: int = 10, kind: str | None
         stmt = stmt.where(Asset.kind == kind)
     return session.scalars(stmt.order_by(Asset.created_at.desc(), Asset.id).limit(limit)).all()
 
-
-def blob_in_use(session: Session, *, blob: str) -> bool:
-    """Whether any asset still refers to ``blob``."""
-    return session.scalars(select(Asset.id).where(Asset.blob == blob).limit(1)).first() is not None

@@ -66,12 +66,6 @@ def blobs_of(persona: Persona) -> list[str]:
     return blobs
 
 
-def blob_in_use(session: Session, *, blob: str) -> bool:
-    """Whether any reference photo still refers to ``blob``."""
-    stmt = select(ReferenceImage.id).where(ReferenceImage.blob == blob).limit(1)
-    return session.scalars(stmt).first() is not None
-
-
 def reopen_collection(session: Session, *, persona_id: int, user_id: int) -> bool:
     """Put a persona whose analysis did not finish back to collecting photos, and ``user_id`` back into
     that dialogue (unless they started another), so more photos and ``/done`` work; returns whether it moved."""
