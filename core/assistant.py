@@ -36,13 +36,13 @@ LINK_CODE_TTL = timedelta(minutes=10)
 COMING_SOON = {
     "video": "Animation",
     "faceswap": "Face swap",
-    "export": "Export packages",
+    "export": "Exporting",
 }
 USER_SETTINGS: dict[str, Callable[[str], Any]] = {
-    "ar": lambda v: grammar._aspect(v),
-    "n": lambda v: grammar._int(v, "n", 1, 4, default=1),
-    "steps": lambda v: grammar._int(v, "steps", 1, 100, default=None),
-    "platform": lambda v: grammar._platform(v),
+    "ar": lambda v: grammar.aspect_option(v),
+    "n": lambda v: grammar.int_option(v, "n", 1, 4, default=1),
+    "steps": lambda v: grammar.int_option(v, "steps", 1, 100, default=None),
+    "platform": lambda v: grammar.platform_option(v),
 }
 
 
@@ -133,11 +133,11 @@ class Assistant:
             case grammar.Imagine():
                 return self._imagine(msg, command)
             case grammar.Animate():
-                raise NotAvailable(f"{COMING_SOON['video']} is not available on this server yet; it is coming soon.")
+                raise _coming_soon("video")
             case grammar.Swap():
-                raise NotAvailable(f"{COMING_SOON['faceswap']} is not available on this server yet; it is coming soon.")
+                raise _coming_soon("faceswap")
             case grammar.Export():
-                raise NotAvailable(f"{COMING_SOON['export']} are not available on this server yet; coming soon.")
+                raise _coming_soon("export")
             case grammar.Gallery(n=n):
                 return self._gallery(msg, n)
             case grammar.Jobs():
@@ -180,6 +180,8 @@ class Assistant:
             for job in recent:
                 label = KIND_LABELS.get(job.kind, job.kind)
                 state = bar(job.progress) if job.status == "running" else job.status
+                if job.cancel_requested and job.status == "running":
+                    state += " (stopping)"
                 lines.append(f"{job.id} · {label} · {state}")
         if not lines:
             return [Reply(text="No jobs yet. Try /imagine or /persona new <name>.")]
@@ -206,8 +208,7 @@ class Assistant:
                 raise UsageError(
                     f"You already have a persona called {name}; pick another name or /persona show {name}."
                 )
-            persona = persona_repo.create(session, owner_id=owner_id, name=name,
-                                          trigger_token=f"sks{secrets.token_hex(2)}")
+            persona = persona_repo.create(session, owner_id=owner_id, name=name)
             user.dialogue = {"flow": "persona", "persona_id": persona.id}
         return [Reply(
             text=(
@@ -417,7 +418,7 @@ class Assistant:
             "persona_id": persona_id,
             "prompt": cmd.prompt,
             "aspect_ratio": cmd.aspect_ratio or prefs.get("ar"),
-            "n": cmd.n if cmd.n != 1 else int(prefs.get("n", 1)),
+            "n": cmd.n if cmd.n is not None else int(prefs.get("n", 1)),
             "seed": cmd.seed,
             "steps": cmd.steps or prefs.get("steps"),
             "template": cmd.template,
@@ -545,8 +546,7 @@ class Assistant:
         if verb == "remix" and grammar.ASSET_ID_RE.match(arg):
             return self._variations(msg, arg, variation="prompt")
         if verb in ("anim", "swap", "exp") and grammar.ASSET_ID_RE.match(arg):
-            kind = {"anim": "video", "swap": "faceswap", "exp": "export"}[verb]
-            raise NotAvailable(f"{COMING_SOON[kind]} is not available on this server yet; it is coming soon.")
+            raise _coming_soon({"anim": "video", "swap": "faceswap", "exp": "export"}[verb])
         if verb == "pdel" and arg.isdigit():
             with self.db.session() as session:
                 user = self._user(session, msg)
@@ -565,3 +565,7 @@ class Assistant:
 
 def _identity_note(score: float | None) -> str:
     return f" · identity {score:.2f}" if score is not None else ""
+
+
+def _coming_soon(kind: str) -> NotAvailable:
+    return NotAvailable(f"{COMING_SOON[kind]} is not available on this server yet; it is coming soon.")

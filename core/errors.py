@@ -5,8 +5,7 @@ StudioError
  ├── NotFound            no such persona / asset / job among the user's own
  ├── QuotaExceeded       too many queued or running jobs, or the daily allowance is used
  ├── InvalidUpload       an uploaded file was refused (type, size, pixels, faces ...)
- ├── NotAvailable        the capability is not installed or not enabled on this deployment
- └── JobFailed           a worker gave up; the message is shown to the user
+ └── NotAvailable        the capability is not installed or not enabled on this deployment
 JobCancelled             raised inside a worker when the user cancelled the running job
 """
 
@@ -35,10 +34,6 @@ class InvalidUpload(StudioError):
 
 class NotAvailable(StudioError):
     """This deployment cannot do that (yet)."""
-
-
-class JobFailed(StudioError):
-    """A job could not produce its result; the message is shown to the user as is."""
 
 
 class JobCancelled(Exception):

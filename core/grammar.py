@@ -95,7 +95,7 @@ class Imagine:
     prompt: str
     persona: str | None = None
     aspect_ratio: str | None = None
-    n: int = 1
+    n: int | None = None  # None: the user's default (/settings n), else 1
     seed: int | None = None
     steps: int | None = None
     template: str | None = None
@@ -280,12 +280,12 @@ def _p_imagine(rest: str, names: Collection[str]) -> Command:
     return Imagine(
         prompt=prompt,
         persona=persona,
-        aspect_ratio=_aspect(opts.values.get("ar") or opts.values.get("aspect")),
-        n=_int(opts.values.get("n"), "--n", 1, 4, default=1),
-        seed=_int(opts.values.get("seed"), "--seed", 0, 2**32 - 1, default=None),
-        steps=_int(opts.values.get("steps"), "--steps", 1, 100, default=None),
+        aspect_ratio=aspect_option(opts.values.get("ar") or opts.values.get("aspect")),
+        n=int_option(opts.values.get("n"), "--n", 1, 4, default=None),
+        seed=int_option(opts.values.get("seed"), "--seed", 0, 2**32 - 1, default=None),
+        steps=int_option(opts.values.get("steps"), "--steps", 1, 100, default=None),
         template=opts.values.get("template"),
-        platform=_platform(opts.values["platform"]) if "platform" in opts.values else None,
+        platform=platform_option(opts.values["platform"]) if "platform" in opts.values else None,
         negative=opts.values.get("no") or None,
     )
 
@@ -315,15 +315,15 @@ def _p_export(rest: str, _names: Collection[str]) -> Command:
     words = _split(rest)
     if not words:
         raise UsageError(f"Use /export <platform> [asset ids | last N]; platforms: {', '.join(PLATFORMS)}.")
-    platform = _platform(words[0])
+    platform = platform_option(words[0])
     args = words[1:]
     if len(args) == 2 and args[0].lower() == "last":
-        return Export(platform=platform, last=_int(args[1], "last", 1, 50, default=1))
+        return Export(platform=platform, last=int_option(args[1], "last", 1, 50, default=1))
     return Export(platform=platform, assets=tuple(_asset_ref(a) for a in args), last=None if args else 1)
 
 
 def _p_gallery(rest: str, _names: Collection[str]) -> Command:
-    return Gallery(n=_int(rest or None, "gallery size", 1, 50, default=10))
+    return Gallery(n=int_option(rest or None, "gallery size", 1, 50, default=10))
 
 
 def _p_jobs(rest: str, _names: Collection[str]) -> Command:
@@ -462,14 +462,14 @@ def _parse_sentence(text: str, *, persona_names: Collection[str]) -> Command:
     if re.fullmatch(r"(?:show |list )?(?:my )?(?:jobs|queue)|what'?s running", lowered):
         return Jobs()
     if match := re.fullmatch(r"(?:show )?(?:my )?(?:gallery|images|pictures|last (\d+)(?: images)?)", lowered):
-        return Gallery(n=_int(match.group(1), "gallery size", 1, 50, default=10))
+        return Gallery(n=int_option(match.group(1), "gallery size", 1, 50, default=10))
     if match := _NEW_PERSONA.match(text):
         return PersonaNew(name=_name(match.group(1).strip(), "persona new"))
     if re.match(r"^(?:animate|make (?:it|this|that) move|turn (?:it|this|that) into a video)\b", lowered):
         seconds = re.search(r"(\d{1,2})\s*(?:s|sec|secs|seconds)\b", lowered)
         return Animate(seconds=_float(seconds.group(1), "seconds", 2, 10) if seconds else None)
     if match := re.match(r"^export\b.*?\b(?:for|to)\s+([a-z ]+?)\s*$", lowered):
-        return Export(platform=_platform(match.group(1)), last=1)
+        return Export(platform=platform_option(match.group(1)), last=1)
     if match := re.match(r"^(?:swap|put)\s+(?:in\s+)?([\w'-]+?)(?:'s)?(?:\s+face)?\b", text, re.IGNORECASE):
         candidate = match.group(1)
         if _known(candidate, persona_names):
@@ -484,7 +484,7 @@ _OF_RE = re.compile(r"^(?:(?:an?|the|some)\s+)?(?:(?:images?|pictures?|photos?|p
 
 
 def _imagine_from_sentence(body: str, persona_names: Collection[str], *, explicit: bool) -> Imagine:
-    n = 1
+    n: int | None = None
     if match := _COUNT_RE.search(body):
         word = match.group(1).lower()
         n = int(word) if word.isdigit() else _NUMBER_WORDS[word]
@@ -499,7 +499,7 @@ def _imagine_from_sentence(body: str, persona_names: Collection[str], *, explici
     platform = None
     if match := re.search(r"(?:,\s*)?\bfor\s+(instagram|insta|tiktok|youtube shorts|youtube|twitter|x|facebook)\b",
                           body, re.IGNORECASE):
-        platform = _platform(match.group(1))
+        platform = platform_option(match.group(1))
         body = body[: match.start()] + " " + body[match.end():]
     body = _OF_RE.sub("", re.sub(r"\s+", " ", body).strip(" ,.;"))
     persona, body = _leading_persona(body, persona_names)
@@ -508,14 +508,14 @@ def _imagine_from_sentence(body: str, persona_names: Collection[str], *, explici
             "I didn't catch that. Try “/imagine a portrait in soft light”, start with a persona's name "
             "(“Ava on a beach at sunset, 4:5”), or send /help."
         )
-    if not 1 <= n <= 4:
+    if n is not None and not 1 <= n <= 4:
         raise UsageError(f"I can make 1 to 4 versions at a time, not {n}.")
     prompt = body.strip(" ,.;")
     if not prompt:
         raise UsageError("Tell me what the picture should show, e.g. “Ava on a rooftop at night”.")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise UsageError(f"That prompt is {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}.")
-    return Imagine(prompt=prompt, persona=persona, aspect_ratio=_aspect(aspect), n=n, platform=platform)
+    return Imagine(prompt=prompt, persona=persona, aspect_ratio=aspect_option(aspect), n=n, platform=platform)
 
 
 # ---- small parsers ---------------------------------------------------------------------------------
@@ -571,7 +571,8 @@ def _name(value: str, where: str) -> str:
     return value
 
 
-def _int(value: str | None, label: str, low: int, high: int, *, default: int | None) -> int:
+def int_option(value: str | None, label: str, low: int, high: int, *, default: int | None) -> int:
+    """A whole number within bounds (``default`` when absent); raises ``UsageError`` naming ``label``."""
     if value is None:
         return default  # type: ignore[return-value]
     try:
@@ -593,7 +594,8 @@ def _float(value: str, label: str, low: float, high: float) -> float:
     return number
 
 
-def _aspect(value: str | None) -> str | None:
+def aspect_option(value: str | None) -> str | None:
+    """``W:H`` checked and normalised, or None; raises ``UsageError`` naming --ar."""
     if value is None:
         return None
     try:
@@ -603,7 +605,8 @@ def _aspect(value: str | None) -> str | None:
     return f"{width}:{height}"
 
 
-def _platform(value: str) -> str:
+def platform_option(value: str) -> str:
+    """The canonical platform name for ``value`` (aliases like "ig" accepted); raises ``UsageError``."""
     key = value.strip().lower()
     if key in PLATFORM_ALIASES:
         return PLATFORM_ALIASES[key]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from redis import Redis
 from rq import Queue
@@ -141,8 +140,3 @@ def remove(rq_id: str, *, connection: Redis) -> None:
     """Take a waiting RQ job off its queue (cancel before it starts)."""
     for name in QUEUES:
         queue(name, connection=connection).remove(rq_id)
-
-
-def queue_lengths(connection: Redis) -> dict[str, Any]:
-    """Waiting jobs per queue (for /jobs and health checks)."""
-    return {name: queue(name, connection=connection).count for name in QUEUES}

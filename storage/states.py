@@ -1,4 +1,4 @@
-"""String enums stored in the database: job kinds and states, asset kinds, persona states."""
+"""String enums stored in the database: job states and persona states."""
 
 from __future__ import annotations
 
@@ -18,25 +18,6 @@ class JobStatus(StrEnum):
     def is_final(self) -> bool:
         """Whether no further change will happen."""
         return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-class JobKind(StrEnum):
-    """What a job does; each kind has one task function and one queue."""
-
-    ECHO = "echo"
-    PERSONA_ANALYZE = "persona_analyze"
-    PERSONA_TRAIN = "train_lora"
-    IMAGE = "image"
-    VIDEO = "video"
-    FACESWAP = "faceswap"
-    EXPORT = "export"
-
-
-class AssetKind(StrEnum):
-    """Media kinds a user owns."""
-
-    IMAGE = "image"
-    VIDEO = "video"
 
 
 class PersonaStatus(StrEnum):

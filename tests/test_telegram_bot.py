@@ -207,7 +207,7 @@ def test_animate_swap_and_export_answer_honestly(bot: Bot) -> None:
     fake = bot.fake
     for command, expected in (("/animate --motion zoom-in", "Animation is not available"),
                               ("/swap Ava", "Face swap is not available"),
-                              ("/export instagram last 3", "Export packages are not available")):
+                              ("/export instagram last 3", "Exporting is not available")):
         fake.text(ALICE, command)
         fake.wait_call("sendMessage", chat_id=ALICE, contains=expected)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
@@ -12,12 +14,12 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    url = config.get_main_option("sqlalchemy.url")
-    if url:
-        return url
-    from core.settings import Settings  # only when run by the alembic CLI directly
-
-    return Settings().resolved_database_url
+    # storage imports nothing above it: the URL comes from `studio db upgrade` or, for the bare alembic CLI,
+    # from STUDIO_DATABASE_URL.
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get("STUDIO_DATABASE_URL", "")
+    if not url:
+        raise SystemExit("run `studio db upgrade`, or set STUDIO_DATABASE_URL for the alembic command")
+    return url
 
 
 def run_migrations_offline() -> None:
