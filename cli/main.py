@@ -79,6 +79,11 @@ def chat(user: str | None) -> None:
     from core.app import Studio
 
     studio = Studio.build(_settings())
+    from rq import Worker
+
+    if not Worker.all(connection=studio.redis):
+        click.echo("No worker is running: jobs will wait until one starts (`studio worker`), "
+                   "or use `studio up` to run everything.", err=True)
     try:
         ConsoleFrontend(studio, user_id=user).run(sys.stdin)
     finally:

@@ -36,7 +36,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("settings", "Your defaults",
      "/settings — show your defaults; /settings <key> <value> sets one: ar (e.g. 4:5), n (1-4), steps, "
      "platform."),
-    ("web", "Link to your downloads page", "/web — a private, expiring link to your exports."),
+    ("web", "Link to your downloads page",
+     "/web — a private link to your downloads page, valid 24 h (only in a private chat); "
+     "/web revoke invalidates every link sent so far."),
     ("link", "Link your Telegram and Discord accounts",
      "/link — get a code here; send /link <code> on your other account to share personas and results."),
     ("echo", "Check the service with a tiny job", "/echo <text> [--seconds N] — runs a no-model job end to end."),
