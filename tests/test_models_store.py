@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 import zipfile
@@ -150,6 +151,21 @@ def test_url_pull_unpacks_an_archive_into_a_checksummed_revision(tmp_path: Path)
 
     assert (resolved.path / "det.onnx").read_bytes() == b"detector"  # the top folder is flattened
     assert store.verify("pack").checked == 2
+
+
+def test_url_pull_refuses_an_archive_whose_checksum_differs(tmp_path: Path) -> None:
+    archive = tmp_path / "pack.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("det.onnx", b"detector")
+        zf.writestr("rec.onnx", b"tampered")
+    pinned = _url_registry(archive.as_uri()) + f'sha256 = "{"0" * 64}"\n'
+    store = ModelStore(tmp_path / "models", registry=parse_registry(pinned))
+    with pytest.raises(PullFailed, match="changed or was tampered with"):
+        store.pull("pack", progress=False)
+    assert store.revisions("pack") == []
+
+    good = _url_registry(archive.as_uri()) + f'sha256 = "{hashlib.sha256(archive.read_bytes()).hexdigest()}"\n'
+    assert ModelStore(tmp_path / "models", registry=parse_registry(good)).pull("pack", progress=False).revision == "v1"
 
 
 def test_url_pull_from_an_unreachable_host_fails_with_a_message(tmp_path: Path) -> None:

@@ -36,6 +36,8 @@ class ModelSpec:
     min_hardware: str
     gated: bool = False
     url: str = ""
+    # sha256 of the file at ``url``: a changed or tampered archive is refused before anything is unpacked.
+    sha256: str = ""
     variant: str | None = None
     pipeline: str = ""
     profile: str | None = None

@@ -358,6 +358,15 @@ class ModelStore:
                 f"Could not download {spec.name} from {spec.url} ({exc}). On a machine with network run "
                 f"`studio models pull {spec.name}`, or copy {self.model_dir(spec.name)} from one."
             ) from exc
+        digest = sha256_file(download)
+        if spec.sha256 and digest != spec.sha256:
+            download.unlink(missing_ok=True)
+            raise PullFailed(
+                f"{spec.name}: the file at {spec.url} has sha256 {digest}, not the {spec.sha256} the registry "
+                "pins; it changed or was tampered with, so it was discarded."
+            )
+        if not spec.sha256:
+            log.warning("%s: pin sha256 = %r in the registry (downloaded from %s)", spec.name, digest, spec.url)
         if zipfile.is_zipfile(download):
             _extract_flat(download, partial)
         else:
