@@ -154,7 +154,9 @@ def test_persona_from_an_album_is_one_message_then_analysis_is_queued(bot: Bot, 
     edits = fake.calls_to("editMessageText", chat_id=ALICE)
     assert {c.params["message_id"] for c in edits} == {status.params["_message_id"]}
     gaps = [b.at - a.at for a, b in itertools.pairwise(edits)]
-    assert all(gap >= 0.9 for gap in gaps), f"edits in one chat are paced about 1/s, got gaps {gaps}"
+    # Paced by slot (one a second); a loaded machine can delay one request's arrival, shortening the next gap.
+    span = edits[-1].at - edits[0].at
+    assert span >= 0.95 * len(gaps) and min(gaps) >= 0.2, f"edits in one chat are paced about 1/s, got gaps {gaps}"
     fake.wait_for(lambda: bot.pending() == 0, what="every event acknowledged")
     with db.session() as session:
         persona = session.scalars(select(Persona).where(Persona.name == "Ava")).one()
