@@ -1,6 +1,6 @@
 """Face analysis benchmark: seconds per photo at 1 MP and 12 MP, and same/different-person score spreads.
 
-Run: ``.venv/bin/python -m benchmarks.face_analysis [--backend dlib|insightface] [--runs 5]``.
+Run: ``.venv/bin/python benchmarks/face_analysis.py [--backend dlib|insightface] [--runs 5]``.
 Uses only photos that ship in installed packages (see ``tests/faces_data.py``) and augmentations of them.
 """
 
@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.settings import Settings
 from inference.engines.faces import FaceAnalyzer, load_analyzer
