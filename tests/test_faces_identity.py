@@ -52,6 +52,8 @@ def test_threshold_is_tightened_from_the_personas_own_photos(dlib_faces: DlibFac
                                                             tom_vectors: list[np.ndarray]) -> None:
     identity = build_identity(dlib_faces, tom_vectors)
     assert identity.count == 5
+    loo = leave_one_out(dlib_faces, tom_vectors)
+    assert identity.threshold == pytest.approx(min(0.6, max(0.75 * 0.6, 1.5 * max(loo))))
     assert 0.75 * 0.6 <= identity.threshold < 0.6
     assert 0 < identity.spread < 0.3
     stored = identity.to_json(dlib_faces)
@@ -84,3 +86,18 @@ def test_persona_without_identity_for_this_engine_is_never_scored_with_another(d
                                                                            "threshold": 0.6}})
     with pytest.raises(NotAvailable, match="Tom has no analysed reference photos"):
         IdentityScorer(dlib_faces).score(tom(), foreign)
+
+
+def test_verdicts_use_the_personas_own_limit_not_the_engines(dlib_faces: DlibFaceAnalyzer,
+                                                            tom_vectors: list[np.ndarray]) -> None:
+    persona = _persona(dlib_faces, tom_vectors)
+    photo = augment(tom(), "darker")
+    distance = IdentityScorer(dlib_faces).score(photo, persona).faces[0].distance
+    assert distance < dlib_faces.threshold
+    # A persona whose photos agree more closely than this face does holds it to that closeness.
+    persona.identity["dlib"]["threshold"] = distance - 0.01
+    strict = IdentityScorer(dlib_faces).score(photo, persona)
+    assert strict.best is not None and not strict.best.same_person
+    assert strict.threshold == pytest.approx(1 - (distance - 0.01))
+    persona.identity["dlib"]["threshold"] = distance + 0.01
+    assert IdentityScorer(dlib_faces).score(photo, persona).best.same_person  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from core.jobs import JobService
 from core.settings import Settings
 from storage.db import Database
 from storage.repositories import users as user_repo
+from storage.states import JobStatus
 
 
 def test_waiting_limit_then_cancel_frees_a_slot(settings: Settings, db: Database, redis: Redis) -> None:
@@ -18,10 +19,14 @@ def test_waiting_limit_then_cancel_frees_a_slot(settings: Settings, db: Database
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="q")
     ids = [jobs.submit(user=user, kind="echo", spec={"text": str(i)}, chat={}).job_id for i in range(3)]
+    # A running job counts as much as a waiting one.
+    assert jobs.transition(ids[1], JobStatus.RUNNING, expect=[JobStatus.QUEUED])
     with pytest.raises(QuotaExceeded, match="limit 3"):
         jobs.submit(user=user, kind="echo", spec={"text": "x"}, chat={})
     jobs.cancel(owner_id=user.id, job_id=ids[0])
-    jobs.submit(user=user, kind="echo", spec={"text": "y"}, chat={})
+    assert jobs.submit(user=user, kind="echo", spec={"text": "y"}, chat={}).position is not None
+    with pytest.raises(QuotaExceeded):
+        jobs.submit(user=user, kind="echo", spec={"text": "z"}, chat={})
 
 
 def test_daily_allowance(settings: Settings, db: Database, redis: Redis) -> None:
@@ -36,11 +41,35 @@ def test_daily_allowance(settings: Settings, db: Database, redis: Redis) -> None
 
 
 def test_admins_are_exempt(settings: Settings, db: Database, redis: Redis) -> None:
-    settings.max_queued_jobs, settings.max_running_jobs = 0, 0
+    settings.max_queued_jobs, settings.max_running_jobs = 0, 1
     jobs = JobService(db=db, redis=redis, settings=settings)
     with db.session() as session:
         admin = user_repo.get_or_create(session, platform="console", platform_user_id="root", is_admin=True)
-    assert jobs.submit(user=admin, kind="echo", spec={"text": "ok"}, chat={}).job_id
+        user = user_repo.get_or_create(session, platform="console", platform_user_id="plain")
+    first, second = (jobs.submit(user=admin, kind="echo", spec={"text": t}, chat={}).job_id for t in "ab")
+    assert jobs.transition(first, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
+    assert not jobs.defer_if_busy(second), "an admin's second job may run beside the first"
+    mine = jobs.submit(user=user, kind="echo", spec={"text": "one"}, chat={}).job_id
+    with pytest.raises(QuotaExceeded):
+        jobs.submit(user=user, kind="echo", spec={"text": "two"}, chat={})
+    assert jobs.transition(mine, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
+    settings.max_queued_jobs = 5
+    waiting = jobs.submit(user=user, kind="echo", spec={"text": "three"}, chat={}).job_id
+    assert jobs.defer_if_busy(waiting), "a plain user's second job waits while the first runs"
+
+
+def test_quota_refusal_is_a_one_line_answer_in_chat(settings: Settings, db: Database, redis: Redis) -> None:
+    from core.app import Studio
+    from core.messages import Incoming
+
+    settings.max_queued_jobs, settings.max_running_jobs = 1, 0
+    studio = Studio.build(settings, redis=redis)
+    msg = Incoming(platform="telegram", user_id="5", chat_id="5", text="/echo one")
+    assert studio.assistant.handle(msg)[0].job_id
+    (refusal,) = studio.assistant.handle(msg)
+    assert refusal.error and refusal.job_id is None
+    assert refusal.text.startswith("You already have 1 jobs waiting or running") and "\n" not in refusal.text
+    studio.close()
 
 
 def test_a_users_second_job_waits_while_the_first_runs(settings: Settings, db: Database, redis: Redis) -> None:

@@ -57,7 +57,8 @@ def test_one_image_is_a_photo_with_result_buttons_that_work(bot: Bot, db: Databa
     assert photo.text.startswith("Here you go.")
     assert [label for label, _ in photo.buttons] == ["🔁 Variations", "✏️ Remix", "🎬 Animate", "📦 Export"]
     assert photo.files["photo"][1] == _png(10)
-    fake.wait_call("sendMessage", chat_id=ALICE, contains="image done"), "a status line even without a status message"
+    status = fake.wait_call("sendMessage", chat_id=ALICE, contains="image done")
+    assert status.text.startswith("✅"), "a status line even without a status message"
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
 
     actions = dict(photo.buttons)

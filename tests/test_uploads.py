@@ -87,6 +87,19 @@ def test_huge_canvas_is_refused_from_the_header_without_decoding(upload_settings
     assert peak < 20 * 2**20, f"refusing the bomb allocated {peak / 2**20:.0f} MB"
 
 
+def test_canvas_over_our_limit_but_under_pillows_is_refused_before_decoding(upload_settings: Settings) -> None:
+    # 100 MP: above the 60 MP setting, below the ~179 MP where Pillow itself would refuse.
+    canvas = _png_header_only(10000, 10000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidUpload, match=r"big\.png is too large \(10000x10000 = 100 megapixels\)"):
+            check_image(canvas, filename="big.png", settings=upload_settings)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"refusing the canvas allocated {peak / 2**20:.0f} MB"
+
+
 def test_pixel_limit_comes_from_settings(upload_settings: Settings) -> None:
     strict = upload_settings.model_copy(update={"max_image_pixels": 100_000})
     expected = r"a\.png is too large \(440x440 = 0\.2 megapixels\); the limit is 0\.1 megapixels"
