@@ -201,7 +201,10 @@ class JobService:
         for job_id, kind, attempts in running:
             if self.redis.exists(lease_key(job_id)):
                 continue
-            if attempts < self.settings.job_max_attempts and not self.is_cancelled(job_id):
+            if self.is_cancelled(job_id):
+                # The owner asked to stop it and its worker died before noticing: it is stopped.
+                moved = self.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.RUNNING], message="Cancelled.")
+            elif attempts < self.settings.job_max_attempts:
                 moved = self.transition(
                     job_id,
                     JobStatus.QUEUED,

@@ -198,3 +198,41 @@ def test_cancelled_analysis_lets_the_user_carry_on_with_the_persona(studio: Stud
         assert persona is not None and persona.status == "collecting"
     assert "p3.png: received" in say(studio, uploads=(Upload(png((1, 99, 9)), "p3.png"),))
     assert "queued" in say(studio, "/done")
+
+
+def test_page_link_serves_only_the_owners_assets(studio: Studio, settings: Settings, db: Database) -> None:
+    from storage.repositories import assets as asset_repo
+
+    with db.session() as session:
+        ann = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
+        bob = user_repo.get_or_create(session, platform="telegram", platform_user_id="bob")
+        mine = asset_repo.create(session, owner_id=ann.id, kind="image", blob=studio.blobs.put_bytes(png((3, 3, 3))),
+                                 mime="image/png").id
+        theirs = asset_repo.create(session, owner_id=bob.id, kind="image",
+                                   blob=studio.blobs.put_bytes(png((4, 4, 4))), mime="image/png").id
+    path = say(studio, "/web").split(settings.public_url)[1].split()[0]
+    client = TestClient(create_app(settings))
+    assert client.get(f"{path}/asset/{mine}").content == png((3, 3, 3))
+    assert client.get(f"{path}/asset/{theirs}").status_code == 404
+
+
+@pytest.mark.parametrize("verb", ["var", "remix"])
+def test_variation_buttons_only_work_on_your_own_images(studio: Studio, db: Database, verb: str) -> None:
+    from storage.repositories import assets as asset_repo
+
+    with db.session() as session:
+        bob = user_repo.get_or_create(session, platform="telegram", platform_user_id="bob")
+        theirs = asset_repo.create(session, owner_id=bob.id, kind="image", blob="1" * 64, mime="image/png",
+                                   meta={"request": {"prompt": "secret"}}).id
+    assert "not yours" in press(studio, f"{verb}:{theirs}", user="ann")
+    assert "queued" in press(studio, f"{verb}:{theirs}", user="bob")
+
+
+def test_an_expired_link_code_is_refused(studio: Studio, db: Database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    code = say(studio, "/link", platform="telegram", user="1").split("/link ")[1].split()[0]
+    with db.session() as session:
+        user = user_repo.get_or_create(session, platform="telegram", platform_user_id="1")
+        user.link_code_expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    assert "unknown or expired" in say(studio, f"/link {code}", platform="discord", user="9")

@@ -158,3 +158,32 @@ def test_a_job_that_keeps_getting_lost_is_failed_not_requeued_forever(
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "failed" and "could not be started" in (job.error or "")
+
+
+def test_recovery_leaves_a_job_with_a_live_lease_alone(settings: Settings, db: Database, redis: Redis) -> None:
+    from core.jobs import lease_key
+    from storage.states import JobStatus
+
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = _submit_slow_echo(settings, db, redis, seconds=0)
+    assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=1)
+    redis.set(lease_key(job_id), "worker-token", ex=30)
+    assert jobs.recover_abandoned() == []
+    redis.delete(lease_key(job_id))
+    assert jobs.recover_abandoned() == [job_id]
+
+
+def test_a_cancelled_job_whose_worker_died_is_not_retried(settings: Settings, db: Database, redis: Redis) -> None:
+    from storage.states import JobStatus
+
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = _submit_slow_echo(settings, db, redis, seconds=0)
+    assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=1)
+    with db.session() as session:
+        owner_id = job_repo.get(session, job_id=job_id).owner_id  # type: ignore[union-attr]
+    assert jobs.cancel(owner_id=owner_id, job_id=job_id).startswith("Stopping")
+    # The worker died before it saw the cancel: no lease, attempts left, but the owner wanted it stopped.
+    assert jobs.recover_abandoned() == [job_id]
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "cancelled"
