@@ -143,3 +143,28 @@ def test_results_stay_unacknowledged_until_telegram_accepts_them(bot: Bot, db: D
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged once Telegram accepted", timeout=60)
     photos = fake.calls_to("sendPhoto", chat_id=ALICE)
     assert len(photos) == 3 and photos[-1].files["photo"][1] == _png(50)
+
+
+def test_a_blocked_bot_drops_the_result_instead_of_retrying_forever(bot: Bot, db: Database) -> None:  # noqa: F811
+    fake = bot.fake
+    fake.fail_next("sendPhoto", status=403)  # Forbidden: the user blocked the bot
+    finish_image_job(bot, db, ALICE, [("image", _png(60), 0)])
+    fake.wait_for(lambda: bot.pending() == 0, what="a permanent refusal is acknowledged", timeout=30)
+    time.sleep(0.5)
+    assert len(fake.calls_to("sendPhoto", chat_id=ALICE)) == 1, "no retries against a permanent error"
+
+
+def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> None:  # noqa: F811
+    fake = bot.fake
+    jobs: JobService = bot.studio.jobs
+    with db.session() as session:
+        user = user_repo.get_or_create(session, platform="telegram", platform_user_id=str(BOB))
+    job_id = jobs.submit(user=user, kind="image", spec={"prompt": "x"},
+                         chat={"platform": "telegram", "chat_id": str(BOB), "user_id": str(BOB)}).job_id
+    assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
+    missing = {"blob": "f" * 64, "kind": "image", "filename": "gone.png", "caption": "", "asset_id": None}
+    assert jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING], result={"media": [missing]})
+    fake.wait_call("sendMessage", chat_id=BOB, contains="image done")
+    time.sleep(1.0)
+    assert bot.pending() >= 1, "an event whose result could not be shown is kept for a retry, not dropped"
+    assert fake.calls_to("sendPhoto", chat_id=BOB) == []
