@@ -174,3 +174,16 @@ def test_palette_and_sixteen_bit_images_become_rgb(upload_settings: Settings) ->
     assert values.shape == (128, 128, 3)
     # Scaled, not clipped: the ramp still spans the full 8-bit range.
     assert values.min() < 5 and values.max() > 250 and 100 < values.mean() < 155
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("a.heic", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 200,
+     "a.heic could not be read as an image (damaged or unsupported); send a JPEG, PNG or WebP photo."),
+    ("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 300,
+     "clip.mp4 is a video, not a photo; send a JPEG, PNG or WebP photo."),
+])
+def test_formats_we_cannot_use_as_photos_get_a_clear_answer(upload_settings: Settings, name: str, data: bytes,
+                                                            expected: str) -> None:
+    with pytest.raises(InvalidUpload) as caught:
+        check_image(data, filename=name, settings=upload_settings)
+    assert str(caught.value) == expected
