@@ -35,3 +35,19 @@ def test_compose_config_validates() -> None:
     env = {**os.environ, "STUDIO_SECRET_KEY": "test-secret"}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_front_ends_never_import_workers_or_torch() -> None:
+    """A bot or web container installs without torch: importing every front end pulls in none of it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, bots.telegram_bot, bots.web.app, bots.console, core.app\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'torch', 'diffusers', 'transformers', 'inference', 'cv2', 'dlib', 'onnxruntime', 'peft'})\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"front ends imported {result.stdout.strip()}"
