@@ -267,9 +267,10 @@ def _generate(ctx: TaskContext) -> dict[str, Any]:
     spec = ImageJobSpec.from_dict(ctx.spec)
     inputs = _read_inputs(ctx, spec)
     spec = inputs.spec
+    # Said before resolving the model: on the tiny profile's first use that builds the model files.
+    ctx.progress(0.01, "loading model")
     model = image_model(ctx.settings)
     steps = check_steps(spec.steps or model.spec.default_steps, max_steps=model.spec.max_steps)
-    ctx.progress(0.01, "loading model")
     engine = _load_engine(ctx, model)
     adapter = _apply_lora(ctx, engine, inputs)
     prompts = _prompts(engine, inputs, adapter, spec.n)

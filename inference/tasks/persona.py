@@ -100,6 +100,7 @@ def _run(ctx: TaskContext, persona_id: int) -> dict[str, Any]:
         photos = [_Photo(ref_id=ref.id, blob=ref.blob, label=ref.filename or f"photo {index + 1}")
                   for index, ref in enumerate(persona.references)]
     backend = str(ctx.spec.get("engine") or choose_backend(ctx.settings))
+    ctx.progress(0.0, "loading the face models")
     analyzer: FaceAnalyzer = ctx.engine(engine_key(backend), lambda: load_analyzer(ctx.settings, backend))
 
     total = len(photos)
