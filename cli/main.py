@@ -24,6 +24,17 @@ def _settings() -> Settings:
         raise click.ClickException(messages) from None
 
 
+def _exit_on_hangup_and_term() -> None:
+    """Turn SIGTERM and SIGHUP (a closed terminal) into a normal exit, so cleanup runs: children are stopped
+    and an embedded Redis is shut down instead of being left running."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGHUP, leave)
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -78,6 +89,7 @@ def chat(user: str | None) -> None:
     from bots.console import ConsoleFrontend
     from core.app import Studio
 
+    _exit_on_hangup_and_term()
     studio = Studio.build(_settings())
     from rq import Worker
 
@@ -130,6 +142,7 @@ def up(no_web: bool, user: str | None) -> None:
     from storage.migrate import upgrade
 
     settings = _settings()
+    _exit_on_hangup_and_term()
     click.echo(f"data in {settings.resolved_data_dir} · model profile {settings.model_profile}")
     upgrade(Database(settings.resolved_database_url).engine)
     env = dict(os.environ)

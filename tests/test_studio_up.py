@@ -23,7 +23,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("stop", ["ctrl-d", "ctrl-c"])
+def _processes_in(directory: Path) -> list[int]:
+    """Pids of processes whose working directory is ``directory`` (the embedded Redis runs there)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cwd").resolve() == directory.resolve():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("stop", ["ctrl-d", "ctrl-c", "hangup"])
 def test_studio_up_runs_a_job_from_the_console_and_stops_cleanly(tmp_path: Path, stop: str) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_")}
@@ -48,9 +60,13 @@ def test_studio_up_runs_a_job_from_the_console_and_stops_cleanly(tmp_path: Path,
             assert response.status == 200
         if stop == "ctrl-d":
             proc.stdin.close()  # the console ends and `up` stops its children
-        else:
+            assert proc.wait(timeout=60) == 0, "".join(lines)
+        elif stop == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
-        assert proc.wait(timeout=60) == 0, "".join(lines)
+            assert proc.wait(timeout=60) == 0, "".join(lines)
+        else:
+            proc.send_signal(signal.SIGHUP)  # the terminal was closed
+            proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -58,3 +74,7 @@ def test_studio_up_runs_a_job_from_the_console_and_stops_cleanly(tmp_path: Path,
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
     assert "Traceback" not in "".join(lines)
+    deadline = time.monotonic() + 10
+    while _processes_in(tmp_path / "data") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_in(tmp_path / "data") == [], "the embedded Redis and the children are gone too"
