@@ -179,8 +179,12 @@ def up(no_web: bool, user: str | None) -> None:
         from core.app import Studio
 
         studio = Studio.build(Settings(), migrate=False)
-        ConsoleFrontend(studio, user_id=user).run(sys.stdin)
-        studio.close()
+        try:
+            ConsoleFrontend(studio, user_id=user).run(sys.stdin)
+        finally:
+            # Our connections closed and the children stopped, the embedded Redis (if any) sees no client
+            # left and shuts down when this process exits.
+            studio.close()
     except KeyboardInterrupt:
         pass
     finally:
