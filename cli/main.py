@@ -189,6 +189,7 @@ def up(no_web: bool, user: str | None) -> None:
         pass
     finally:
         _stop(children)
+        studio_queue.shutdown_embedded()
 
 
 def _stop(children: list[tuple[str, subprocess.Popen[Any]]]) -> None:

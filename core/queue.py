@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
@@ -47,8 +48,12 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
     def shutdown(self) -> None:
-        """Stop the server (it also stops when this process exits)."""
-        self._server.shutdown()
+        """Save and stop the server now, whoever is still connected (it also stops when this process exits,
+        but only once no other client is connected)."""
+        try:
+            self._server.shutdown(save=True)  # the bundled server is Redis 6: no NOW/FORCE
+        except RedisError as exc:
+            log.warning("the embedded Redis did not shut down cleanly: %s", exc)
 
 
 _embedded: dict[Path, EmbeddedRedis] = {}
@@ -64,6 +69,13 @@ def redis_url(settings: Settings) -> str:
         log.info("STUDIO_REDIS_URL is unset: starting an embedded Redis in %s", data_dir)
         _embedded[data_dir] = EmbeddedRedis(data_dir)
     return _embedded[data_dir].url
+
+
+def shutdown_embedded() -> None:
+    """Stop every embedded Redis this process started (``studio up`` calls it after its children stopped)."""
+    while _embedded:
+        _, server = _embedded.popitem()
+        server.shutdown()
 
 
 def connect(settings: Settings) -> Redis:
