@@ -92,3 +92,13 @@ def test_alignment_puts_the_landmarks_on_the_arcface_template(dlib_faces: DlibFa
     again = dlib_faces.analyze(crop)
     assert len(again) == 1
     assert np.abs(five_from_68(again[0].landmarks) - moved).max() < 12
+
+
+def test_card_marks_a_frontal_face_frontal_and_a_turned_one_turned(dlib_faces: DlibFaceAnalyzer) -> None:
+    from inference.engines.faces.card import quality_marks
+
+    frontal_words, _ = quality_marks(dlib_faces.analyze(np.asarray(astronaut()))[0].quality)
+    assert "frontal" in frontal_words
+    profile = group_faces()[4]  # looking well to one side
+    turned_words, good = quality_marks(dlib_faces.analyze(np.asarray(profile))[0].quality)
+    assert "turned" in turned_words and not good

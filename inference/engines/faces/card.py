@@ -36,7 +36,9 @@ class CardEntry:
 def quality_marks(quality: FaceQuality) -> tuple[list[str], bool]:
     """Short words describing a face's quality, and whether all of them are good."""
     sharp = quality.blur >= SHARP_GOOD
-    frontal = abs(quality.pose.yaw) <= FRONTAL_DEGREES and abs(quality.pose.pitch) <= FRONTAL_DEGREES
+    # Yaw only: the landmark pitch estimate reads frontal faces as tilted 15-30 degrees, so judging pitch here
+    # would mark good photos as turned.
+    frontal = abs(quality.pose.yaw) <= FRONTAL_DEGREES
     words = ["sharp" if sharp else "soft", "frontal" if frontal else "turned", f"{quality.face_px}px"]
     return words, sharp and frontal
 
