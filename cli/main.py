@@ -144,7 +144,9 @@ def up(no_web: bool, user: str | None) -> None:
     settings = _settings()
     _exit_on_hangup_and_term()
     click.echo(f"data in {settings.resolved_data_dir} · model profile {settings.model_profile}")
-    upgrade(Database(settings.resolved_database_url).engine)
+    database = Database(settings.resolved_database_url)
+    upgrade(database.engine)
+    database.dispose()
     env = dict(os.environ)
     # Children reach the embedded Redis (if any) through its socket; it lives as long as this process.
     env["STUDIO_REDIS_URL"] = studio_queue.redis_url(settings)
@@ -174,20 +176,19 @@ def up(no_web: bool, user: str | None) -> None:
                 time.sleep(1)
             dead = [label for label, proc in children if proc.poll() is not None]
             raise click.ClickException(f"{', '.join(dead)} stopped; shutting down")
-        os.environ["STUDIO_REDIS_URL"] = env["STUDIO_REDIS_URL"]
         from bots.console import ConsoleFrontend
         from core.app import Studio
 
-        studio = Studio.build(Settings(), migrate=False)
+        # The same settings reach the embedded Redis started above (one per data dir and process).
+        studio = Studio.build(settings, migrate=False)
         try:
             ConsoleFrontend(studio, user_id=user).run(sys.stdin)
         finally:
-            # Our connections closed and the children stopped, the embedded Redis (if any) sees no client
-            # left and shuts down when this process exits.
             studio.close()
     except KeyboardInterrupt:
         pass
     finally:
+        # Children first (they are the embedded Redis's other clients), then the embedded Redis itself.
         _stop(children)
         studio_queue.shutdown_embedded()
 

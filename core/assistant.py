@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,8 +26,6 @@ from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
 from storage.states import PersonaStatus
 
-log = logging.getLogger(__name__)
-
 MIN_PHOTOS = 3
 MAX_PHOTOS = 10
 LINK_CODE_TTL = timedelta(minutes=10)
@@ -39,10 +36,10 @@ COMING_SOON = {
     "export": "Exporting",
 }
 USER_SETTINGS: dict[str, Callable[[str], Any]] = {
-    "ar": lambda v: grammar.aspect_option(v),
+    "ar": grammar.aspect_option,
     "n": lambda v: grammar.int_option(v, "n", 1, 4, default=1),
     "steps": lambda v: grammar.int_option(v, "steps", 1, 100, default=None),
-    "platform": lambda v: grammar.platform_option(v),
+    "platform": grammar.platform_option,
 }
 
 
@@ -96,7 +93,7 @@ class Assistant:
         text = msg.text.strip()
         if msg.uploads and not text.startswith("/"):
             if flow.get("flow") == "persona":
-                return self._persona_photos(msg, flow)
+                return self._persona_photos(msg)
             if not text:
                 return [Reply(text=(
                     "Got your file. To build a persona from photos start with /persona new <name>; "
@@ -240,7 +237,7 @@ class Assistant:
             "well lit, different angles and expressions (an album is fine). Send /done when finished."
         ))]
 
-    def _persona_photos(self, msg: Incoming, flow: dict[str, Any]) -> list[Reply]:
+    def _persona_photos(self, msg: Incoming) -> list[Reply]:
         from core.uploads import check_image  # intake checks run before anything else touches a file
 
         lines: list[str] = []

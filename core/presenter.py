@@ -36,11 +36,11 @@ def present(db: Database, event: DeliveryEvent) -> Presentation | None:
         kind, chat, result = job.kind, dict(job.chat), dict(job.result or {})
     presentation = Presentation(job_id=event.job_id, chat=chat, status_text=status_text(kind, event))
     if event.status == "done":
-        presentation.results = _results(kind, event.job_id, result)
+        presentation.results = _results(kind, result)
     return presentation
 
 
-def _results(kind: str, job_id: str, result: dict[str, Any]) -> list[Reply]:
+def _results(kind: str, result: dict[str, Any]) -> list[Reply]:
     if kind == "echo":
         return [Reply(text=f"echo: {result.get('text', '')}")]
     media = [
