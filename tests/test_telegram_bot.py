@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -153,10 +152,8 @@ def test_persona_from_an_album_is_one_message_then_analysis_is_queued(bot: Bot, 
     fake.wait_call("editMessageText", chat_id=ALICE, contains="persona analysis done", timeout=60)
     edits = fake.calls_to("editMessageText", chat_id=ALICE)
     assert {c.params["message_id"] for c in edits} == {status.params["_message_id"]}
-    gaps = [b.at - a.at for a, b in itertools.pairwise(edits)]
-    # Paced by slot (one a second); a loaded machine can delay one request's arrival, shortening the next gap.
-    span = edits[-1].at - edits[0].at
-    assert span >= 0.95 * len(gaps) and min(gaps) >= 0.2, f"edits in one chat are paced about 1/s, got gaps {gaps}"
+    # The spacing itself is checked on a virtual clock in test_chat_pacer; arrival times here depend on load.
+    assert len(edits) >= 2 and "done" in edits[-1].text
     fake.wait_for(lambda: bot.pending() == 0, what="every event acknowledged")
     with db.session() as session:
         persona = session.scalars(select(Persona).where(Persona.name == "Ava")).one()
