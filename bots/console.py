@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from core.app import Studio
 from core.delivery import DeliveryConsumer, superseded
-from core.messages import Button, Incoming, Reply, Upload
+from core.messages import Button, Incoming, Media, Reply, Upload
 from core.presenter import present
 
 PLATFORM = "console"
@@ -88,7 +88,7 @@ class ConsoleFrontend:
                 target = self.outbox / Path(media.filename).name
                 self.studio.blobs.copy_to(media.blob, target)
                 caption = f" — {media.caption}" if media.caption else ""
-                self.console.print(f"  saved {media.kind}: {target}{caption}", highlight=False)
+                self.console.print(f"  saved {media.kind}{_details(media)}: {target}{caption}", highlight=False)
             if reply.buttons:
                 self._buttons = list(reply.buttons)
                 self.console.print("  " + "  ".join(f"[!{i + 1}] {b.label}" for i, b in enumerate(reply.buttons)),
@@ -161,3 +161,15 @@ class ConsoleFrontend:
             stop.set()
             thread.join(timeout=2)
             self.progress.stop()
+
+
+def _details(media: Media) -> str:
+    """" (4 s, 768×512)" for a video, so its length and shape show without opening it; "" when unknown."""
+    if media.kind != "video":
+        return ""
+    parts = []
+    if media.duration_s:
+        parts.append(f"{round(media.duration_s, 1):g} s")
+    if media.width and media.height:
+        parts.append(f"{media.width}×{media.height}")
+    return f" ({', '.join(parts)})" if parts else ""

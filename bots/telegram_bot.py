@@ -23,11 +23,13 @@ from bots.telegram_front.delivery import PLATFORM, DeliveryPump
 from bots.telegram_front.inbound import (
     ALBUM_QUIET_S,
     AlbumCollector,
+    FileRef,
     addressed_text,
     download,
     download_limit,
     file_ref,
     replied_asset,
+    replied_file,
     unsupported_answer,
 )
 from bots.telegram_front.outbound import ChatPacer, Outbox, clip, with_retry
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 SYNC_THREADS = 8
 ALERT_LIMIT = 200  # Telegram's limit for answerCallbackQuery text
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+# Commands that work on a photo or video: sent as a reply to a file, they take that file as their input.
+FILE_COMMANDS = ("animate", "swap")
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 
@@ -180,7 +184,13 @@ class TelegramFrontend:
         if answer is not None:
             await self.outbox.send(chat_id, Reply(text=answer, error=True), reply_to=reply_to)
             return
-        uploads, refused = await self._downloads(parts)
+        reply_asset = replied_asset(message, bot_id=self.application.bot.id)
+        refs = [ref for part in parts if (ref := file_ref(part)) is not None]
+        if not refs and reply_asset is None and _command_name(text) in FILE_COMMANDS:
+            # "/animate" as a reply to a photo someone sent: the command works on that photo.
+            replied = replied_file(message, bot_id=self.application.bot.id)
+            refs = [replied] if replied is not None else []
+        uploads, refused = await self._downloads(refs)
         if refused:
             await self.outbox.send(chat_id, Reply(text="\n".join(refused), error=True), reply_to=reply_to)
             if not uploads:
@@ -196,21 +206,18 @@ class TelegramFrontend:
             text=text,
             display_name=user.full_name,
             uploads=tuple(uploads),
-            reply_to_asset=replied_asset(message, bot_id=self.application.bot.id),
+            reply_to_asset=reply_asset,
             message_id=str(message.message_id),
             private=message.chat.type == "private",
         )
         replies: list[Reply] = await self.run_sync(self.studio.assistant.handle, incoming)
         await self._send_replies(chat_id, replies, reply_to=reply_to)
 
-    async def _downloads(self, parts: list[Message]) -> tuple[list[Upload], list[str]]:
+    async def _downloads(self, refs: list[FileRef]) -> tuple[list[Upload], list[str]]:
         limit = download_limit(self.settings)
         uploads: list[Upload] = []
         refused: list[str] = []
-        for part in parts:
-            ref = file_ref(part)
-            if ref is None:
-                continue
+        for ref in refs:
             try:
                 uploads.append(await with_retry(functools.partial(
                     download, self.application.bot, ref, limit=limit, local_api=self.settings.telegram_local_api
@@ -245,6 +252,13 @@ class TelegramFrontend:
             if reply.job_id and sent:
                 await self.run_sync(self.studio.assistant.attach_status_message, reply.job_id,
                                     str(sent[-1].message_id))
+
+
+def _command_name(text: str) -> str | None:
+    """"animate" for "/animate@studio_bot #1a2b", None when ``text`` is not a slash command."""
+    if not text.startswith("/"):
+        return None
+    return text.split(maxsplit=1)[0][1:].partition("@")[0].lower()
 
 
 def run_telegram(settings: Settings) -> None:

@@ -107,11 +107,12 @@ def verify(store: ModelStore, name: str | None, revision: str | None) -> None:
 @models.command("make-tiny")
 @click.pass_obj
 def make_tiny_command(store: ModelStore) -> None:
-    """Write the random-weight tiny SD3 for STUDIO_MODEL_PROFILE=tiny (offline, seconds)."""
+    """Write the random-weight tiny SD3 and tiny LTX for STUDIO_MODEL_PROFILE=tiny (offline, seconds)."""
     from inference.models.tiny import make_tiny
+    from inference.models.tiny_video import make_tiny_video
 
-    resolved = make_tiny(store)
-    click.echo(f"{resolved.key} active at {resolved.path}")
+    for resolved in (make_tiny(store), make_tiny_video(store)):
+        click.echo(f"{resolved.key} active at {resolved.path}")
 
 
 @models.command()

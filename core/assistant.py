@@ -7,18 +7,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import grammar, help, links, prompts
 from core.errors import InvalidUpload, NotAvailable, NotFound, StudioError, UsageError
 from core.grammar import Command
 from core.jobs import JobService
-from core.messages import Button, Incoming, Media, Reply
+from core.messages import Button, Incoming, Media, Reply, Upload
 from core.progress import KIND_LABELS, bar, queued_text
+from core.quotas import check_can_submit
 from core.settings import Settings
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.models import Persona, User, utcnow
+from storage.models import Asset, Persona, User, utcnow
 from storage.repositories import assets as asset_repo
 from storage.repositories import blob_refs
 from storage.repositories import jobs as job_repo
@@ -31,7 +33,6 @@ MAX_PHOTOS = 10
 LINK_CODE_TTL = timedelta(minutes=10)
 # Capabilities whose workers arrive in later releases: their commands answer honestly until then.
 COMING_SOON = {
-    "video": "Animation",
     "faceswap": "Face swap",
     "export": "Exporting",
 }
@@ -40,7 +41,11 @@ USER_SETTINGS: dict[str, Callable[[str], Any]] = {
     "n": lambda v: grammar.int_option(v, "n", 1, 4, default=1),
     "steps": lambda v: grammar.int_option(v, "steps", 1, 100, default=None),
     "platform": grammar.platform_option,
+    "motion": grammar.motion_option,
+    "seconds": grammar.seconds_option,
 }
+NO_IMAGE = ("Send /animate with a photo attached, reply /animate to one of your images, "
+            "or make one with /imagine first.")
 
 
 class Assistant:
@@ -97,8 +102,8 @@ class Assistant:
             if not text:
                 return [Reply(text=(
                     "Got your file. To build a persona from photos start with /persona new <name>; "
-                    "to put a persona's face into it send /swap <persona> with it; to animate an image "
-                    "send /animate with it."
+                    "to turn a photo into a short video send it with /animate as its caption, or reply "
+                    "/animate to it."
                 ))]
         command = grammar.parse(text, persona_names=names)
         return self._dispatch(msg, command)
@@ -130,7 +135,7 @@ class Assistant:
             case grammar.Imagine():
                 return self._imagine(msg, command)
             case grammar.Animate():
-                raise _coming_soon("video")
+                return self._animate(msg, command)
             case grammar.Swap():
                 raise _coming_soon("faceswap")
             case grammar.Export():
@@ -444,9 +449,9 @@ class Assistant:
             user = self._user(session, msg)
             recent = asset_repo.recent(session, owner_id=user_repo.content_owner_id(user), limit=n)
             media = [
-                Media(blob=a.blob, kind=a.kind, filename=f"{a.id}.{'mp4' if a.kind == 'video' else 'png'}",
+                Media(blob=a.blob, kind=a.kind, filename=f"{a.id}.{_extension(a)}",
                       caption=f"#{a.id}" + _identity_note(a.identity_score),
-                      asset_id=a.id)
+                      asset_id=a.id, width=a.width, height=a.height, duration_s=a.duration_s, mime=a.mime)
                 for a in recent
             ]
         if not media:
@@ -471,6 +476,85 @@ class Assistant:
                 raise UsageError(f"{exc}.") from None
             lines = [f"• {t.name} — {t.title}{' (yours)' if t.user else ''}" for t in prompts.list_templates(prefs)]
         return [Reply(text="Templates (use --template <name>):\n" + "\n".join(lines))]
+
+    # ---- animation --------------------------------------------------------------------------------
+
+    def _animate(self, msg: Incoming, cmd: grammar.Animate) -> list[Reply]:
+        """Animate the named image, else the replied-to one, else the attached photo, else the newest image."""
+        notes: list[str] = []
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            owner_id = user_repo.content_owner_id(user)
+            named = cmd.asset or msg.reply_to_asset
+            if named:
+                asset_id = self._owned_image(session, owner_id, named).id
+            elif msg.uploads:
+                # Checked before the upload is stored, so a refused request leaves nothing behind.
+                check_can_submit(session, user=user, settings=self.settings)
+                asset_id, notes = self._uploaded_image(session, owner_id, msg.uploads)
+            else:
+                newest = asset_repo.recent(session, owner_id=owner_id, kind="image", limit=1)
+                if not newest:
+                    raise UsageError(NO_IMAGE)
+                asset_id = newest[0].id
+        return self._submit_animation(msg, asset_id, motion=cmd.motion, seconds=cmd.seconds, notes=notes)
+
+    def _submit_animation(self, msg: Incoming, asset_id: str, *, motion: str | None, seconds: float | None,
+                          notes: list[str] | None = None) -> list[Reply]:
+        """Queue a video job; what the request leaves out comes from the user's /settings, else the worker."""
+        with self.db.session() as session:
+            prefs = dict(self._user(session, msg).preferences)
+        motion = motion or prefs.get("motion")
+        length = seconds if seconds is not None else prefs.get("seconds")
+        spec = {"asset_id": asset_id, "motion": motion,
+                "seconds": float(length) if length is not None else None}
+        label = " · ".join((f"animating #{asset_id}", motion or "default motion",
+                            f"{float(length):g} s" if length is not None else "default length"))
+        return self._submit(msg, "video", spec, label="\n".join([label, *(notes or [])]))
+
+    def _owned_image(self, session: Session, owner_id: int, asset_id: str) -> Asset:
+        asset = asset_repo.get_owned(session, asset_id=asset_id, owner_id=owner_id)
+        if asset is None:
+            # The same answer whether it never existed or is someone else's: ids reveal nothing.
+            raise NotFound(f"No image #{asset_id} among yours; /gallery shows your ids.")
+        if asset.kind != "image":
+            raise UsageError(f"/animate works on images; #{asset_id} is a {asset.kind}. "
+                             "Pick an image from /gallery, or send a photo with /animate.")
+        return asset
+
+    def _uploaded_image(self, session: Session, owner_id: int,
+                        uploads: tuple[Upload, ...]) -> tuple[str, list[str]]:
+        """The attached photo stored as the user's image asset: its id and what intake changed (EXIF turn ...).
+
+        The photo is checked before anything else touches it; the same photo sent twice is one asset.
+        """
+        from core.uploads import check_image  # intake checks run before anything else touches a file
+
+        if len(uploads) > 1:
+            raise UsageError("Send one photo at a time with /animate.")
+        upload = uploads[0]
+        checked = check_image(upload.data, filename=upload.filename or "your file", settings=self.settings)
+        digest = self.blobs.put_bytes(checked.data)
+        known = session.scalars(select(Asset).where(Asset.owner_id == owner_id, Asset.blob == digest,
+                                                    Asset.kind == "image").limit(1)).first()
+        if known is None:
+            known = asset_repo.create(session, owner_id=owner_id, kind="image", blob=digest, mime=checked.mime,
+                                      width=checked.width, height=checked.height, tags=["uploaded"],
+                                      meta={"filename": upload.filename, "notes": checked.notes})
+        return known.id, checked.notes
+
+    def _motion_picker(self, msg: Incoming, asset_id: str) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            self._owned_image(session, user_repo.content_owner_id(user), asset_id)
+        return [Reply(text=f"Which camera motion for #{asset_id}?",
+                      buttons=[Button(motion, f"anim:{asset_id}:{motion}") for motion in grammar.MOTIONS])]
+
+    def _animate_pressed(self, msg: Incoming, asset_id: str, motion: str | None) -> list[Reply]:
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            self._owned_image(session, user_repo.content_owner_id(user), asset_id)
+        return self._submit_animation(msg, asset_id, motion=motion, seconds=None)
 
     # ---- settings, web, linking -------------------------------------------------------------------
 
@@ -512,8 +596,6 @@ class Assistant:
                 user.link_code = secrets.token_hex(4).upper()
                 user.link_code_expires_at = datetime.now(UTC) + LINK_CODE_TTL
                 return [Reply(text=f"Send /link {user.link_code} from your other account within 10 minutes.")]
-            from sqlalchemy import select
-
             other = session.scalars(select(User).where(User.link_code == code)).first()
             expires = other.link_code_expires_at if other else None
             if expires is not None and expires.tzinfo is None:
@@ -542,8 +624,14 @@ class Assistant:
             return self._variations(msg, arg)
         if verb == "remix" and grammar.ASSET_ID_RE.match(arg):
             return self._variations(msg, arg, variation="prompt")
-        if verb in ("anim", "swap", "exp") and grammar.ASSET_ID_RE.match(arg):
-            raise _coming_soon({"anim": "video", "swap": "faceswap", "exp": "export"}[verb])
+        if verb == "anim":
+            asset_id, _, motion = arg.partition(":")
+            if grammar.ASSET_ID_RE.match(asset_id) and (not motion or motion in grammar.MOTIONS):
+                return self._animate_pressed(msg, asset_id, motion or None)
+        if verb == "motions" and grammar.ASSET_ID_RE.match(arg):
+            return self._motion_picker(msg, arg)
+        if verb in ("swap", "exp") and grammar.ASSET_ID_RE.match(arg):
+            raise _coming_soon({"swap": "faceswap", "exp": "export"}[verb])
         if verb == "pdel" and arg.isdigit():
             with self.db.session() as session:
                 user = self._user(session, msg)
@@ -558,6 +646,13 @@ class Assistant:
             self._delete_blobs(freed)
             return [Reply(text=f"Deleted {name} with its photos, embeddings and LoRA weights.")]
         raise UsageError("That button has expired. Send the command again.")
+
+
+def _extension(asset: Asset) -> str:
+    # Uploaded photos stay JPEG when they came as JPEG; a name that says PNG would mislead a download.
+    if asset.kind == "video":
+        return "mp4"
+    return "jpg" if asset.mime == "image/jpeg" else "png"
 
 
 def _identity_note(score: float | None) -> str:

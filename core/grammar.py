@@ -293,13 +293,25 @@ def _p_imagine(rest: str, names: Collection[str]) -> Command:
 def _p_animate(rest: str, _names: Collection[str]) -> Command:
     opts = _options(rest, {"motion": 1, "seconds": 1})
     motion = opts.values.get("motion")
-    if motion is not None and motion.lower() not in MOTIONS:
-        raise UsageError(f"--motion {motion!r} is unknown; choose one of {', '.join(MOTIONS)}.")
     seconds = opts.values.get("seconds")
+    assets: list[str] = []
+    # Bare words are forgiven: "/animate zoom-in 5s" means what "--motion zoom-in --seconds 5" does.
+    for word in opts.words:
+        if word.lower() in MOTIONS and motion is None:
+            motion = word
+        elif re.fullmatch(r"\d{1,2}(?:\.\d+)?s", word.lower()) and seconds is None:
+            seconds = word
+        elif ASSET_ID_RE.match(word.lower().lstrip("#")):
+            assets.append(_asset_ref(word))
+        else:
+            raise UsageError(f"{word!r} is neither an image id (see /gallery) nor a motion "
+                             f"({', '.join(MOTIONS)}).")
+    if len(assets) > 1:
+        raise UsageError("/animate takes one image id, e.g. /animate #1a2b3c4d --motion zoom-in.")
     return Animate(
-        asset=_asset_ref(opts.words[0]) if opts.words else None,
-        motion=motion.lower() if motion else None,
-        seconds=_float(seconds, "--seconds", 2, 10) if seconds is not None else None,
+        asset=assets[0] if assets else None,
+        motion=motion_option(motion, "--motion") if motion is not None else None,
+        seconds=seconds_option(seconds, "--seconds") if seconds is not None else None,
     )
 
 
@@ -466,8 +478,7 @@ def _parse_sentence(text: str, *, persona_names: Collection[str]) -> Command:
     if match := _NEW_PERSONA.match(text):
         return PersonaNew(name=_name(match.group(1).strip(), "persona new"))
     if re.match(r"^(?:animate|make (?:it|this|that) move|turn (?:it|this|that) into a video)\b", lowered):
-        seconds = re.search(r"(\d{1,2})\s*(?:s|sec|secs|seconds)\b", lowered)
-        return Animate(seconds=_float(seconds.group(1), "seconds", 2, 10) if seconds else None)
+        return _animate_from_sentence(lowered)
     if match := re.match(r"^export\b.*?\b(?:for|to)\s+([a-z ]+?)\s*$", lowered):
         return Export(platform=platform_option(match.group(1)), last=1)
     if match := re.match(r"^(?:swap|put)\s+(?:in\s+)?([\w'-]+?)(?:'s)?(?:\s+face)?\b", text, re.IGNORECASE):
@@ -477,6 +488,31 @@ def _parse_sentence(text: str, *, persona_names: Collection[str]) -> Command:
     lead = _IMAGINE_LEAD.match(text)
     body = text[lead.end():] if lead else text
     return _imagine_from_sentence(body, persona_names, explicit=lead is not None)
+
+
+# Motion words people type ("zoom in", "a slow pan to the left", "with AI") → the preset names of MOTIONS.
+_SENTENCE_MOTIONS = (
+    (re.compile(r"\bzoom(?:s|ing)?[\s-]*in\b|\bpush[\s-]*in\b"), "zoom-in"),
+    (re.compile(r"\bzoom(?:s|ing)?[\s-]*out\b|\bpull[\s-]*(?:out|back)\b"), "zoom-out"),
+    (re.compile(r"\bpan(?:s|ning)?[\s-]*(?:to\s+the\s+)?left\b"), "pan-left"),
+    (re.compile(r"\bpan(?:s|ning)?[\s-]*(?:to\s+the\s+)?right\b"), "pan-right"),
+    (re.compile(r"\btilt(?:s|ing)?[\s-]*up\b"), "tilt-up"),
+    (re.compile(r"\btilt(?:s|ing)?[\s-]*down\b"), "tilt-down"),
+    (re.compile(r"\borbit(?:s|ing)?\b"), "orbit"),
+    (re.compile(r"\b(?:with|using|by)\s+(?:the\s+)?ai\b|\bai\s+motion\b"), "ai"),
+)
+
+
+def _animate_from_sentence(lowered: str) -> Animate:
+    """"animate #1a2b3c4d with a zoom in for 5 seconds": the id, motion and length are all optional."""
+    seconds = re.search(r"(\d{1,2}(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)\b", lowered)
+    asset = re.search(r"#([0-9a-f]{6,32})\b", lowered)
+    motion = next((name for pattern, name in _SENTENCE_MOTIONS if pattern.search(lowered)), None)
+    return Animate(
+        asset=asset.group(1) if asset else None,
+        motion=motion,
+        seconds=seconds_option(seconds.group(1), "seconds") if seconds else None,
+    )
 
 
 _OF_RE = re.compile(r"^(?:(?:an?|the|some)\s+)?(?:(?:images?|pictures?|photos?|pics?|portraits?|shots?)\s+)?of\s+",
@@ -592,6 +628,19 @@ def _float(value: str, label: str, low: float, high: float) -> float:
     if not low <= number <= high:
         raise UsageError(f"{label} must be from {low:g} to {high:g}, not {number:g}.")
     return number
+
+
+def motion_option(value: str, label: str = "motion") -> str:
+    """A camera-motion preset name from ``MOTIONS`` (any case); raises ``UsageError`` naming ``label``."""
+    motion = value.strip().lower()
+    if motion not in MOTIONS:
+        raise UsageError(f"{label} {value!r} is unknown; choose one of {', '.join(MOTIONS)}.")
+    return motion
+
+
+def seconds_option(value: str, label: str = "seconds") -> float:
+    """An animation length from 2 to 10 seconds ("4", "4.5", "4s"); raises ``UsageError`` naming ``label``."""
+    return _float(value, label, 2, 10)
 
 
 def aspect_option(value: str | None) -> str | None:

@@ -20,7 +20,12 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "{subject} is the persona, {prompt} your words. Use them with /imagine … --template <name>."),
     ("animate", "Turn an image into a short video",
      "/animate [<asset>] [--motion zoom-in|zoom-out|pan-left|pan-right|tilt-up|tilt-down|orbit|ai] "
-     "[--seconds 2-10] — or reply /animate to one of your images."),
+     "[--seconds 2-10] — animates the image with that id, else the image you reply to, else a photo sent "
+     "with the command, else your newest image. ai lets a video model invent the movement; the others "
+     "are camera moves.\n"
+     "Example: /animate #1a2b3c4d --motion pan-left --seconds 6 · “animate it with a zoom in for 5 seconds”\n"
+     "Defaults: /settings motion <preset> and /settings seconds <2-10>; unset, the server picks (AI motion "
+     "where a GPU runs it, else zoom-in)."),
     ("swap", "Put a persona's face into a photo or video",
      "/swap <persona> [<asset>] — attach a photo or video, or reply to one. Only your own personas."),
     ("export", "Package results for a platform",
@@ -35,7 +40,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "/consent — confirm the photos show you, or someone who agreed to be turned into a persona."),
     ("settings", "Your defaults",
      "/settings — show your defaults; /settings <key> <value> sets one: ar (e.g. 4:5), n (1-4), steps, "
-     "platform."),
+     "platform, motion (e.g. zoom-in), seconds (2-10); /settings <key> default clears it."),
     ("web", "Link to your downloads page",
      "/web — a private link to your downloads page, valid 24 h (only in a private chat); "
      "/web revoke invalidates every link sent so far."),

@@ -56,6 +56,11 @@ class Media:
     caption: str = ""
     asset_id: str | None = None
     size_bytes: int = 0
+    # What players need before the first byte arrives (Telegram shows the length and aspect from these).
+    width: int = 0
+    height: int = 0
+    duration_s: float | None = None
+    mime: str = ""
 
 
 @dataclass

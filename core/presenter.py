@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.delivery import DeliveryEvent
+from core.grammar import ASSET_ID_RE
 from core.messages import Button, Media, Reply
 from core.progress import status_text
 from storage.db import Database
@@ -33,32 +34,56 @@ def present(db: Database, event: DeliveryEvent) -> Presentation | None:
         job = job_repo.get(session, job_id=event.job_id)
         if job is None:
             return None
-        kind, chat, result = job.kind, dict(job.chat), dict(job.result or {})
+        kind, chat, spec, result = job.kind, dict(job.chat), dict(job.spec or {}), dict(job.result or {})
     presentation = Presentation(job_id=event.job_id, chat=chat, status_text=status_text(kind, event))
     if event.status == "done":
-        presentation.results = _results(kind, result)
+        presentation.results = _results(kind, spec, result)
     return presentation
 
 
-def _results(kind: str, result: dict[str, Any]) -> list[Reply]:
+def _results(kind: str, spec: dict[str, Any], result: dict[str, Any]) -> list[Reply]:
     if kind == "echo":
         return [Reply(text=f"echo: {result.get('text', '')}")]
-    media = [
-        Media(
-            blob=item["blob"],
-            kind=item.get("kind", "image"),
-            filename=item.get("filename", "result"),
-            caption=item.get("caption", ""),
-            asset_id=item.get("asset_id"),
-            size_bytes=int(item.get("size_bytes", 0)),
-        )
-        for item in result.get("media", [])
-    ]
+    media = [_media(item) for item in result.get("media", [])]
     message = str(result.get("message", "")) or ("Here you go." if media else "Done.")
-    buttons: list[Button] = []
     assets = [m.asset_id for m in media if m.asset_id]
-    if kind == "image" and assets:
-        # One row of actions for the first result; each media caption carries its id for the others.
-        buttons = [Button("🔁 Variations", f"var:{assets[0]}"), Button("✏️ Remix", f"remix:{assets[0]}"),
-                   Button("🎬 Animate", f"anim:{assets[0]}"), Button("📦 Export", f"exp:{assets[0]}")]
-    return [Reply(text=message, media=media, buttons=buttons)]
+    return [Reply(text=message, media=media, buttons=_buttons(kind, spec, assets))]
+
+
+def _media(item: dict[str, Any]) -> Media:
+    asset_id = item.get("asset_id")
+    caption = str(item.get("caption") or "")
+    if asset_id and f"#{asset_id}" not in caption:
+        # Every result names its id: a reply to it (or "/animate #id") then points at exactly this file.
+        caption = f"#{asset_id} · {caption}" if caption else f"#{asset_id}"
+    duration = item.get("duration_s")
+    return Media(
+        blob=item["blob"],
+        kind=item.get("kind", "image"),
+        filename=item.get("filename", "result"),
+        caption=caption,
+        asset_id=asset_id,
+        size_bytes=int(item.get("size_bytes") or 0),
+        width=int(item.get("width") or 0),
+        height=int(item.get("height") or 0),
+        duration_s=float(duration) if isinstance(duration, (int, float)) else None,
+        mime=str(item.get("mime") or ""),
+    )
+
+
+def _buttons(kind: str, spec: dict[str, Any], assets: list[str]) -> list[Button]:
+    """One row of actions for the first result; each media caption carries its id for the others."""
+    if not assets:
+        return []
+    first = assets[0]
+    if kind == "image":
+        return [Button("🔁 Variations", f"var:{first}"), Button("✏️ Remix", f"remix:{first}"),
+                Button("🎬 Animate", f"anim:{first}"), Button("📦 Export", f"exp:{first}")]
+    if kind == "video":
+        buttons = [Button("📦 Export", f"exp:{first}")]
+        source = spec.get("asset_id")
+        if isinstance(source, str) and ASSET_ID_RE.match(source):
+            # A different camera move of the same picture is the usual next step; the picker offers each preset.
+            buttons.insert(0, Button("🎞 Other motion", f"motions:{source}"))
+        return buttons
+    return []

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     lora_steps: int = 500
     lora_learning_rate: float = 1e-4
 
+    # Animation (inference/tasks/video.py).
+    video_fps: int = 24
+    # Longest side of an animated clip in pixels; presets never go above the source's, AI motion never above
+    # its model's native size.
+    video_max_side: int = 1024
+    video_default_seconds: float = 4.0
+    video_ai_steps: int | None = None  # denoising steps for AI motion; None uses the model's registry default
+
     # Uploads.
     max_upload_mb: int = 20
     max_image_pixels: int = 60_000_000

@@ -8,11 +8,12 @@ frames can deadlock once both pipes fill.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -117,11 +118,11 @@ def probe(path: Path, *, count_frames: bool = False) -> VideoInfo:
 
 
 def read_frames(path: Path, *, size: tuple[int, int] | None = None, fps: float | None = None,
-                max_frames: int | None = None) -> Iterator[np.ndarray]:
+                max_frames: int | None = None) -> Generator[np.ndarray, None, None]:
     """The frames of ``path`` as upright RGB ``uint8`` arrays of shape (height, width, 3).
 
-    ``size`` scales every frame to (width, height); ``fps`` resamples the frame rate. The decoder is stopped
-    and reaped when the caller stops iterating early.
+    ``size`` scales every frame to (width, height); ``fps`` resamples the frame rate. A caller that stops
+    early calls ``close()`` on the generator (or lets it be collected): that stops and reaps the decoder.
     """
     info = probe(path)
     width, height = size if size is not None else info.display_size
@@ -154,6 +155,7 @@ def read_frames(path: Path, *, size: tuple[int, int] | None = None, fps: float |
         if process.poll() is None:
             process.kill()
         process.wait()
+        process.stdout.close()
         errors.join()
     if completed and process.returncode != 0:
         raise MediaError(f"ffmpeg could not decode {Path(path).name}: {_tail(errors.data)}")
@@ -181,7 +183,10 @@ class _Drain(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        self.data = self.stream.read()
+        try:
+            self.data = self.stream.read()
+        finally:
+            self.stream.close()  # the pipe is finished with: release its descriptor now, not at garbage collection
 
 
 # ---- encoding -------------------------------------------------------------------------------------------------
@@ -226,7 +231,7 @@ class VideoWriter:
             raise ValueError(f"frame must be {height}x{width}x3 uint8, got {frame.shape} {frame.dtype}")
         assert self._process.stdin is not None
         try:
-            self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
+            self._process.stdin.write(np.ascontiguousarray(frame).reshape(-1).data)  # no copy
         except BrokenPipeError as exc:
             self._process.wait()
             self._errors.join()
@@ -235,9 +240,7 @@ class VideoWriter:
 
     def close(self) -> Path:
         """Finish the file and move it into place; returns its path."""
-        assert self._process.stdin is not None
-        if not self._process.stdin.closed:
-            self._process.stdin.close()
+        self._close_stdin()
         code = self._process.wait()
         self._errors.join()
         if code != 0:
@@ -253,9 +256,18 @@ class VideoWriter:
         """Stop ffmpeg and remove the partial file."""
         if self._process.poll() is None:
             self._process.kill()
+        self._close_stdin()
         self._process.wait()
         self._errors.join()
         self._partial.unlink(missing_ok=True)
+
+    def _close_stdin(self) -> None:
+        # Closing flushes buffered frame bytes; if ffmpeg already died that raises, and the exit code (or the
+        # kill in abort) is what reports the failure.
+        assert self._process.stdin is not None
+        if not self._process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self._process.stdin.close()
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+from PIL import Image
 from redis import Redis
 from rich.console import Console
 
@@ -11,14 +13,15 @@ from bots.console import ConsoleFrontend
 from core.app import Studio
 from core.settings import Settings
 from storage.db import Database
+from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
 from tests.workers import drain
 
 
-def _frontend(settings: Settings, redis: Redis) -> tuple[ConsoleFrontend, io.StringIO, Studio]:
+def _frontend(settings: Settings, redis: Redis, *, width: int = 120) -> tuple[ConsoleFrontend, io.StringIO, Studio]:
     out = io.StringIO()
     studio = Studio.build(settings, redis=redis)
-    frontend = ConsoleFrontend(studio, user_id="alice", console=Console(file=out, width=120))
+    frontend = ConsoleFrontend(studio, user_id="alice", console=Console(file=out, width=width))
     return frontend, out, studio
 
 
@@ -58,6 +61,7 @@ def test_unknown_input_gets_a_hint_not_a_traceback(settings: Settings, redis: Re
 def test_cancel_a_queued_job(settings: Settings, db: Database, redis: Redis) -> None:
     frontend, out, studio = _frontend(settings, redis)
     job_id = frontend.feed("/echo slow --seconds 5")[0].job_id
+    assert job_id is not None
     frontend.feed(f"/cancel {job_id}")
     assert "cancelled before it started" in out.getvalue()
     drain(settings, db, redis)
@@ -67,4 +71,37 @@ def test_cancel_a_queued_job(settings: Settings, db: Database, redis: Redis) -> 
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "cancelled"
     assert f"cancelled · job {job_id}" in out.getvalue()
+    studio.close()
+
+
+def test_animate_a_photo_end_to_end(settings: Settings, db: Database, redis: Redis, tmp_path: Path) -> None:
+    from inference.media import probe
+
+    frontend, out, studio = _frontend(settings, redis, width=400)  # long temporary paths stay on one line
+    photo = tmp_path / "beach.png"
+    Image.new("RGB", (160, 96), (30, 120, 200)).save(photo)
+    replies = frontend.feed(f"/animate {photo} --motion pan-left --seconds 2")
+    job_id = replies[0].job_id
+    assert job_id, out.getvalue()
+    assert "animation queued" in out.getvalue() and "pan-left · 2 s" in out.getvalue()
+
+    drain(settings, db, redis, queues=("gpu",))
+    while frontend.pump(block_ms=100):
+        pass
+
+    text = out.getvalue()
+    assert f"animation done · job {job_id}" in text, text
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "done", job.error if job else None
+        (video,) = asset_repo.for_job(session, job_id=job_id)
+        source = asset_repo.get_owned(session, asset_id=job.spec["asset_id"], owner_id=video.owner_id)
+        assert source is not None and source.tags == ["uploaded"]
+        assert video.kind == "video" and video.mime == "video/mp4"
+    saved = frontend.outbox / f"{job_id}.mp4"
+    info = probe(saved)
+    assert abs(info.duration_s - 2.0) < 0.3 and (info.width, info.height) == (video.width, video.height)
+    assert f"saved video ({round(video.duration_s or 0, 1):g} s, {video.width}×{video.height}): {saved}" in text
+    assert f"#{video.id}" in text and "[!1] 🎞 Other motion" in text and "[!2] 📦 Export" in text
+    assert frontend.consumer.pending_count() == 0
     studio.close()

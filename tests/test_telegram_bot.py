@@ -204,7 +204,8 @@ def test_cancel_button_only_works_for_its_owner_and_forged_data_is_refused(bot: 
 
 def test_animate_swap_and_export_answer_honestly(bot: Bot) -> None:
     fake = bot.fake
-    for command, expected in (("/animate --motion zoom-in", "Animation is not available"),
+    for command, expected in (("/animate --motion zoom-in", "Send /animate with a photo attached, reply "
+                                                            "/animate to one of your images, or make one"),
                               ("/swap Ava", "Face swap is not available"),
                               ("/export instagram last 3", "Exporting is not available")):
         fake.text(ALICE, command)

@@ -139,8 +139,20 @@ def replied_asset(message: Message, *, bot_id: int) -> str | None:
     replied = message.reply_to_message
     if replied is None or replied.from_user is None or replied.from_user.id != bot_id:
         return None
-    found = ASSET_TAG_RE.search(replied.caption or replied.text or "")
-    return found.group(1) if found else None
+    # The last tag: a single result's caption is the reply text (a prompt may hold a hashtag), then "#<id> · …".
+    found = ASSET_TAG_RE.findall(replied.caption or replied.text or "")
+    return found[-1] if found else None
+
+
+def replied_file(message: Message, *, bot_id: int) -> FileRef | None:
+    """The file of the user's own (or another person's) message this command replies to, if it carries one.
+
+    Our own results are named by their ``#<id>`` tag instead (``replied_asset``), so they are not fetched again.
+    """
+    replied = message.reply_to_message
+    if replied is None or (replied.from_user is not None and replied.from_user.id == bot_id):
+        return None
+    return file_ref(replied)
 
 
 @dataclass

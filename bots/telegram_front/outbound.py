@@ -43,6 +43,7 @@ LOCAL_API_UPLOAD_BYTES = 2000 * 2**20
 EDIT_INTERVAL_S = 1.0
 GROUP_INTERVAL_S = 3.0
 MAX_BACKOFF_S = 30.0
+KEYBOARD_ROW = 4
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -110,10 +111,23 @@ class ChatPacer:
 
 
 def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
-    """An inline keyboard with one row of buttons whose callback data is the action, or None."""
+    """An inline keyboard whose callback data is each button's action (rows of up to four), or None."""
     if not buttons:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.action) for b in buttons]])
+    # More than four buttons on one row get cut to a few letters on a phone.
+    rows = [buttons[start:start + KEYBOARD_ROW] for start in range(0, len(buttons), KEYBOARD_ROW)]
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.action) for b in row]
+                                 for row in rows])
+
+
+def video_kwargs(media: Media) -> dict[str, Any]:
+    """What Telegram shows before a video has loaded (length, aspect) and lets it play while downloading."""
+    kwargs: dict[str, Any] = {"supports_streaming": True}
+    if media.width > 0 and media.height > 0:
+        kwargs.update(width=media.width, height=media.height)
+    if media.duration_s is not None and media.duration_s > 0:
+        kwargs["duration"] = max(1, round(media.duration_s))  # the Bot API takes whole seconds
+    return kwargs
 
 
 def clip(text: str, limit: int) -> str:
@@ -195,7 +209,7 @@ class Outbox:
             if media.kind == "image" and len(data) <= PHOTO_UPLOAD_BYTES:
                 return await self.bot.send_photo(chat_id, data, **kwargs)
             if media.kind == "video":
-                return await self.bot.send_video(chat_id, data, supports_streaming=True, **kwargs)
+                return await self.bot.send_video(chat_id, data, **video_kwargs(media), **kwargs)
             return await self.bot.send_document(chat_id, data, **kwargs)
         return step
 
@@ -207,7 +221,7 @@ class Outbox:
                 caption = clip(media.caption, CAPTION_LIMIT) or None
                 name = PurePath(media.filename).name
                 if media.kind == "video":
-                    group.append(InputMediaVideo(data, caption=caption, filename=name, supports_streaming=True))
+                    group.append(InputMediaVideo(data, caption=caption, filename=name, **video_kwargs(media)))
                 else:
                     group.append(InputMediaPhoto(data, caption=caption, filename=name))
             return await self.bot.send_media_group(chat_id, group, **_reply_kwargs(reply_to))

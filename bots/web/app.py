@@ -16,6 +16,32 @@ from storage.db import Database
 from storage.models import Asset
 from storage.repositories import assets as asset_repo
 
+STYLE = "<style>li{margin:1em 0}img,video{display:block;max-width:min(100%,480px);height:auto}</style>"
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "video/mp4": "mp4"}
+
+
+def content_type(asset: Asset) -> str:
+    """The asset's MIME type; rows written without one fall back on their kind."""
+    if asset.mime:
+        return asset.mime
+    return "video/mp4" if asset.kind == "video" else "application/octet-stream"
+
+
+def item_html(url: str, asset: Asset) -> str:
+    """One list entry: the video playable in place (or the image shown), then its link and details."""
+    details = f"{asset.width}×{asset.height}" if asset.width and asset.height else ""
+    if asset.kind == "video":
+        if asset.duration_s:
+            details = f"{round(asset.duration_s, 1):g} s" + (f" · {details}" if details else "")
+        size = f' width="{asset.width}" height="{asset.height}"' if asset.width and asset.height else ""
+        preview = (f'<video controls playsinline preload="metadata"{size}>'
+                   f'<source src="{url}" type="{html.escape(content_type(asset))}"></video>')
+    else:
+        preview = f'<img src="{url}" loading="lazy" alt="{asset.kind} #{asset.id}">'
+    when = f"{asset.created_at:%Y-%m-%d %H:%M}"
+    return (f'<li>{preview}<a href="{url}">{asset.kind} #{asset.id}</a> '
+            f"{' · '.join(part for part in (details, when) if part)}</li>")
+
 
 def create_app(settings: Settings) -> FastAPI:
     """The web app for ``settings``; the database and blob store are opened once here."""
@@ -33,8 +59,11 @@ def create_app(settings: Settings) -> FastAPI:
     GrantDep = Annotated[links.Grant, Depends(grant_from)]
 
     def file_of(asset: Asset) -> FileResponse:
-        extension = "mp4" if asset.kind == "video" else (asset.mime.split("/")[-1] or "bin")
-        return FileResponse(blobs.path(asset.blob), media_type=asset.mime, filename=f"{asset.id}.{extension}")
+        mime = content_type(asset)
+        extension = "mp4" if mime == "video/mp4" else (EXTENSIONS.get(mime) or mime.split("/")[-1] or "bin")
+        # A link downloads the file; the page's <video> and <img> elements play and show it all the same
+        # (FileResponse answers Range requests, so players can seek).
+        return FileResponse(blobs.path(asset.blob), media_type=mime, filename=f"{asset.id}.{extension}")
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -46,13 +75,10 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(status_code=403, detail="this link opens a single file, not a page")
         with database.session() as session:
             items = asset_repo.recent(session, owner_id=grant.owner_id, limit=50)
-            rows = "".join(
-                f'<li><a href="/u/{html.escape(token)}/asset/{a.id}">{a.kind} #{a.id}</a> '
-                f"{a.width}×{a.height} · {a.created_at:%Y-%m-%d %H:%M}</li>"
-                for a in items
-            )
+            rows = "".join(item_html(f"/u/{html.escape(token)}/asset/{a.id}", a) for a in items)
         body = f"<ul>{rows}</ul>" if rows else "<p>Nothing here yet: make something with /imagine.</p>"
-        return f"<!doctype html><title>Persona Studio downloads</title><h1>Your downloads</h1>{body}"
+        return (f"<!doctype html><meta charset=utf-8><title>Persona Studio downloads</title>{STYLE}"
+                f"<h1>Your downloads</h1>{body}")
 
     @app.get("/u/{token}/asset/{asset_id}")
     def page_asset(token: str, asset_id: str, grant: GrantDep) -> FileResponse:

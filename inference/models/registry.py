@@ -47,6 +47,7 @@ class ModelSpec:
     max_steps: int = 80
     default_guidance: float = 7.0
     supports_lora: bool = False
+    native_side: int = 0  # longest side the model was trained for (video models; 0 where it does not apply)
 
     @property
     def is_sd3(self) -> bool:
@@ -110,3 +111,12 @@ def image_model_for_profile(profile: str, registry: Mapping[str, ModelSpec] | No
         if spec.role == "text-to-image" and spec.profile == profile:
             return spec
     raise UnknownModel(f"no text-to-image model in the registry for profile {profile!r}")
+
+
+def video_model_for_profile(profile: str, registry: Mapping[str, ModelSpec] | None = None) -> ModelSpec | None:
+    """The image-to-video model a ``STUDIO_MODEL_PROFILE`` uses, or None where the profile has none (``cpu``)."""
+    entries = registry if registry is not None else load_registry()
+    for spec in entries.values():
+        if spec.role == "image-to-video" and spec.profile == profile:
+            return spec
+    return None

@@ -1,11 +1,16 @@
-"""Which model a worker loads for its profile: ``full`` → SD3 Medium, ``cpu`` → SD-Turbo, ``tiny`` → tiny SD3."""
+"""Which models a worker loads for its profile.
+
+Text-to-image: ``full`` → SD3 Medium, ``cpu`` → SD-Turbo, ``tiny`` → tiny SD3. Image-to-video: ``full`` →
+LTX-Video, ``tiny`` → tiny LTX, ``cpu`` → none (camera-motion presets only).
+"""
 
 from __future__ import annotations
 
 import logging
 
+from core.errors import NotAvailable
 from core.settings import Settings
-from inference.models.registry import image_model_for_profile
+from inference.models.registry import image_model_for_profile, video_model_for_profile
 from inference.models.store import ModelStore, ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -30,3 +35,25 @@ def image_model(settings: Settings, store: ModelStore | None = None) -> Resolved
         log.info("the tiny model is missing: writing it to %s", store.model_dir(spec.name))
         return make_tiny(store, name=spec.name)
     return store.resolve(spec.name)
+
+
+def video_model(settings: Settings, store: ModelStore | None = None) -> ResolvedModel | None:
+    """The image-to-video model for ``STUDIO_MODEL_PROFILE`` when this worker can load it, else None.
+
+    None means "AI motion is not available here": the profile has no video model (``cpu``) or the full
+    model has not been pulled. Callers that were asked for AI motion explain that to the user; callers
+    choosing a default fall back to a camera-motion preset. The tiny model is written on first use.
+    """
+    store = store or store_for(settings)
+    spec = video_model_for_profile(settings.model_profile, store.registry)
+    if spec is None:
+        return None
+    if spec.source == "tiny" and store.active_revision(spec.name) is None:
+        from inference.models.tiny_video import make_tiny_video
+
+        log.info("the tiny video model is missing: writing it to %s", store.model_dir(spec.name))
+        return make_tiny_video(store, name=spec.name)
+    try:
+        return store.resolve(spec.name)
+    except NotAvailable:
+        return None

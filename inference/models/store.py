@@ -306,10 +306,14 @@ class ModelStore:
         """Download ``name`` at its pinned revision into the store (resuming a partial pull) and checksum it."""
         spec = self.spec(name)
         requested = revision or spec.revision
+        if spec.source == "tiny" and spec.role == "image-to-video":
+            from inference.models.tiny_video import make_tiny_video
+
+            return make_tiny_video(self, name=name, activate=activate)
         if spec.source == "tiny":
             from inference.models.tiny import make_tiny
 
-            return make_tiny(self, name=name)
+            return make_tiny(self, name=name, activate=activate)
         if spec.source == "hf":
             return self._pull_hf(spec, requested, activate=activate, progress=progress)
         return self._pull_url(spec, requested, activate=activate, progress=progress)

@@ -182,8 +182,8 @@ def build_tiny_sd3_pipeline() -> object:
 def make_tiny(store: ModelStore, *, name: str = TINY_NAME, activate: bool = True) -> ResolvedModel:
     """The tiny SD3 in the store (written now if missing): ``<models dir>/sd3-tiny/<revision>/``."""
     spec = store.spec(name)
-    if spec.source != "tiny":
-        raise ValueError(f"{name} is not a tiny model (source {spec.source!r})")
+    if spec.source != "tiny" or spec.role != "text-to-image":
+        raise ValueError(f"{name} is not a tiny text-to-image model (source {spec.source!r}, role {spec.role!r})")
     if spec.revision in store.revisions(name):
         if activate or store.active_revision(name) is None:
             store.activate(name, spec.revision)

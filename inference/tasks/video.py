@@ -1,0 +1,264 @@
+"""The /animate job: one of the user's images → a short MP4 (camera-motion preset or AI motion), stored as an asset."""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageOps
+from sqlalchemy import select
+
+from core.errors import NotAvailable, NotFound, UsageError
+from core.settings import Settings
+from inference.device import pick_device, plan_for
+from inference.engines.base import scaled
+from inference.engines.video import (
+    AI,
+    MOTIONS,
+    LtxVideoEngine,
+    MotionEngine,
+    VideoRequest,
+    VideoResult,
+    check_motion,
+    check_seconds,
+)
+from inference.engines.video.ltx import NEGATIVE_PROMPT, NEUTRAL_PROMPT
+from inference.identity import scorer_for
+from inference.models.registry import video_model_for_profile
+from inference.models.resolve import store_for, video_model
+from inference.models.store import ResolvedModel
+from inference.runtime import TaskContext, task
+from storage.models import Asset, Persona
+from storage.repositories import assets as asset_repo
+from storage.repositories import personas as persona_repo
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRESET = "zoom-in"
+ENGINE_SHARE = (0.03, 0.92)  # of the job's progress bar; before it loading, after it scoring and storing
+MOTION_HINT = "natural subtle motion, gentle camera movement"
+
+
+@dataclass(frozen=True)
+class AnimateSpec:
+    """The video job's spec as the chat side writes it, checked."""
+
+    asset_id: str
+    motion: str | None
+    seconds: float
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any], *, default_seconds: float) -> AnimateSpec:
+        """The spec with types checked; ``ValueError`` names the argument at fault."""
+        asset_id = spec.get("asset_id")
+        if not isinstance(asset_id, str) or not asset_id.strip():
+            raise ValueError("asset_id is missing: say which image to animate (or reply to it with /animate)")
+        motion = spec.get("motion")
+        if motion is not None:
+            check_motion(motion, MOTIONS)
+        seconds = spec.get("seconds")
+        return cls(asset_id=asset_id.strip(), motion=motion,
+                   seconds=check_seconds(default_seconds if seconds is None else seconds))
+
+
+@dataclass
+class _Source:
+    """The image being animated, read before the (long) render so no database session stays open."""
+
+    asset_id: str
+    blob: str
+    persona_id: int | None
+    identity_score: float | None
+    prompt: str
+    persona: Persona | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _read_source(ctx: TaskContext, asset_id: str) -> _Source:
+    with ctx.db.session() as session:
+        asset = asset_repo.get_owned(session, asset_id=asset_id, owner_id=ctx.content_owner_id)
+        if asset is None:
+            raise NotFound("That image is gone or isn't yours; /gallery shows the ones you can animate.")
+        if asset.kind != "image":
+            raise UsageError(f"{asset_id} is a {asset.kind}, not an image: /animate works on a still image.")
+        persona = None
+        if asset.persona_id is not None:
+            persona = persona_repo.get_owned(session, persona_id=asset.persona_id, owner_id=ctx.content_owner_id)
+            if persona is not None:
+                _ = list(persona.references)  # loaded now: the likeness check may read them after the session
+        prompt = (asset.meta or {}).get("prompt")
+        return _Source(asset_id=asset.id, blob=asset.blob, persona_id=asset.persona_id,
+                       identity_score=asset.identity_score, prompt=prompt if isinstance(prompt, str) else "",
+                       persona=persona)
+
+
+def _not_available(settings: Settings) -> NotAvailable:
+    spec = video_model_for_profile(settings.model_profile, store_for(settings).registry)
+    if spec is None:
+        full = video_model_for_profile("full")
+        name = full.name if full is not None else "image-to-video"
+        return NotAvailable(f"AI motion needs a GPU worker with the {name} model; this one makes camera moves "
+                            f"only: try --motion zoom-in or another preset.")
+    return NotAvailable(f"AI motion needs the {spec.name} model on the worker (studio models pull {spec.name}); "
+                        f"try --motion zoom-in or another preset.")
+
+
+def _on_cuda(settings: Settings) -> bool:
+    return torch.device(pick_device(settings.torch_device)).type == "cuda"
+
+
+def choose_motion(settings: Settings, requested: str | None) -> tuple[str, ResolvedModel | None]:
+    """The motion to make and, for AI motion, the model that makes it.
+
+    Unasked, AI motion is the default only where it runs at a usable speed (a CUDA device with the profile's
+    video model); elsewhere a zoom-in, which any CPU renders faster than real time. Asked for explicitly, AI
+    motion runs wherever the model is installed, and ``NotAvailable`` says what to do where it is not.
+    """
+    if requested is not None and requested != AI:
+        return requested, None
+    if requested == AI:
+        model = video_model(settings)
+        if model is None:
+            raise _not_available(settings)
+        if model.spec.source != "tiny" and not _on_cuda(settings):
+            # A full-size video model on a CPU takes hours per clip and would only run into the job timeout.
+            raise NotAvailable("AI motion needs a GPU worker and this one has none; try --motion zoom-in or "
+                               "another preset.")
+        return AI, model
+    if _on_cuda(settings):
+        model = video_model(settings)
+        if model is not None:
+            return AI, model
+    return DEFAULT_PRESET, None
+
+
+def _load_ltx(ctx: TaskContext, model: ResolvedModel) -> LtxVideoEngine:
+    spec = model.spec
+    plan = plan_for(full_gb=spec.full_vram_gb, min_gb=spec.min_vram_gb, prefer=ctx.settings.torch_device)
+    return ctx.engine(f"video:{model.key}", lambda: LtxVideoEngine.load(model, plan))
+
+
+def _open_image(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        upright = ImageOps.exif_transpose(image) or image
+        return upright.convert("RGB")
+
+
+def _likeness(ctx: TaskContext, source: _Source, result: VideoResult) -> float | None:
+    """For AI motion: how much the face in the last frame still looks like the persona (the model may drift)."""
+    persona = source.persona
+    if persona is None or not persona.identity:
+        return None
+    try:
+        verdict = scorer_for(ctx).score(Image.fromarray(result.last_frame), persona)
+    except NotAvailable as exc:
+        log.info("no likeness check for job %s: %s", ctx.job_id, exc)
+        return None
+    best = verdict.best
+    if best is None:
+        source.notes.append(f"No face is visible in the last frame, so {persona.name}'s likeness was not checked.")
+    elif not best.same_person:
+        source.notes.append(f"By the last frame the face drifts from {persona.name}'s likeness "
+                            f"({best.similarity:.2f}, threshold {verdict.threshold:.2f}); a preset keeps it.")
+    return verdict.score
+
+
+def _animate(ctx: TaskContext) -> dict[str, Any]:
+    settings = ctx.settings
+    spec = AnimateSpec.from_dict(ctx.spec, default_seconds=settings.video_default_seconds)
+    source = _read_source(ctx, spec.asset_id)
+    # Said before resolving the model: on the tiny profile's first use that builds the model files.
+    may_load = spec.motion == AI or (spec.motion is None and _on_cuda(settings))
+    ctx.progress(0.01, "loading model" if may_load else "preparing")
+    motion, model = choose_motion(settings, spec.motion)
+    image = _open_image(ctx.blobs.read_bytes(source.blob))
+    tmp_root = settings.resolved_data_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"video-{ctx.job_id}-", dir=tmp_root))
+    try:
+        request = VideoRequest(image=image, output=workdir / f"{ctx.job_id}.mp4", motion=motion,
+                               seconds=spec.seconds, fps=settings.video_fps, max_side=settings.video_max_side)
+        engine: MotionEngine | LtxVideoEngine = MotionEngine()
+        if model is not None:
+            engine = _load_ltx(ctx, model)
+            # The still's own prompt describes what is in it; the model still needs telling that it moves.
+            request = replace(request, prompt=f"{source.prompt}, {MOTION_HINT}" if source.prompt else NEUTRAL_PROMPT,
+                              negative=NEGATIVE_PROMPT, seed=secrets.randbelow(2**32), steps=settings.video_ai_steps)
+        engine.check_inputs(request)
+        result = engine.run(request, scaled(ctx.progress, *ENGINE_SHARE))
+        score = source.identity_score
+        if motion == AI:
+            ctx.progress(ENGINE_SHARE[1], "checking likeness")
+            score = _likeness(ctx, source, result)
+        ctx.progress(0.96, "saving")
+        return _store(ctx, spec, source, request, result, score)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _store(ctx: TaskContext, spec: AnimateSpec, source: _Source, request: VideoRequest, result: VideoResult,
+           score: float | None) -> dict[str, Any]:
+    size_bytes = result.path.stat().st_size
+    duration = round(result.duration_s, 3)
+    meta: dict[str, Any] = {"source_asset": source.asset_id, "motion": result.motion, "seconds": spec.seconds,
+                            "fps": result.fps, "frames": result.frames, "engine": result.engine}
+    if result.motion == AI:
+        meta.update(model=result.model, seed=result.seed, prompt=request.prompt, negative=request.negative,
+                    steps=result.steps, guidance=result.guidance)
+    blob = ctx.blobs.put_file(result.path)
+    try:
+        with ctx.db.session() as session:
+            persona_id = source.persona_id
+            if persona_id is not None and session.get(Persona, persona_id) is None:
+                persona_id = None  # deleted while the clip was made: keep the clip, drop the link
+            asset = asset_repo.create(
+                session,
+                owner_id=ctx.content_owner_id,
+                kind="video",
+                blob=blob,
+                mime="video/mp4",
+                width=result.width,
+                height=result.height,
+                duration_s=duration,
+                persona_id=persona_id,
+                job_id=ctx.job_id,
+                tags=["animated", result.motion],
+                identity_score=score,
+                meta=meta,
+            )
+            asset_id = asset.id
+            # The last moment a cancel can still leave nothing behind: raising here rolls the row back.
+            ctx.check_cancelled()
+    except BaseException:
+        _drop_unreferenced(ctx, blob)
+        raise
+    label = "AI" if result.motion == AI else result.motion
+    caption = f"{label} · {duration:.1f} s · {result.width}x{result.height}"
+    if result.seed is not None:
+        caption += f" · seed {result.seed}"
+    if result.motion == AI and score is not None:
+        caption += f" · likeness {score:.2f}"
+    message = f"{spec.seconds:g} s {label} animation of {source.asset_id}"
+    if source.notes:
+        message += "\n" + "\n".join(source.notes)
+    media = {"blob": blob, "kind": "video", "filename": f"{ctx.job_id}.mp4", "caption": caption,
+             "asset_id": asset_id, "size_bytes": size_bytes, "width": result.width, "height": result.height,
+             "duration_s": duration, "mime": "video/mp4"}
+    return {"message": message, "media": [media], "asset_ids": [asset_id]}
+
+
+def _drop_unreferenced(ctx: TaskContext, blob: str) -> None:
+    """Remove a blob this job stored when no asset row points at it (an identical clip may already exist)."""
+    with ctx.db.session() as session:
+        if session.scalar(select(Asset.id).where(Asset.blob == blob).limit(1)) is None:
+            ctx.blobs.delete(blob)
+
+
+animate = task(_animate)
