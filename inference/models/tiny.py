@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from inference.models.store import ModelStore, ResolvedModel
 
@@ -94,6 +96,27 @@ def tiny_t5_tokenizer() -> object:
     )
 
 
+def tiny_t5_encoder(width: int = 32) -> Any:
+    """A two-layer random-weight T5 encoder ``width`` wide over the tiny vocabulary (seeded, so reproducible)."""
+    import torch
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(
+        vocab_size=VOCAB_SIZE,
+        d_model=width,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,  # type: ignore[call-arg]  # accepted through **kwargs
+    )
+    torch.manual_seed(0)
+    return T5EncoderModel(config)
+
+
 def build_tiny_sd3_pipeline() -> object:
     """A ``StableDiffusion3Pipeline`` with random weights at diffusers' test sizes (seeded: same every time)."""
     import torch
@@ -103,7 +126,7 @@ def build_tiny_sd3_pipeline() -> object:
         SD3Transformer2DModel,
         StableDiffusion3Pipeline,
     )
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
     transformer = SD3Transformer2DModel(
@@ -135,20 +158,7 @@ def build_tiny_sd3_pipeline() -> object:
     text_encoder = CLIPTextModelWithProjection(clip_config)
     torch.manual_seed(1)
     text_encoder_2 = CLIPTextModelWithProjection(clip_config)
-    t5_config = T5Config(
-        vocab_size=VOCAB_SIZE,
-        d_model=32,
-        d_kv=8,
-        d_ff=37,
-        num_layers=2,
-        num_heads=4,
-        relative_attention_num_buckets=8,
-        pad_token_id=0,
-        eos_token_id=1,
-        decoder_start_token_id=0,  # type: ignore[call-arg]  # accepted through **kwargs
-    )
-    torch.manual_seed(0)
-    text_encoder_3 = T5EncoderModel(t5_config)
+    text_encoder_3 = tiny_t5_encoder()
     torch.manual_seed(0)
     # Two blocks (one more than diffusers' tests): images are 64x64, so aspect ratios stay visible.
     vae = AutoencoderKL(
@@ -179,11 +189,12 @@ def build_tiny_sd3_pipeline() -> object:
     )
 
 
-def make_tiny(store: ModelStore, *, name: str = TINY_NAME, activate: bool = True) -> ResolvedModel:
-    """The tiny SD3 in the store (written now if missing): ``<models dir>/sd3-tiny/<revision>/``."""
+def install_tiny(store: ModelStore, name: str, *, role: str, build: Callable[[], Any],
+                 activate: bool = True) -> ResolvedModel:
+    """The tiny model ``name`` in the store, built by ``build`` and written now if missing."""
     spec = store.spec(name)
-    if spec.source != "tiny" or spec.role != "text-to-image":
-        raise ValueError(f"{name} is not a tiny text-to-image model (source {spec.source!r}, role {spec.role!r})")
+    if spec.source != "tiny" or spec.role != role:
+        raise ValueError(f"{name} is not a tiny {role} model (source {spec.source!r}, role {spec.role!r})")
     if spec.revision in store.revisions(name):
         if activate or store.active_revision(name) is None:
             store.activate(name, spec.revision)
@@ -193,8 +204,12 @@ def make_tiny(store: ModelStore, *, name: str = TINY_NAME, activate: bool = True
     # Written next to its final place and renamed in: a concurrent reader never sees half a model.
     workdir = Path(tempfile.mkdtemp(dir=store.model_dir(name), prefix=".make-"))
     try:
-        pipeline = build_tiny_sd3_pipeline()
-        pipeline.save_pretrained(workdir)  # type: ignore[attr-defined]
+        build().save_pretrained(workdir)
         return store.install(name, spec.revision, workdir, activate=activate)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def make_tiny(store: ModelStore, *, name: str = TINY_NAME, activate: bool = True) -> ResolvedModel:
+    """The tiny SD3 in the store (written now if missing): ``<models dir>/sd3-tiny/<revision>/``."""
+    return install_tiny(store, name, role="text-to-image", build=build_tiny_sd3_pipeline, activate=activate)

@@ -8,13 +8,10 @@ well under a second per short clip. The T5 text encoder and its tokenizer are th
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from inference.models.store import ModelStore, ResolvedModel
-from inference.models.tiny import VOCAB_SIZE, tiny_t5_tokenizer
+from inference.models.tiny import install_tiny, tiny_t5_encoder, tiny_t5_tokenizer
 
 TINY_VIDEO_NAME = "ltx-tiny"
 TEXT_DIM = 32  # the tiny T5's width, which the transformer's caption projection reads
@@ -29,7 +26,6 @@ def build_tiny_ltx_pipeline() -> Any:
         LTXImageToVideoPipeline,
         LTXVideoTransformer3DModel,
     )
-    from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(0)
     transformer = LTXVideoTransformer3DModel(
@@ -65,20 +61,7 @@ def build_tiny_ltx_pipeline() -> Any:
         encoder_causal=True,
         decoder_causal=False,
     )
-    t5_config = T5Config(
-        vocab_size=VOCAB_SIZE,
-        d_model=TEXT_DIM,
-        d_kv=8,
-        d_ff=37,
-        num_layers=2,
-        num_heads=4,
-        relative_attention_num_buckets=8,
-        pad_token_id=0,
-        eos_token_id=1,
-        decoder_start_token_id=0,  # type: ignore[call-arg]  # accepted through **kwargs
-    )
-    torch.manual_seed(0)
-    text_encoder = T5EncoderModel(t5_config)
+    text_encoder = tiny_t5_encoder(TEXT_DIM)
     return LTXImageToVideoPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
@@ -90,18 +73,4 @@ def build_tiny_ltx_pipeline() -> Any:
 
 def make_tiny_video(store: ModelStore, *, name: str = TINY_VIDEO_NAME, activate: bool = True) -> ResolvedModel:
     """The tiny LTX in the store (written now if missing): ``<models dir>/ltx-tiny/<revision>/``."""
-    spec = store.spec(name)
-    if spec.source != "tiny" or spec.role != "image-to-video":
-        raise ValueError(f"{name} is not a tiny image-to-video model (source {spec.source!r}, role {spec.role!r})")
-    if spec.revision in store.revisions(name):
-        if activate or store.active_revision(name) is None:
-            store.activate(name, spec.revision)
-        return ResolvedModel(spec=spec, revision=spec.revision, path=store.revision_dir(name, spec.revision))
-    store.model_dir(name).mkdir(parents=True, exist_ok=True)
-    # Written next to its final place and renamed in: a concurrent reader never sees half a model.
-    workdir = Path(tempfile.mkdtemp(dir=store.model_dir(name), prefix=".make-"))
-    try:
-        build_tiny_ltx_pipeline().save_pretrained(workdir)
-        return store.install(name, spec.revision, workdir, activate=activate)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return install_tiny(store, name, role="image-to-video", build=build_tiny_ltx_pipeline, activate=activate)
