@@ -127,9 +127,22 @@ def telegram() -> None:
 @cli.command()
 def discord() -> None:
     """Run the Discord bot (STUDIO_DISCORD_TOKEN)."""
-    raise click.ClickException(
-        "the Discord front end is not available in this release yet; use Telegram or the console"
-    )
+    import discord as discord_lib
+
+    from bots.discord_bot import run_discord
+
+    settings = _settings()
+    if not settings.discord_token:
+        raise click.ClickException("set STUDIO_DISCORD_TOKEN to the bot token from the Discord developer portal "
+                                   "(your application → Bot → Reset Token)")
+    try:
+        run_discord(settings)
+    except discord_lib.LoginFailure:
+        raise click.ClickException("Discord refused STUDIO_DISCORD_TOKEN; copy the bot token again from the "
+                                   "developer portal") from None
+    except discord_lib.PrivilegedIntentsRequired:
+        raise click.ClickException("turn on the Message Content intent for the bot in the Discord developer "
+                                   "portal (your application → Bot → Privileged Gateway Intents)") from None
 
 
 @cli.command()

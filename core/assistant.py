@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import grammar, help, links, prompts
-from core.errors import InvalidUpload, NotAvailable, NotFound, StudioError, UsageError
+from core import grammar, help, links, platforms, prompts
+from core.errors import InvalidUpload, NotFound, StudioError, UsageError
 from core.grammar import Command
 from core.jobs import JobService
 from core.messages import Button, Incoming, Media, Reply, Upload
@@ -31,11 +31,6 @@ from storage.states import PersonaStatus
 MIN_PHOTOS = 3
 MAX_PHOTOS = 10
 LINK_CODE_TTL = timedelta(minutes=10)
-# Capabilities whose workers arrive in later releases: their commands answer honestly until then.
-COMING_SOON = {
-    "faceswap": "Face swap",
-    "export": "Exporting",
-}
 USER_SETTINGS: dict[str, Callable[[str], Any]] = {
     "ar": grammar.aspect_option,
     "n": lambda v: grammar.int_option(v, "n", 1, 4, default=1),
@@ -46,6 +41,8 @@ USER_SETTINGS: dict[str, Callable[[str], Any]] = {
 }
 NO_IMAGE = ("Send /animate with a photo attached, reply /animate to one of your images, "
             "or make one with /imagine first.")
+NO_SWAP_TARGET = ("Send /swap {name} with a photo or video attached, reply /swap {name} to one of your images "
+                  "or videos, or name one: /swap {name} #1a2b3c4d (/gallery shows ids).")
 
 
 class Assistant:
@@ -137,9 +134,9 @@ class Assistant:
             case grammar.Animate():
                 return self._animate(msg, command)
             case grammar.Swap():
-                raise _coming_soon("faceswap")
+                return self._swap(msg, command)
             case grammar.Export():
-                raise _coming_soon("export")
+                return self._export(msg, command)
             case grammar.Gallery(n=n):
                 return self._gallery(msg, n)
             case grammar.Jobs():
@@ -556,6 +553,145 @@ class Assistant:
             self._owned_image(session, user_repo.content_owner_id(user), asset_id)
         return self._submit_animation(msg, asset_id, motion=motion, seconds=None)
 
+    # ---- export -----------------------------------------------------------------------------------
+
+    def _export(self, msg: Incoming, cmd: grammar.Export) -> list[Reply]:
+        """Package the named results, else the newest N (``last N``; the newest one when nothing is named)."""
+        _export_here(msg)
+        limit = self.settings.export_max_assets
+        note = ""
+        with self.db.session() as session:
+            owner_id = user_repo.content_owner_id(self._user(session, msg))
+            if cmd.assets:
+                asset_ids = list(dict.fromkeys(cmd.assets))
+                if len(asset_ids) > limit:
+                    raise UsageError(f"At most {limit} results per export and you named {len(asset_ids)}: "
+                                     "split them over two /export commands.")
+                for asset_id in asset_ids:
+                    if asset_repo.get_owned(session, asset_id=asset_id, owner_id=owner_id) is None:
+                        # The same answer whether it never existed or is someone else's: ids reveal nothing.
+                        raise NotFound(f"No result #{asset_id} among yours; /gallery shows your ids.")
+            else:
+                wanted = cmd.last or 1
+                if wanted > limit:
+                    raise UsageError(f"At most {limit} results per export: try /export {cmd.platform} last {limit}.")
+                asset_ids = [a.id for a in asset_repo.recent(session, owner_id=owner_id, limit=wanted)]
+                if not asset_ids:
+                    raise UsageError("You have nothing to export yet: make an image with /imagine (or /animate a "
+                                     "photo), then /export it.")
+                if len(asset_ids) < wanted:
+                    note = f"You have {len(asset_ids)} result(s) so far, so that is all of them."
+        return self._submit_export(msg, cmd.platform, asset_ids, note=note)
+
+    def _submit_export(self, msg: Incoming, platform_name: str, asset_ids: list[str], *,
+                       note: str = "") -> list[Reply]:
+        platform = platforms.get(platform_name)
+        shown = " ".join(f"#{a}" for a in asset_ids[:5]) + (" …" if len(asset_ids) > 5 else "")
+        label = f"{platform.title} package of {len(asset_ids)} result(s): {shown}"
+        spec = {"platform": platform.name, "asset_ids": asset_ids}
+        return self._submit(msg, "export", spec, label="\n".join(line for line in (label, note) if line))
+
+    def _export_pressed(self, msg: Incoming, asset_id: str, platform_name: str | None) -> list[Reply]:
+        """The result's Export button: for the platform picked, else the /settings default, else ask which."""
+        _export_here(msg)
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            if asset_repo.get_owned(session, asset_id=asset_id, owner_id=user_repo.content_owner_id(user)) is None:
+                raise NotFound(f"No result #{asset_id} among yours; /gallery shows your ids.")
+            chosen = platform_name or user.preferences.get("platform")
+        if chosen not in platforms.PRESETS:
+            return [Reply(text=f"Export #{asset_id} for which platform? (/settings platform <name> skips this "
+                               "question next time.)",
+                          buttons=[Button(p.title, f"exp:{asset_id}:{p.name}") for p in platforms.PRESETS.values()])]
+        return self._submit_export(msg, str(chosen), [asset_id])
+
+    # ---- face swap --------------------------------------------------------------------------------
+
+    def _swap(self, msg: Incoming, cmd: grammar.Swap) -> list[Reply]:
+        """Swap into the named photo or video, else the replied-to one, else the one sent with the command."""
+        notes: list[str] = []
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            owner_id = user_repo.content_owner_id(user)
+            # Only the user's own personas lend their face: someone else's name finds nothing here.
+            persona = self._ready_persona(self._owned_persona(session, user, cmd.persona))
+            named = cmd.asset or msg.reply_to_asset
+            if named:
+                asset_id = self._swap_target(session, owner_id, named).id
+            elif msg.uploads:
+                # Checked before the upload is stored, so a refused request leaves nothing behind.
+                check_can_submit(session, user=user, settings=self.settings)
+                asset_id, notes = self._uploaded_swap_target(session, owner_id, msg.uploads)
+            else:
+                raise UsageError(NO_SWAP_TARGET.format(name=persona.name))
+            persona_id, name = persona.id, persona.name
+        return self._submit_swap(msg, persona_id, name, asset_id, notes=notes)
+
+    def _ready_persona(self, persona: Persona) -> Persona:
+        if persona.status == PersonaStatus.ANALYZING.value:
+            raise UsageError(f"{persona.name} is still being analysed; try again when it is ready.")
+        if persona.status != PersonaStatus.READY.value:
+            raise UsageError(f"{persona.name} has no analysed photos yet: send {MIN_PHOTOS}-{MAX_PHOTOS} photos "
+                             f"and /done first (/persona show {persona.name}).")
+        return persona
+
+    def _swap_target(self, session: Session, owner_id: int, asset_id: str) -> Asset:
+        asset = asset_repo.get_owned(session, asset_id=asset_id, owner_id=owner_id)
+        if asset is None or asset.kind not in ("image", "video"):
+            # The same answer whether it never existed or is someone else's: ids reveal nothing.
+            raise NotFound(f"No photo or video #{asset_id} among yours; /gallery shows your ids.")
+        return asset
+
+    def _uploaded_swap_target(self, session: Session, owner_id: int,
+                              uploads: tuple[Upload, ...]) -> tuple[str, list[str]]:
+        """The attached photo or video stored as the user's asset: its id and what intake changed."""
+        from core.uploads import check_video, sniff_kind  # intake checks run before anything else touches a file
+
+        if len(uploads) > 1:
+            raise UsageError("Send one photo or video at a time with /swap.")
+        upload = uploads[0]
+        if sniff_kind(upload.data) != "video":
+            return self._uploaded_image(session, owner_id, uploads)
+        checked = check_video(upload.data, filename=upload.filename or "your video", settings=self.settings)
+        digest = self.blobs.put_bytes(checked.data)
+        known = session.scalars(select(Asset).where(Asset.owner_id == owner_id, Asset.blob == digest,
+                                                    Asset.kind == "video").limit(1)).first()
+        if known is None:
+            # Size and length are unknown here (no decoder in front ends); the worker fills them in.
+            known = asset_repo.create(session, owner_id=owner_id, kind="video", blob=digest, mime=checked.mime,
+                                      tags=["uploaded"], meta={"filename": upload.filename})
+        return known.id, []
+
+    def _swap_pressed(self, msg: Incoming, asset_id: str, persona_id: int | None) -> list[Reply]:
+        """A result's swap button: straight to the swap with the one ready persona, else ask whose face."""
+        with self.db.session() as session:
+            user = self._user(session, msg)
+            owner_id = user_repo.content_owner_id(user)
+            self._swap_target(session, owner_id, asset_id)
+            if persona_id is not None:
+                chosen = persona_repo.get_owned(session, persona_id=persona_id, owner_id=owner_id)
+                if chosen is None:
+                    raise NotFound("That persona is not yours or was deleted; /persona list shows yours.")
+                persona = self._ready_persona(chosen)
+            else:
+                ready = [p for p in persona_repo.list_for(session, owner_id=owner_id)
+                         if p.status == PersonaStatus.READY.value]
+                if not ready:
+                    raise UsageError("You have no ready persona yet: create one with /persona new <name>, "
+                                     "then swap its face in.")
+                if len(ready) > 1:
+                    return [Reply(text=f"Whose face goes into #{asset_id}?",
+                                  buttons=[Button(p.name, f"swap:{asset_id}:{p.id}") for p in ready])]
+                persona = ready[0]
+            found_id, name = persona.id, persona.name
+        return self._submit_swap(msg, found_id, name, asset_id)
+
+    def _submit_swap(self, msg: Incoming, persona_id: int, name: str, asset_id: str, *,
+                     notes: list[str] | None = None) -> list[Reply]:
+        spec = {"persona_id": persona_id, "asset_id": asset_id}
+        label = f"{name}'s face into #{asset_id}"
+        return self._submit(msg, "faceswap", spec, label="\n".join([label, *(notes or [])]))
+
     # ---- settings, web, linking -------------------------------------------------------------------
 
     def _settings(self, msg: Incoming, key: str | None, value: str | None) -> list[Reply]:
@@ -630,8 +766,14 @@ class Assistant:
                 return self._animate_pressed(msg, asset_id, motion or None)
         if verb == "motions" and grammar.ASSET_ID_RE.match(arg):
             return self._motion_picker(msg, arg)
-        if verb in ("swap", "exp") and grammar.ASSET_ID_RE.match(arg):
-            raise _coming_soon({"swap": "faceswap", "exp": "export"}[verb])
+        if verb == "exp":
+            asset_id, _, platform = arg.partition(":")
+            if grammar.ASSET_ID_RE.match(asset_id) and (not platform or platform in platforms.PRESETS):
+                return self._export_pressed(msg, asset_id, platform or None)
+        if verb == "swap":
+            asset_id, _, persona_id = arg.partition(":")
+            if grammar.ASSET_ID_RE.match(asset_id) and (not persona_id or persona_id.isdigit()):
+                return self._swap_pressed(msg, asset_id, int(persona_id) if persona_id else None)
         if verb == "pdel" and arg.isdigit():
             with self.db.session() as session:
                 user = self._user(session, msg)
@@ -648,16 +790,18 @@ class Assistant:
         raise UsageError("That button has expired. Send the command again.")
 
 
+def _export_here(msg: Incoming) -> None:
+    # A package's link opens every file in it: it is sent only where no one else reads along.
+    if not msg.private:
+        raise UsageError("Export links are private: send /export to me in a direct message.")
+
+
 def _extension(asset: Asset) -> str:
-    # Uploaded photos stay JPEG when they came as JPEG; a name that says PNG would mislead a download.
-    if asset.kind == "video":
-        return "mp4"
-    return "jpg" if asset.mime == "image/jpeg" else "png"
+    # Named after what the file is: an uploaded JPEG or MOV called .png or .mp4 would mislead a download.
+    known = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "video/mp4": "mp4",
+             "video/quicktime": "mov", "video/webm": "webm", "video/x-msvideo": "avi"}
+    return known.get(asset.mime, "mp4" if asset.kind == "video" else "png")
 
 
 def _identity_note(score: float | None) -> str:
     return f" · identity {score:.2f}" if score is not None else ""
-
-
-def _coming_soon(kind: str) -> NotAvailable:
-    return NotAvailable(f"{COMING_SOON[kind]} is not available on this server yet; it is coming soon.")

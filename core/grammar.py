@@ -327,8 +327,11 @@ def _p_export(rest: str, _names: Collection[str]) -> Command:
     words = _split(rest)
     if not words:
         raise UsageError(f"Use /export <platform> [asset ids | last N]; platforms: {', '.join(PLATFORMS)}.")
-    platform = platform_option(words[0])
-    args = words[1:]
+    # Two-word names ("youtube shorts", "tik tok") before one-word ones, so the second word is not an asset id.
+    if len(words) > 1 and f"{words[0]} {words[1]}".lower() in PLATFORM_ALIASES:
+        platform, args = platform_option(f"{words[0]} {words[1]}"), words[2:]
+    else:
+        platform, args = platform_option(words[0]), words[1:]
     if len(args) == 2 and args[0].lower() == "last":
         return Export(platform=platform, last=int_option(args[1], "last", 1, 50, default=1))
     return Export(platform=platform, assets=tuple(_asset_ref(a) for a in args), last=None if args else 1)

@@ -27,10 +27,14 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "Defaults: /settings motion <preset> and /settings seconds <2-10>; unset, the server picks (AI motion "
      "where a GPU runs it, else zoom-in)."),
     ("swap", "Put a persona's face into a photo or video",
-     "/swap <persona> [<asset>] — attach a photo or video, or reply to one. Only your own personas."),
+     "/swap <persona> [<asset>] — puts the persona's face into a photo or a short video: attach it, reply to "
+     "it, or give its id. Only your own, ready personas.\n"
+     "Example: /swap Ava #1a2b3c4d · a video sent with the caption /swap Ava"),
     ("export", "Package results for a platform",
-     "/export <instagram|tiktok|youtube|x|facebook> [<asset> ... | last N] — sized, captioned, labelled as "
-     "AI-generated, with a download link."),
+     "/export <instagram|tiktok|youtube|x|facebook> [<asset> ... | last N] — a zip of the results in each of the "
+     "platform's formats (sized, captioned, labelled as AI-generated) behind an expiring download link; "
+     "your newest result when none is named.\n"
+     "Example: /export instagram last 3 · /export tiktok #1a2b3c4d · or the 📦 Export button under a result."),
     ("gallery", "Your latest images and videos", "/gallery [N] — your newest N results with their ids."),
     ("jobs", "Your running and recent jobs", "/jobs — what is queued, running and finished, with job ids."),
     ("cancel", "Cancel a job or the current step",
@@ -42,7 +46,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "/settings — show your defaults; /settings <key> <value> sets one: ar (e.g. 4:5), n (1-4), steps, "
      "platform, motion (e.g. zoom-in), seconds (2-10); /settings <key> default clears it."),
     ("web", "Link to your downloads page",
-     "/web — a private link to your downloads page, valid 24 h (only in a private chat); "
+     "/web — a private link to your downloads page, valid 24 h (only in a private chat, or as a Discord slash "
+     "command, whose answer only you see); "
      "/web revoke invalidates every link sent so far."),
     ("link", "Link your Telegram and Discord accounts",
      "/link — get a code here; send /link <code> on your other account to share personas and results."),

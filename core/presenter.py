@@ -46,8 +46,13 @@ def _results(kind: str, spec: dict[str, Any], result: dict[str, Any]) -> list[Re
         return [Reply(text=f"echo: {result.get('text', '')}")]
     media = [_media(item) for item in result.get("media", [])]
     message = str(result.get("message", "")) or ("Here you go." if media else "Done.")
+    link = result.get("link")
+    if isinstance(link, str) and link and link not in message:
+        # Buttons carry actions, not addresses: a download (an export package) is a link in the text itself.
+        message += f"\n{link}"
     assets = [m.asset_id for m in media if m.asset_id]
-    return [Reply(text=message, media=media, buttons=_buttons(kind, spec, assets))]
+    first_kind = next((m.kind for m in media if m.asset_id), "")
+    return [Reply(text=message, media=media, buttons=_buttons(kind, spec, assets, first_kind=first_kind))]
 
 
 def _media(item: dict[str, Any]) -> Media:
@@ -71,11 +76,16 @@ def _media(item: dict[str, Any]) -> Media:
     )
 
 
-def _buttons(kind: str, spec: dict[str, Any], assets: list[str]) -> list[Button]:
+def _buttons(kind: str, spec: dict[str, Any], assets: list[str], *, first_kind: str = "") -> list[Button]:
     """One row of actions for the first result; each media caption carries its id for the others."""
     if not assets:
         return []
     first = assets[0]
+    if kind == "faceswap":
+        # A swapped photo is a still like any other: animating it and exporting it are the next steps.
+        if first_kind == "image":
+            return [Button("🎬 Animate", f"anim:{first}"), Button("📦 Export", f"exp:{first}")]
+        return [Button("📦 Export", f"exp:{first}")]
     if kind == "image":
         return [Button("🔁 Variations", f"var:{first}"), Button("✏️ Remix", f"remix:{first}"),
                 Button("🎬 Animate", f"anim:{first}"), Button("📦 Export", f"exp:{first}")]

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     telegram_base_file_url: str | None = None
     telegram_local_api: bool = False
     discord_token: str | None = None
+    # Discord: a REST base (…/api/v10) and a gateway URL let a proxy or a test server stand in for Discord;
+    # a guild id syncs the slash commands to that one server, where they appear at once, instead of globally.
+    discord_base_url: str | None = None
+    discord_gateway_url: str | None = None
+    discord_guild_id: int | None = None
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Quotas per user; admins are exempt.
@@ -70,6 +75,18 @@ class Settings(BaseSettings):
     video_max_side: int = 1024
     video_default_seconds: float = 4.0
     video_ai_steps: int | None = None  # denoising steps for AI motion; None uses the model's registry default
+
+    # Export packages (/export; inference/tasks/export.py, the web page's /x/ links).
+    export_ttl_hours: int = 72  # how long a package's download link works; the zip is deleted after
+    export_max_assets: int = 20  # assets per package (each becomes one file per preset of the platform)
+
+    # Face swap (/swap; inference/tasks/faceswap.py).
+    # auto: the inswapper ONNX model where it and an insightface face pack are installed, else the landmark swap.
+    swap_engine: Literal["auto", "landmark", "inswapper"] = "auto"
+    swap_faces: Literal["largest", "all"] = "largest"  # the main subject only, or every face in the picture
+    swap_max_seconds: float = 30.0  # longer videos are refused with this limit in the answer
+    swap_max_side: int = 1080  # video frames are scaled down to this longer side
+    swap_detect_every: int = 5  # video: run the face detector on every n-th frame, follow faces in between
 
     # Uploads.
     max_upload_mb: int = 20

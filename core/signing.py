@@ -12,6 +12,10 @@ class BadToken(ValueError):
     """The token was altered, belongs to something else, or has expired."""
 
 
+class ExpiredToken(BadToken):
+    """The token is genuine but its time is over (pages tell this apart from a forged link)."""
+
+
 def sign(secret: str, payload: str, *, ttl_s: int, now: float | None = None) -> str:
     """A URL-safe token carrying ``payload`` until ``ttl_s`` seconds from now."""
     expires = int((now or time.time()) + ttl_s)
@@ -34,5 +38,5 @@ def verify(secret: str, token: str, *, now: float | None = None) -> str:
     if not hmac.compare_digest(mac, expected):
         raise BadToken("this link is not valid")
     if int(expires) < (now or time.time()):
-        raise BadToken("this link has expired; ask the bot for a new one with /web")
+        raise ExpiredToken("this link has expired; ask the bot for a new one with /web")
     return payload

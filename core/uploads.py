@@ -67,6 +67,45 @@ def sniff_kind(data: bytes) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class CheckedVideo:
+    """An accepted video upload: its bytes as sent and its container's MIME type.
+
+    Only size and container are checked here: front ends hold no decoder. The worker that uses the video
+    reads its streams, length and picture size, and refuses it with a message when it cannot.
+    """
+
+    data: bytes
+    mime: str
+
+
+def video_mime(data: bytes) -> str:
+    """The MIME type of a video container judged by its magic bytes (MP4 when unsure)."""
+    head = data[:32]
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm" if b"webm" in data[:64] else "video/x-matroska"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    if head[4:8] == b"ftyp" and head[8:12] == b"qt  ":
+        return "video/quicktime"
+    return "video/mp4"
+
+
+def check_video(data: bytes, *, filename: str, settings: Settings) -> CheckedVideo:
+    """The upload as a ``CheckedVideo``; raises ``InvalidUpload`` naming ``filename`` when it is refused."""
+    name = filename or "the file"
+    limit = settings.max_upload_mb * 2**20
+    if len(data) > limit:
+        raise InvalidUpload(f"{name} is {len(data) / 2**20:.1f} MB, over the {settings.max_upload_mb} MB limit; "
+                            "send a shorter or more compressed video.")
+    kind = sniff_kind(data)
+    if kind == "image":
+        raise InvalidUpload(f"{name} is a photo, not a video; send an MP4 video.")
+    if kind is None:
+        raise InvalidUpload(f"{name} is not a video we recognise; send an MP4 video.")
+    return CheckedVideo(data=data, mime=video_mime(data))
+
+
 def check_image(data: bytes, *, filename: str, settings: Settings) -> CheckedImage:
     """The upload as a ``CheckedImage``; raises ``InvalidUpload`` naming ``filename`` when it is refused."""
     name = filename or "the file"

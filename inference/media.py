@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -310,6 +310,82 @@ def mux_audio(video: Path, audio_from: Path, out: Path) -> Path:
         raise MediaError(f"ffmpeg could not add the audio: {_tail(result.stderr)}")
     os.replace(partial, out)
     return out
+
+
+def transcode(source: Path, out: Path, *, video_filter: str, fps: float, max_seconds: float | None = None,
+              crf: int = 20, max_kbps: int | None = None, audio_kbps: int = 128,
+              tags: Mapping[str, str] | None = None, preset: str = "veryfast",
+              progress: Callable[[float], None] | None = None) -> Path:
+    """``source`` re-encoded in one ffmpeg run: picture through ``video_filter``, audio to AAC, H.264 MP4 out.
+
+    ``video_filter`` is a filtergraph that reads the decoded (upright) picture and ends in the output frame;
+    labelled branches (``split=2[a][b];[a]...``) are allowed. The picture is resampled to ``fps`` and encoded
+    at constant quality ``crf``, capped at ``max_kbps``; it stops at ``max_seconds``. The first audio track,
+    if any, goes along as stereo AAC. The source's own metadata is dropped; ``tags`` are written instead.
+    ``progress`` gets the encoded fraction now and then; whatever it raises stops ffmpeg, and on every
+    failure the partial output is removed.
+    """
+    out = Path(out)
+    info = probe(source)
+    total = min(info.duration_s, max_seconds) if max_seconds else info.duration_s
+    partial = out.with_name(f".{out.stem}.{os.getpid()}.partial.mp4")
+    rate = Fraction(fps).limit_denominator(1001)
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-y",
+               "-i", str(source), "-filter_complex", f"[0:v:0]{video_filter},fps={rate.numerator}/{rate.denominator},"
+               "format=yuv420p[v]", "-map", "[v]", "-map", "0:a:0?", "-map_metadata", "-1", "-map_chapters", "-1"]
+    if max_seconds:
+        command += ["-t", f"{max_seconds:.3f}"]
+    command += ["-c:v", "libx264", "-preset", preset, "-profile:v", "high", "-crf", str(crf),
+                "-g", str(max(1, round(2 * fps)))]
+    if max_kbps:
+        command += ["-maxrate", f"{max_kbps}k", "-bufsize", f"{2 * max_kbps}k"]
+    command += ["-c:a", "aac", "-b:a", f"{audio_kbps}k", "-ar", "48000", "-ac", "2"]
+    for key, value in (tags or {}).items():
+        command += ["-metadata", f"{key}={value}"]
+    command += ["-movflags", "+faststart", "-progress", "pipe:1", str(partial)]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    errors = _Drain(process.stderr)
+    try:
+        for line in process.stdout:
+            # ffmpeg's progress report: key=value lines, the encoded position in out_time_us.
+            key, _, value = line.decode("ascii", "replace").strip().partition("=")
+            if progress is not None and key == "out_time_us" and value.isdigit() and total > 0:
+                progress(min(1.0, int(value) / 1e6 / total))
+        code = process.wait()
+        errors.join()
+        if code != 0:
+            raise MediaError(f"ffmpeg could not convert {Path(source).name}: {_tail(errors.data)}")
+        os.replace(partial, out)
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        errors.join()
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        process.stdout.close()
+    return out
+
+
+_TAG_RE = re.compile(r"^\s{4}(\w+)\s*: (.*)$")
+
+
+def read_tags(path: Path) -> dict[str, str]:
+    """The container-level metadata tags of a media file (``comment``, ``description`` ...)."""
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
+                            timeout=120)
+    tags: dict[str, str] = {}
+    in_container = False
+    for line in result.stderr.decode("utf-8", "replace").splitlines():
+        if line.startswith("Input #"):
+            in_container = True
+        elif in_container and line.strip().startswith(("Duration:", "Stream #")):
+            break  # what follows belongs to the streams
+        elif in_container and (match := _TAG_RE.match(line)):
+            tags[match.group(1)] = match.group(2).strip()
+    return tags
 
 
 def still_frame(path: Path, *, at_s: float = 0.0) -> np.ndarray:

@@ -36,6 +36,7 @@ class Call:
     params: dict[str, Any]
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     at: float = 0.0
+    status: int = 200  # what the fake answered: 200, or the scripted failure
 
     @property
     def chat_id(self) -> int | None:
@@ -124,6 +125,11 @@ class FakeTelegram:
         """Answer the next ``times`` calls of ``method`` with 429 Too Many Requests (or another ``status``)."""
         with self._lock:
             self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def clear_failures(self) -> None:
+        """Forget every scripted failure not yet used: the outage is over."""
+        with self._lock:
+            self._failures.clear()
 
     def push(self, update: dict[str, Any]) -> int:
         """Queue an update for getUpdates; returns its update_id."""
@@ -271,6 +277,7 @@ class FakeTelegram:
             failure = queue.pop(0) if queue else None
         if failure is not None:
             status, retry_after = failure
+            call.status = status
             if status != 429:
                 return _error(status, "Bad Gateway")
             return _error(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)

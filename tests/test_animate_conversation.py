@@ -324,7 +324,8 @@ def test_a_finished_animation_is_presented_with_its_own_buttons(studio: Studio) 
     assert media.caption == f"#{video} · zoom-in · 4 s", "every result names its id for replies and commands"
     assert [(b.label, b.action) for b in reply.buttons] == [("🎞 Other motion", f"motions:{source}"),
                                                            ("📦 Export", f"exp:{video}")]
-    assert "not available" in refusal(press(studio, f"exp:{video}"))
+    (platforms,) = press(studio, f"exp:{video}")
+    assert "for which platform?" in platforms.text and platforms.buttons[0].action == f"exp:{video}:instagram"
     (picker,) = press(studio, f"motions:{source}")
     assert queued_job(studio, press(studio, picker.buttons[3].action)).spec["motion"] == MOTIONS[3]
 

@@ -114,11 +114,15 @@ def test_settings_are_validated(studio: Studio) -> None:
     assert "platform=tiktok" in say(studio, "/settings")
 
 
-def test_coming_soon_capabilities_answer_honestly(studio: Studio) -> None:
-    assert "not available" in say(studio, "/export tiktok")
-    assert "not available" in say(studio, "/swap Ava")
-    assert "not available" in press(studio, "exp:0123456789abcdef")
-    assert "not available" in press(studio, "swap:0123456789abcdef")
+def test_swap_and_export_say_what_is_missing(studio: Studio) -> None:
+    # Face swap works now: without the persona or the picture it says what is missing, never "not available".
+    answer = say(studio, "/swap Ava")
+    assert answer.startswith("You have no persona called Ava") and "not available" not in answer
+    assert "No photo or video #0123456789abcdef among yours" in press(studio, "swap:0123456789abcdef")
+    # Exporting works now: with nothing to export it says how to make something, never "not available".
+    answer = say(studio, "/export tiktok")
+    assert answer.startswith("You have nothing to export yet") and "not available" not in answer
+    assert "No result #0123456789abcdef among yours" in press(studio, "exp:0123456789abcdef")
     # Animation works now: with nothing to animate it says how to give it an image, never "not available".
     answer = say(studio, "/animate --seconds 3")
     assert answer.startswith("Send /animate with a photo attached") and "not available" not in answer

@@ -23,6 +23,10 @@ def test_compose_has_every_service() -> None:
     assert gpu["driver"] == "nvidia" and "gpu" in gpu["capabilities"]
     # Front ends must not pull torch: they build with the bots extra only.
     assert services["telegram"]["build"]["args"]["EXTRAS"] == "bots"
+    assert services["discord"]["build"]["args"]["EXTRAS"] == "bots"
+    assert services["discord"]["command"] == ["discord"] and "profiles" not in services["discord"], \
+        "the Discord bot starts with the stack"
+    assert "STUDIO_DISCORD_TOKEN" in services["discord"]["environment"]
 
 
 def test_compose_config_validates() -> None:
@@ -43,7 +47,7 @@ def test_front_ends_never_import_workers_or_torch() -> None:
     import sys
 
     script = (
-        "import sys, bots.telegram_bot, bots.web.app, bots.console, core.app\n"
+        "import sys, bots.telegram_bot, bots.discord_bot, bots.web.app, bots.console, core.app\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
         "{'torch', 'diffusers', 'transformers', 'inference', 'cv2', 'dlib', 'onnxruntime', 'peft'})\n"
         "print(','.join(heavy))\n"

@@ -28,6 +28,8 @@ from core.errors import UsageError
         ("/export tiktok last 3", g.Export("tiktok", last=3)),
         ("/export ig abc123ef", g.Export("instagram", assets=("abc123ef",))),
         ("/swap Ava", g.Swap("Ava")),
+        ("/export youtube shorts last 3", g.Export(platform="youtube", last=3)),
+        ("/export Tik Tok", g.Export(platform="tiktok", last=1)),
         ("/animate --motion zoom-in --seconds 4", g.Animate(motion="zoom-in", seconds=4.0)),
         ("/echo hi --seconds 2", g.Echo("hi", 2.0)),
         ("/template", g.TemplateCmd()),

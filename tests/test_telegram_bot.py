@@ -206,8 +206,8 @@ def test_animate_swap_and_export_answer_honestly(bot: Bot) -> None:
     fake = bot.fake
     for command, expected in (("/animate --motion zoom-in", "Send /animate with a photo attached, reply "
                                                             "/animate to one of your images, or make one"),
-                              ("/swap Ava", "Face swap is not available"),
-                              ("/export instagram last 3", "Exporting is not available")):
+                              ("/swap Ava", "You have no persona called Ava"),
+                              ("/export instagram last 3", "You have nothing to export yet")):
         fake.text(ALICE, command)
         fake.wait_call("sendMessage", chat_id=ALICE, contains=expected)
 

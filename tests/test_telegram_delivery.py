@@ -74,7 +74,11 @@ def test_one_image_is_a_photo_with_result_buttons_that_work(bot: Bot, db: Databa
 
     before = len(fake.calls)
     fake.press(ALICE, message, actions["📦 Export"])
-    assert "not available" in fake.wait_call("answerCallbackQuery", after=before).params["text"]
+    picker = fake.wait_call("sendMessage", chat_id=ALICE, contains="for which platform?", after=before)
+    assert [label for label, _ in picker.buttons] == ["Instagram", "TikTok", "YouTube Shorts", "X", "Facebook"]
+    fake.press(ALICE, fake.message_of(picker), dict(picker.buttons)["TikTok"])
+    status = fake.wait_call("sendMessage", chat_id=ALICE, contains="export queued", after=before)
+    assert "TikTok package of 1 result(s)" in status.text
 
     fake.press(ALICE, message, actions["🔁 Variations"])
     status = fake.wait_call("sendMessage", chat_id=ALICE, contains="image queued")
@@ -147,6 +151,32 @@ def test_results_stay_unacknowledged_until_telegram_accepts_them(bot: Bot, db: D
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged once Telegram accepted", timeout=60)
     photos = fake.calls_to("sendPhoto", chat_id=ALICE)
     assert len(photos) == 3 and photos[-1].files["photo"][1] == _png(50)
+
+
+def test_a_long_outage_is_not_shown_twice_when_the_event_is_taken_over_again(
+        bot: Bot, db: Database) -> None:  # noqa: F811
+    fake = bot.fake
+    assert bot.frontend.delivery is not None
+    consumer = bot.frontend.delivery.consumer
+    fake.fail_next("sendPhoto", status=502, times=10_000)
+    finish_image_job(bot, db, ALICE, [("image", _png(90), 0)])
+    fake.wait_for(lambda: fake.calls_to("sendPhoto", chat_id=ALICE), what="the first, failing try")
+    # As if the outage had lasted past the consumer's idle time: the event is taken over while still retried.
+    consumer.retry_idle_ms = 200
+    consumer._next_claim = 0.0
+    fake.wait_for(lambda: _times_delivered(consumer) >= 3, what="the event taken over again")
+    fake.clear_failures()
+    delivery = bot.frontend.delivery
+    fake.wait_for(lambda: bot.pending() == 0 and not delivery.busy, what="acknowledged, lanes empty", timeout=60)
+    accepted = [c for c in fake.calls_to("sendPhoto", chat_id=ALICE) if c.status == 200]
+    assert len(accepted) == 1 and accepted[0].files["photo"][1] == _png(90), "the result is sent exactly once"
+
+
+def _times_delivered(consumer: Any) -> int:
+    from core.delivery import GROUP
+
+    entries = consumer.connection.xpending_range(consumer.stream, GROUP, min="-", max="+", count=10)
+    return max((int(e["times_delivered"]) for e in entries), default=0)
 
 
 def test_a_blocked_bot_drops_the_result_instead_of_retrying_forever(bot: Bot, db: Database) -> None:  # noqa: F811

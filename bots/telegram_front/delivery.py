@@ -47,6 +47,9 @@ class DeliveryPump:
         self.run_sync = run_sync
         self.block_ms = block_ms
         self._lanes: dict[int, _Lane] = {}
+        # Events queued in a lane or being shown: a long outage lets the consumer claim one again while it is
+        # still being retried here, and it must not be shown twice.
+        self._in_flight: set[str] = set()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -84,12 +87,19 @@ class DeliveryPump:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
 
+    @property
+    def busy(self) -> bool:
+        """Whether any chat still has events queued or being shown."""
+        return bool(self._lanes)
+
     async def idle(self) -> None:
         """Wait until every lane has emptied (tests and shutdown use this)."""
         while self._lanes:
             await asyncio.sleep(0.05)
 
     async def _route(self, event: DeliveryEvent) -> None:
+        if event.event_id in self._in_flight:
+            return
         shown = await self.run_sync(present, self.db, event)
         chat_id = _chat_id(shown)
         if shown is None or chat_id is None:
@@ -101,6 +111,7 @@ class DeliveryPump:
             lane = self._lanes[chat_id] = _Lane()
             lane.task = asyncio.create_task(self._drive(chat_id, lane), name=f"telegram-lane-{chat_id}")
         lane.items.append((event, shown))
+        self._in_flight.add(event.event_id)
 
     async def _drive(self, chat_id: int, lane: _Lane) -> None:
         try:
@@ -108,9 +119,12 @@ class DeliveryPump:
                 batch, lane.items = lane.items, []
                 stale = superseded([event for event, _ in batch])
                 for event, shown in batch:
-                    if event.event_id not in stale and not await self._show_safely(chat_id, event, shown):
-                        continue  # left pending: the next start re-reads it
-                    await self.run_sync(self.consumer.ack, event)
+                    try:
+                        if event.event_id not in stale and not await self._show_safely(chat_id, event, shown):
+                            continue  # left pending: the next start re-reads it
+                        await self.run_sync(self.consumer.ack, event)
+                    finally:
+                        self._in_flight.discard(event.event_id)
         finally:
             if self._lanes.get(chat_id) is lane:
                 del self._lanes[chat_id]

@@ -1,20 +1,22 @@
-"""FastAPI app: health check, each user's private downloads page, and single-file links; all signed and revocable."""
+"""FastAPI app: health check, each user's private downloads page, single-file links and export packages; all
+signed and revocable."""
 
 # No `from __future__ import annotations`: FastAPI must see the real dependency types of the local routes.
 
 import html
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from core import links
 from core.settings import Settings
-from core.signing import BadToken
+from core.signing import BadToken, ExpiredToken
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import Asset
 from storage.repositories import assets as asset_repo
+from storage.repositories import exports as export_repo
 
 STYLE = "<style>li{margin:1em 0}img,video{display:block;max-width:min(100%,480px);height:auto}</style>"
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "video/mp4": "mp4"}
@@ -41,6 +43,37 @@ def item_html(url: str, asset: Asset) -> str:
     when = f"{asset.created_at:%Y-%m-%d %H:%M}"
     return (f'<li>{preview}<a href="{url}">{asset.kind} #{asset.id}</a> '
             f"{' · '.join(part for part in (details, when) if part)}</li>")
+
+
+def message_page(status: int, title: str, text: str) -> HTMLResponse:
+    """A short page saying why a link does not open, and what to do instead."""
+    return HTMLResponse(
+        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>{STYLE}"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>",
+        status_code=status,
+    )
+
+
+EXPIRED = (410, "This download has expired", "Export packages are kept for a limited time. Send /export again in "
+           "the chat for a new one.")
+REVOKED = (403, "This download link was revoked", "Its owner cancelled every link sent so far (/web revoke). "
+           "Send /export again in the chat for a new one.")
+UNKNOWN = (404, "No such download", "This link is not valid: check that it was copied whole, or ask the bot for "
+           "a new one with /export.")
+
+
+# Chat apps fetch links posted in a chat to draw a preview; that is not somebody downloading the package.
+PREVIEW_AGENTS = ("telegrambot", "discordbot", "twitterbot", "facebookexternalhit", "slackbot", "whatsapp")
+
+
+def counts_as_download(request: Request) -> bool:
+    """Whether this request is a person's download: from the first byte (a resumed or split download counts
+    once), and not a chat app drawing a link preview."""
+    agent = request.headers.get("user-agent", "").lower()
+    if any(name in agent for name in PREVIEW_AGENTS):
+        return False
+    ranges = request.headers.get("range", "").replace(" ", "").lower()
+    return not ranges or ranges.startswith("bytes=0-")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -99,5 +132,31 @@ def create_app(settings: Settings) -> FastAPI:
             if found is None:
                 raise HTTPException(status_code=404, detail="this file was deleted")
             return file_of(found)
+
+    @app.get("/x/{token}", response_model=None)
+    def export_package(token: str, request: Request) -> Response:
+        with database.session() as session:
+            try:
+                grant = links.check_export(settings, session, token)
+            except ExpiredToken:
+                return message_page(*EXPIRED)
+            except links.Revoked:
+                return message_page(*REVOKED)
+            except BadToken:
+                return message_page(*UNKNOWN)
+            package = export_repo.get_owned(session, package_id=grant.package_id, owner_id=grant.owner_id)
+            if package is None:
+                return message_page(*UNKNOWN)
+            if package.revoked:
+                return message_page(*REVOKED)
+            if export_repo.is_expired(package):
+                return message_page(*EXPIRED)
+            if package.blob is None or not blobs.exists(package.blob):
+                return message_page(*UNKNOWN)
+            if counts_as_download(request):
+                export_repo.count_download(session, package_id=package.id)
+            path, name = blobs.path(package.blob), f"{package.platform}-{package.id}.zip"
+        # FileResponse streams from disk in chunks and answers Range requests, so large packages can resume.
+        return FileResponse(path, media_type="application/zip", filename=name)
 
     return app

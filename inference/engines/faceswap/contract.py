@@ -1,0 +1,139 @@
+"""What every face-swap engine takes and returns, and the argument checks they share.
+
+A request carries the source face (the persona's best reference photo, with its landmarks or identity
+embedding) and the target: an RGB array for a photo, a file path for a video. Checks raise ``ValueError``
+naming the argument at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+# Which faces of the target get the persona's face. "largest": the main subject only (the biggest face in a
+# photo; in a video the face that is biggest when it first matters, kept until another is clearly bigger),
+# so bystanders and people in the background keep their own faces. "all": every face found.
+FACE_POLICIES = ("largest", "all")
+MIN_FACE_PX = 40  # smaller faces are left alone: their landmarks are guesses and a swap there shows nothing
+
+
+@dataclass(frozen=True)
+class SourceFace:
+    """The face to put in: an upright RGB photo, its landmarks (68 or 5 points) and, for models that take
+    one, the identity embedding (an L2-normalised ArcFace vector)."""
+
+    image: np.ndarray
+    points: np.ndarray
+    embedding: np.ndarray | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class SwapRequest:
+    """One photo or video to put ``source``'s face into.
+
+    ``target`` is an (H, W, 3) uint8 RGB array (a photo) or the path of a video file; a video's result is
+    written to ``output`` (an .mp4 that appears only once complete). Videos longer than ``max_seconds`` are
+    refused, and frames are scaled so their longer side is at most ``max_side``. ``detect_every``: a video
+    runs the face detector on every n-th frame and follows faces in between; ``smoothing`` steadies landmark
+    positions over time.
+    """
+
+    source: SourceFace
+    target: np.ndarray | Path
+    output: Path | None = None
+    faces: str = "largest"
+    max_seconds: float = 30.0
+    max_side: int = 1080
+    detect_every: int = 5
+    smoothing: bool = True
+
+    @property
+    def kind(self) -> Literal["image", "video"]:
+        """``"image"`` for an array target, ``"video"`` for a file."""
+        return "image" if isinstance(self.target, np.ndarray) else "video"
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage (what the benchmark reports)."""
+
+    decode: float = 0.0
+    detect: float = 0.0
+    landmarks: float = 0.0
+    swap: float = 0.0
+    encode: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """Rounded values for logs and asset meta."""
+        return {name: round(value, 3) for name, value in self.__dict__.items()}
+
+
+@dataclass
+class SwapResult:
+    """A finished swap.
+
+    Photos: ``image`` is the result. Videos: ``path`` is the MP4 (original audio kept), ``frames`` and ``fps``
+    describe it. ``faces_swapped`` counts faces in a photo, and distinct faces (tracks) in a video; 0 means no
+    face was found and the output is not worth keeping. ``samples`` are a few swapped frames a likeness check
+    looks at.
+    """
+
+    kind: Literal["image", "video"]
+    engine: str
+    width: int
+    height: int
+    faces_swapped: int
+    image: np.ndarray | None = None
+    path: Path | None = None
+    frames: int = 0
+    fps: float = 0.0
+    has_audio: bool = False
+    frames_with_faces: int = 0
+    samples: list[np.ndarray] = field(default_factory=list)
+    times: StageTimes = field(default_factory=StageTimes)
+
+    @property
+    def duration_s(self) -> float:
+        """Playing time of a video result (0 for a photo)."""
+        return self.frames / self.fps if self.fps else 0.0
+
+
+def check_faces(policy: str) -> str:
+    """``policy`` when it is one of ``FACE_POLICIES``; ``ValueError`` naming ``faces`` otherwise."""
+    if policy not in FACE_POLICIES:
+        raise ValueError(f"faces must be one of {', '.join(FACE_POLICIES)}, got {policy!r}")
+    return policy
+
+
+def check_request(request: SwapRequest) -> None:
+    """The checks every engine runs first; ``ValueError`` names the argument at fault."""
+    source = request.source
+    if not isinstance(source.image, np.ndarray) or source.image.ndim != 3 or source.image.shape[2] != 3:
+        raise ValueError("source.image must be an HxWx3 RGB array")
+    if np.asarray(source.points).ndim != 2 or np.asarray(source.points).shape[1] != 2:
+        raise ValueError(f"source.points must be (N, 2) landmarks, got shape {np.asarray(source.points).shape}")
+    check_faces(request.faces)
+    if isinstance(request.target, np.ndarray):
+        image = request.target
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"target must be HxWx3 uint8 RGB, got shape {image.shape} dtype {image.dtype}")
+        if min(image.shape[:2]) < 16:
+            raise ValueError(f"target is too small to hold a face: {image.shape[1]}x{image.shape[0]}")
+        return
+    if not isinstance(request.target, Path) or not request.target.is_file():
+        raise ValueError(f"target must be an RGB array or an existing video file, got {request.target!r}")
+    if request.output is None:
+        raise ValueError("output is missing: a video swap needs a path to write the clip to")
+    if not (isinstance(request.max_seconds, int | float) and math.isfinite(request.max_seconds)
+            and request.max_seconds > 0):
+        raise ValueError(f"max_seconds must be a positive number, got {request.max_seconds!r}")
+    if isinstance(request.max_side, bool) or not isinstance(request.max_side, int) or request.max_side < 64:
+        raise ValueError(f"max_side must be a whole number of at least 64 pixels, got {request.max_side!r}")
+    if isinstance(request.detect_every, bool) or not isinstance(request.detect_every, int) \
+            or not 1 <= request.detect_every <= 120:
+        raise ValueError(f"detect_every must be a whole number of frames from 1 to 120, got {request.detect_every!r}")

@@ -1,0 +1,211 @@
+"""The /export job: the user's chosen assets made in each of a platform's presets, zipped with a manifest,
+stored as an ``ExportPackage`` and handed back as an expiring, revocable download link.
+
+Spec: ``{"platform": <canonical name>, "asset_ids": [<asset id>, ...]}`` as the assistant resolved it. The
+worker checks ownership again: an asset deleted (or never the user's) since the command is skipped with a
+note, and a package with nothing left fails with a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from core import links, platforms
+from core.errors import NotAvailable, NotFound
+from core.grammar import ASSET_ID_RE
+from core.platforms import IMAGE, VIDEO, Platform
+from inference.engines.faces import FaceAnalyzer, choose_backend, engine_key, load_analyzer
+from inference.export.fit import Box
+from inference.export.package import BuiltPackage, ExportSource, FaceFinder, build_package
+from inference.runtime import TaskContext, task
+from storage.models import Asset, new_id, utcnow
+from storage.repositories import assets as asset_repo
+from storage.repositories import blob_refs
+from storage.repositories import exports as export_repo
+from storage.repositories import personas as persona_repo
+
+log = logging.getLogger(__name__)
+
+FILES_SHARE = (0.02, 0.92)  # of the progress bar: before it reading the assets, after it zipping and storing
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """The export job's spec as the assistant writes it, checked."""
+
+    platform: Platform
+    asset_ids: tuple[str, ...]
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any], *, max_assets: int) -> ExportSpec:
+        """The spec with types checked; ``ValueError`` names the argument at fault."""
+        platform = platforms.get(str(spec.get("platform", "")))
+        raw = spec.get("asset_ids")
+        if not isinstance(raw, list) or not raw:
+            raise ValueError("asset_ids is empty: say which results to export (ids from /gallery, or last N)")
+        ids = tuple(dict.fromkeys(str(item).lower().lstrip("#") for item in raw))
+        bad = [item for item in ids if not ASSET_ID_RE.match(item)]
+        if bad:
+            raise ValueError(f"asset_ids: {bad[0]!r} is not an asset id (see /gallery)")
+        if len(ids) > max_assets:
+            raise ValueError(f"asset_ids: at most {max_assets} results per export, got {len(ids)}")
+        return cls(platform=platform, asset_ids=ids)
+
+
+def _boxes(meta: dict[str, Any]) -> list[Box] | None:
+    """Face boxes an asset's meta records (``faces``: list of boxes, or ``face_box``: one), or None."""
+    found = meta.get("faces", [meta["face_box"]] if meta.get("face_box") else None)
+    if not isinstance(found, list):
+        return None
+    boxes: list[Box] = []
+    for box in found:
+        if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
+            x0, y0, x1, y1 = (round(float(v)) for v in box)
+            if x1 > x0 and y1 > y0:
+                boxes.append((x0, y0, x1, y1))
+    return boxes
+
+
+def _prompt(session: Session, asset: Asset, owner_id: int) -> str:
+    """What the asset shows, in the user's words: the prompt they asked for (a clip: its still's)."""
+    meta = asset.meta or {}
+    if asset.kind == VIDEO and isinstance(meta.get("source_asset"), str):
+        still = asset_repo.get_owned(session, asset_id=meta["source_asset"], owner_id=owner_id)
+        if still is not None and still.kind == IMAGE:
+            return _prompt(session, still, owner_id)
+    request = meta.get("request")
+    asked = request.get("prompt") if isinstance(request, dict) else None
+    prompt = asked or meta.get("prompt")
+    return prompt if isinstance(prompt, str) else ""
+
+
+def _read_sources(ctx: TaskContext, spec: ExportSpec, notes: list[str]) -> list[ExportSource]:
+    sources = []
+    with ctx.db.session() as session:
+        for asset_id in spec.asset_ids:
+            asset = asset_repo.get_owned(session, asset_id=asset_id, owner_id=ctx.content_owner_id)
+            if asset is None or asset.kind not in (IMAGE, VIDEO) or not ctx.blobs.exists(asset.blob):
+                notes.append(f"#{asset_id} is gone (deleted, or not among yours), so it was left out.")
+                continue
+            persona = None
+            if asset.persona_id is not None:
+                persona = persona_repo.get_owned(session, persona_id=asset.persona_id, owner_id=ctx.content_owner_id)
+            sources.append(ExportSource(
+                asset_id=asset.id, kind=asset.kind, path=ctx.blobs.path(asset.blob),
+                prompt=_prompt(session, asset, ctx.content_owner_id),
+                persona=persona.name if persona is not None else None,
+                faces=_boxes(asset.meta or {}) if asset.kind == IMAGE else None,
+            ))
+    if not sources:
+        raise NotFound("None of those results exist among yours any more; /gallery shows what you can export.")
+    return sources
+
+
+def _face_finder(ctx: TaskContext) -> FaceFinder:
+    """Face boxes from the worker's face engine, loaded on first use; none where the engine is unavailable."""
+    analyzer: list[FaceAnalyzer | None] = []
+
+    def find(pixels: np.ndarray) -> list[Box]:
+        if not analyzer:
+            backend = choose_backend(ctx.settings)
+            try:
+                analyzer.append(ctx.engine(engine_key(backend), lambda: load_analyzer(ctx.settings, backend)))
+            except NotAvailable as exc:
+                log.info("exports are cropped without face detection: %s", exc)
+                analyzer.append(None)
+        engine = analyzer[0]
+        if engine is None:
+            return []
+        boxes: list[Box] = []
+        for detection in engine.detect(np.ascontiguousarray(pixels)):
+            x0, y0, x1, y1 = detection.box
+            boxes.append((int(x0), int(y0), int(x1), int(y1)))
+        return boxes
+
+    return find
+
+
+def _prune_expired(ctx: TaskContext) -> None:
+    """Delete the zips of packages whose links have expired (their rows stay, so old links say "expired")."""
+    with ctx.db.session() as session:
+        stale = export_repo.expired_with_files(session)
+        digests = [package.blob for package in stale if package.blob]
+        for package in stale:
+            package.blob = None
+        freed = blob_refs.unused(session, digests)
+    for digest in freed:
+        ctx.blobs.delete(digest)
+
+
+def _export(ctx: TaskContext) -> dict[str, Any]:
+    settings = ctx.settings
+    spec = ExportSpec.from_dict(ctx.spec, max_assets=settings.export_max_assets)
+    ctx.progress(0.01, "reading your files")
+    _prune_expired(ctx)
+    notes: list[str] = []
+    sources = _read_sources(ctx, spec, notes)
+    created = utcnow().replace(microsecond=0)
+    expires = created + timedelta(hours=settings.export_ttl_hours)
+    package_id = new_id()
+    tmp_root = settings.resolved_data_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"export-{ctx.job_id}-", dir=tmp_root))
+    start, end = FILES_SHARE
+    try:
+        built = build_package(sources, spec.platform, workdir=workdir, package_id=package_id, created_at=created,
+                              expires_at=expires, find_faces=_face_finder(ctx),
+                              progress=lambda fraction, stage: ctx.progress(start + fraction * (end - start), stage))
+        ctx.progress(0.95, "storing the package")
+        return _store(ctx, spec, built, package_id, expires, notes)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _store(ctx: TaskContext, spec: ExportSpec, built: BuiltPackage, package_id: str, expires: datetime,
+           notes: list[str]) -> dict[str, Any]:
+    size = built.size_bytes
+    blob = ctx.blobs.put_file(built.path)  # atomic: the store shows the whole zip or nothing
+    exported = list(dict.fromkeys(entry.asset_id for entry in built.files))
+    try:
+        with ctx.db.session() as session:
+            package = export_repo.create(session, package_id=package_id, owner_id=ctx.content_owner_id,
+                                         platform=spec.platform.name, asset_ids=exported, job_id=ctx.job_id,
+                                         blob=blob, manifest=built.manifest, expires_at=expires)
+            url = links.export_url(ctx.settings, session, package=package)
+            # The last moment a cancel can still leave nothing behind: raising here rolls the row back.
+            ctx.check_cancelled()
+    except BaseException:
+        with ctx.db.session() as session:
+            if not blob_refs.in_use(session, blob=blob):
+                ctx.blobs.delete(blob)
+        raise
+    platform = spec.platform
+    kinds = {entry.kind for entry in built.files}
+    presets = ", ".join(f"{p.name} {p.width}×{p.height}" for p in platform.presets if p.kinds & kinds)
+    lines = [
+        f"📦 {platform.title} package: {len(built.files)} file(s) from {len(exported)} result(s), "
+        f"{_megabytes(size)} ({presets}).",
+        "Every file is labelled AI-generated; captions and hashtags are in captions.txt, details in manifest.json.",
+        *built.notes,
+        *notes,
+        f"Download link (works until {expires:%Y-%m-%d %H:%M} UTC; /web revoke cancels it):",
+    ]
+    return {"message": "\n".join(lines), "media": [], "link": url, "package_id": package_id,
+            "platform": platform.name, "files": len(built.files), "size_bytes": size,
+            "expires_at": built.manifest["expires_at"]}
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 / 10 else f"{max(1, round(size / 1024))} KB"
+
+
+build_export = task(_export)

@@ -1,0 +1,334 @@
+"""The Discord bot end to end: the real discord.py client against a fake Discord (REST + gateway) on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from sqlalchemy import select
+
+from bots.discord_bot import DiscordFrontend
+from core import grammar, help
+from core.app import Studio
+from core.grammar import MOTIONS
+from core.prompts import PLATFORMS
+from core.settings import Settings
+from storage.db import Database
+from storage.models import Persona
+from storage.repositories import jobs as job_repo
+from tests import faces_data
+from tests.fake_discord import (
+    APP_ID,
+    GUILD_CHANNEL,
+    GUILD_ID,
+    TOKEN,
+    Call,
+    FakeDiscord,
+    dm_channel,
+    fake_discord,
+    running,
+)
+from tests.tiny_models import tiny_models_dir  # noqa: F401 - the session fixture is shared
+from tests.workers import drain
+
+ALICE, BOB = 1001, 1002
+DM_ALICE, DM_BOB = dm_channel(ALICE), dm_channel(BOB)
+
+
+@dataclass
+class Bot:
+    fake: FakeDiscord
+    frontend: DiscordFrontend
+    studio: Studio
+    settings: Settings
+
+    def pending(self) -> int:
+        assert self.frontend.delivery is not None
+        return self.frontend.delivery.consumer.pending_count()
+
+
+def discord_settings(settings: Settings, fake: FakeDiscord, **extra: object) -> Settings:
+    return settings.model_copy(update={"discord_token": TOKEN, "discord_base_url": fake.base_url,
+                                       "discord_gateway_url": fake.gateway_url, **extra})
+
+
+@contextmanager
+def started(settings: Settings, redis: Redis, fake: FakeDiscord, *, ack_budget_s: float = 2.0,
+            **extra: object) -> Iterator[Bot]:
+    """A running front end against ``fake``; quick retries so outages are tried again within a test."""
+    bot_settings = discord_settings(settings, fake, **extra)
+    studio = Studio.build(bot_settings, redis=redis)
+    # The fake sends its one server right after READY: no need to wait for more. Short stream reads make the
+    # shutdown at the end of each test quick (it lets the read in flight finish).
+    frontend = DiscordFrontend(studio, retry_backoff_s=0.2, guild_ready_timeout_s=0.1, ack_budget_s=ack_budget_s,
+                               delivery_block_ms=200)
+    try:
+        with running(frontend, fake):
+            yield Bot(fake, frontend, studio, bot_settings)
+    finally:
+        frontend.close()
+        studio.close()
+
+
+@pytest.fixture
+def bot(settings: Settings, db: Database, redis: Redis) -> Iterator[Bot]:
+    with fake_discord() as fake, started(settings, redis, fake) as running_bot:
+        yield running_bot
+
+
+def face_photos(count: int) -> list[bytes]:
+    """Distinct JPEGs of one real face (augmentations of a photo shipped with an installed package)."""
+    kinds = faces_data.AUGMENTATIONS[:count]
+    return [faces_data.jpeg_bytes(faces_data.augment(faces_data.tom(), kind)) for kind in kinds]
+
+
+def job_of(call: Call) -> str:
+    """The job id a status message's Cancel button names."""
+    return dict(call.buttons)["Cancel"].removeprefix("cancel:")
+
+
+def callback_of(fake: FakeDiscord, interaction: dict[str, Any]) -> Call:
+    """The callback the bot made for ``interaction`` (whatever its type)."""
+    return fake.wait_for(lambda: next((c for c in fake.calls_to("callback") if interaction["token"] in c.path), None),
+                         what=f"the callback of interaction {interaction['id']}")
+
+
+def status_message_id(db: Database, job_id: str) -> str | None:
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        return job.chat.get("status_message_id") if job is not None else None
+
+
+# ---- commands --------------------------------------------------------------------------------------------------
+
+
+def test_every_command_of_the_grammar_is_a_typed_slash_command(bot: Bot) -> None:
+    fake = bot.fake
+    sync = fake.calls_to("commands")
+    assert [(c.method, c.path) for c in sync] == [("PUT", f"/applications/{APP_ID}/commands")], "one global sync"
+    assert set(grammar.COMMAND_NAMES) <= set(fake.command_names())
+    assert "Animate" in fake.command_names(), "a message command animates a photo or a result"
+    for command in fake.commands[None]:
+        assert len(command["description"]) <= 100 and command["name"] == command["name"].strip()
+        if command.get("type", 1) == 1:
+            assert command["description"], f"/{command['name']} needs a description"
+    assert {c["name"]: c["description"] for c in fake.commands[None] if c["name"] in ("jobs", "gallery")} == {
+        "jobs": dict(help.menu())["jobs"], "gallery": dict(help.menu())["gallery"]}
+
+    imagine = {o["name"]: o for o in fake.command("imagine")["options"]}
+    assert imagine["prompt"]["required"] is True and imagine["prompt"]["type"] == 3
+    assert next(iter(imagine)) == "prompt", "required options come first"
+    assert {"1:1", "4:5", "9:16", "16:9"} <= {c["value"] for c in imagine["ar"]["choices"]}
+    assert [c["value"] for c in imagine["platform"]["choices"]] == list(PLATFORMS)
+    assert (imagine["n"]["type"], imagine["n"]["min_value"], imagine["n"]["max_value"]) == (4, 1, 4)
+    assert imagine["persona"]["autocomplete"] is True and imagine["template"]["autocomplete"] is True
+
+    persona = {o["name"]: o for o in fake.command("persona")["options"]}
+    assert set(persona) == {"new", "list", "show", "rename", "delete", "train"}
+    assert all(o["type"] == 1 for o in persona.values())
+    animate = {o["name"]: o for o in fake.command("animate")["options"]}
+    assert animate["photo"]["type"] == 11 and [c["value"] for c in animate["motion"]["choices"]] == list(MOTIONS)
+    assert {o["name"]: o["type"] for o in fake.command("swap")["options"]} == {"persona": 3, "media": 11, "asset": 3}
+
+
+def test_commands_sync_to_one_server_when_configured(settings: Settings, db: Database, redis: Redis) -> None:
+    with fake_discord() as fake, started(settings, redis, fake, discord_guild_id=GUILD_ID):
+        assert [c.path for c in fake.calls_to("commands")] == [f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"]
+        assert None not in fake.commands, "nothing is registered globally"
+        asked = fake.slash(ALICE, "help", command="gallery", guild=True)
+        answer = fake.answer_to(asked)
+        assert answer.text == help.for_command("gallery") and answer.ephemeral, "help is shown to the asker alone"
+
+
+def test_start_and_help_in_a_dm(bot: Bot) -> None:
+    fake = bot.fake
+    fake.send(ALICE, "/start")
+    assert "/persona new <name>" in fake.wait_call("send", channel_id=DM_ALICE).text
+    asked = fake.slash(ALICE, "help", command="imagine")
+    answer = fake.answer_to(asked)
+    assert answer.route == "callback" and answer.text == help.for_command("imagine")
+    assert not answer.ephemeral, "nobody else is in a DM: answers stay in the conversation"
+    fake.send(ALICE, "what can you do")
+    assert fake.wait_call("send", channel_id=DM_ALICE, contains="Commands:").text == help.overview()
+
+
+# ---- the persona flow ------------------------------------------------------------------------------------------
+
+
+def test_persona_from_several_photos_in_one_message_then_analysis_and_the_ready_card(bot: Bot, db: Database) -> None:
+    fake = bot.fake
+    asked = fake.slash(ALICE, "persona new", name="Ava")
+    ask = fake.answer_to(asked, contains="Creating Ava")
+    assert [label for label, _ in ask.buttons] == ["I agree", "Cancel"]
+    press = fake.press(ALICE, fake.message(ask), dict(ask.buttons)["I agree"])
+    fake.answer_to(press, contains="Now send 3-10 photos of Ava")
+
+    photos = [fake.add_file(data, filename=f"ava-{i}.jpg", content_type="image/jpeg", channel_id=DM_ALICE)
+              for i, data in enumerate(face_photos(4))]
+    before = len(fake.calls)
+    fake.send(ALICE, "", attachments=photos)
+    summary = fake.wait_call("send", channel_id=DM_ALICE, contains="so far", after=before)
+    assert "4 photo(s) so far" in summary.text, "the photos of one message reach the assistant together"
+    assert summary.text.count("received") == 4
+    assert len(fake.calls_to("download")) == 4
+
+    done = fake.slash(ALICE, "done")
+    status = fake.answer_to(done, contains="persona analysis queued")
+    assert "Checking 4 photos of Ava" in status.text and not status.ephemeral
+    job_id = job_of(status)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.kind == "persona_analyze" and job.status == "queued"
+        assert job.chat["platform"] == "discord" and job.chat["chat_id"] == str(DM_ALICE)
+    status_id = int(fake.message(status)["id"])
+    fake.wait_for(lambda: status_message_id(db, job_id) == str(status_id), what="the status message attached")
+
+    # The face analysis runs for real on the CPU worker; its progress edits the same status message.
+    drain(bot.settings, db, bot.studio.redis, queues=("cpu",))
+    fake.wait_call("edit", channel_id=DM_ALICE, contains="persona analysis done", timeout=60)
+    edits = fake.calls_to("edit", channel_id=DM_ALICE)
+    assert {c.message_id for c in edits} == {status_id}, "progress edits the one status message in place"
+    assert len(edits) >= 2 and "%" in edits[0].text and edits[-1].buttons == [], "a bar, then done without Cancel"
+    card = fake.wait_call("send", channel_id=DM_ALICE, contains="Ava is ready")
+    assert [name for name, _ in card.files] == ["persona-card.png"]
+    fake.wait_for(lambda: bot.pending() == 0, what="every event acknowledged")
+    with db.session() as session:
+        assert session.scalars(select(Persona).where(Persona.name == "Ava")).one().status == "ready"
+
+    # The persona is offered while typing, and a slash /imagine with it queues the job.
+    typed = fake.slash(ALICE, "imagine", prompt="x", persona="av", focused="persona")
+    choices = callback_of(fake, typed)
+    assert choices.callback_type == 8 and choices.params["data"]["choices"] == [{"name": "Ava — ready",
+                                                                                 "value": "Ava"}]
+    imagine = fake.slash(ALICE, "imagine", prompt="reading in a Paris café, golden hour", persona="Ava", n=2)
+    assert "Ava: reading in a Paris café" in fake.answer_to(imagine, contains="image queued").text
+
+
+# ---- images, buttons and ownership -----------------------------------------------------------------------------
+
+
+def test_imagine_delivers_attachments_with_buttons_that_only_their_owner_can_press(
+        bot: Bot, db: Database, tiny_models_dir: Path) -> None:  # noqa: F811
+    fake = bot.fake
+    asked = fake.slash(ALICE, "imagine", prompt="a lighthouse in a storm, it's dramatic", n=2, ar="4:5")
+    status = fake.answer_to(asked, contains="image queued")
+    assert "a lighthouse in a storm, it's dramatic" in status.text, "an apostrophe in a prompt arrives intact"
+    job_id = job_of(status)
+    fake.wait_for(lambda: status_message_id(db, job_id) is not None, what="the status message attached")
+
+    worker_settings = bot.settings.model_copy(update={"models_dir": tiny_models_dir})
+    drain(worker_settings, db, bot.studio.redis, queues=("gpu",))
+    result = fake.wait_call("send", channel_id=DM_ALICE, contains="#", timeout=90)
+    assert len(result.files) == 2 and all(name.endswith(".png") for name, _ in result.files)
+    assert [label for label, _ in result.buttons] == ["🔁 Variations", "✏️ Remix", "🎬 Animate", "📦 Export"]
+    shown = fake.message(result)
+    assert all(a["description"].startswith("#") for a in shown["attachments"]), "each file's alt text names its id"
+    done = fake.wait_call("edit", channel_id=DM_ALICE, contains="image done")
+    assert done.message_id == int(fake.message(status)["id"]) and done.buttons == []
+    fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
+
+    actions = dict(result.buttons)
+    before = len(fake.calls)
+    fake.press(BOB, shown, actions["🔁 Variations"])
+    refusal = fake.wait_call("callback", after=before)
+    assert refusal.ephemeral and "not yours" in refusal.text, "someone else's press is refused to them alone"
+
+    for forged in ("var:../../etc", "cancel:zzzz", "x" * 100):
+        before = len(fake.calls)
+        fake.press(ALICE, shown, forged)
+        refusal = fake.wait_call("callback", after=before)
+        assert refusal.ephemeral and refusal.text == "That button has expired. Send the command again."
+
+    before = len(fake.calls)
+    fake.press(ALICE, shown, actions["🔁 Variations"])
+    again = fake.wait_call("callback", after=before, contains="image queued")
+    assert "Variations of your image" in again.text and not again.ephemeral
+    new_job = job_of(again)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=new_job)
+        assert job is not None and job.spec["variation_of"] == actions["🔁 Variations"].removeprefix("var:")
+    fake.wait_for(lambda: status_message_id(db, new_job) == fake.message(again)["id"], what="status attached")
+    assert [c for c in fake.calls_to("send") if "not yours" in c.text or "expired" in c.text] == [], \
+        "refusals never reach the channel"
+
+
+def test_cancel_by_command_and_by_button(bot: Bot) -> None:
+    fake = bot.fake
+    asked = fake.slash(ALICE, "echo", text="slow", seconds=5)
+    status = fake.answer_to(asked, contains="echo queued")
+    job_id = job_of(status)
+    fake.press(BOB, fake.message(status), f"cancel:{job_id}")
+    refusal = fake.wait_call("callback", contains="among yours")
+    assert refusal.ephemeral
+
+    offered = callback_of(fake, fake.slash(ALICE, "cancel", job="", focused="job"))
+    assert [c["value"] for c in offered.params["data"]["choices"]] == [job_id]
+
+    cancelled = fake.slash(ALICE, "cancel", job=job_id)
+    fake.answer_to(cancelled, contains="cancelled before it started")
+    edit = fake.wait_call("edit", channel_id=DM_ALICE, contains="cancelled")
+    assert edit.message_id == int(fake.message(status)["id"])
+    assert edit.text == f"⏹ echo cancelled · job {job_id}" and edit.buttons == []
+
+    second = fake.slash(ALICE, "echo", text="again", seconds=5)
+    status = fake.answer_to(second, contains="echo queued")
+    fake.press(ALICE, fake.message(status), f"cancel:{job_of(status)}")
+    fake.wait_call("callback", contains="cancelled before it started")
+    fake.wait_call("edit", channel_id=DM_ALICE, contains=f"echo cancelled · job {job_of(status)}")
+
+
+def test_buttons_keep_working_after_a_restart(settings: Settings, db: Database, redis: Redis) -> None:
+    with fake_discord() as fake:
+        with started(settings, redis, fake):
+            fake.send(ALICE, "/echo later --seconds 5")
+            status = fake.wait_call("send", channel_id=DM_ALICE, contains="echo queued")
+        # The server sees the socket close a moment after the client let go of it.
+        fake.wait_for(lambda: fake.connected() == 0, what="the first process gone")
+        with started(settings, redis, fake):
+            fake.press(ALICE, fake.message(status), dict(status.buttons)["Cancel"])
+            fake.wait_call("callback", contains="cancelled before it started")
+            fake.wait_call("edit", channel_id=DM_ALICE, contains="echo cancelled")
+
+
+# ---- servers ---------------------------------------------------------------------------------------------------
+
+
+def test_in_a_server_only_messages_for_the_bot_are_answered(bot: Bot) -> None:
+    fake = bot.fake
+    fake.send(ALICE, "what a nice day", guild=True)
+    fake.send(ALICE, "/jobs", guild=True)
+    mention = fake.send(BOB, "/persona list", guild=True, mention_bot=True)
+    listing = fake.wait_call("send", channel_id=GUILD_CHANNEL, contains="No personas yet")
+    assert len(fake.calls_to("send", channel_id=GUILD_CHANNEL)) == 1, "chatter and unaddressed commands are ignored"
+    assert str(listing.params["message_reference"]["message_id"]) == mention["id"], "answers quote what they answer"
+    assert listing.params["allowed_mentions"] == {"parse": [], "replied_user": False}, "and ping nobody"
+
+    before = len(fake.calls)
+    fake.send(ALICE, "/gallery", guild=True, reply_to=fake.message(listing))
+    fake.wait_call("send", channel_id=GUILD_CHANNEL, contains="gallery is empty", after=before)
+
+    # A private link is refused in the channel but works as a slash command, where only the user sees it.
+    fake.send(ALICE, "/web", guild=True, mention_bot=True)
+    fake.wait_call("send", channel_id=GUILD_CHANNEL, contains="message me directly")
+    asked = fake.slash(ALICE, "web", guild=True)
+    link = fake.answer_to(asked, contains="Your downloads page")
+    assert link.ephemeral and f"{bot.settings.public_url}/u/" in link.text
+
+
+def test_server_jobs_post_a_public_status_and_results_reply_to_it(bot: Bot, db: Database) -> None:
+    fake = bot.fake
+    asked = fake.slash(BOB, "echo", text="hello server", guild=True)
+    status = fake.answer_to(asked, contains="echo queued")
+    assert not status.ephemeral and status.channel_id == GUILD_CHANNEL
+    job_id = job_of(status)
+    fake.wait_for(lambda: status_message_id(db, job_id) is not None, what="status attached")
+    drain(bot.settings, db, bot.studio.redis)
+    result = fake.wait_call("send", channel_id=GUILD_CHANNEL, contains="echo: hello server")
+    assert str(result.params["message_reference"]["message_id"]) == fake.message(status)["id"]
+    fake.wait_call("edit", channel_id=GUILD_CHANNEL, contains="echo done")
+    fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
