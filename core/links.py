@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from core.signing import BadToken, sign, verify
+from storage.db import Database
 from storage.models import Asset, ExportPackage, User
 from storage.repositories import exports as export_repo
 
@@ -80,6 +81,18 @@ def check_export(settings: Settings, session: Session, token: str) -> ExportGran
     if int(parts[3]) != _epoch(session.get(User, grant.owner_id)):
         raise Revoked("this link was revoked")
     return grant
+
+
+def asset_link(settings: Settings, db: Database, asset_id: str | None) -> str:
+    """A signed link to just this asset's file, or the public page when it is gone (blocking: reads the database).
+
+    Front ends send it in place of a file too big to upload; it never opens the rest of the owner's gallery.
+    """
+    with db.session() as session:
+        asset = session.get(Asset, asset_id) if asset_id is not None else None
+        if asset is None:
+            return settings.public_url.rstrip("/")
+        return asset_url(settings, session, asset=asset)
 
 
 def revoke_all(session: Session, *, owner_id: int) -> None:

@@ -38,6 +38,13 @@ class BlobStore:
             raise InvalidDigest(f"not a sha256 digest: {digest!r}")
         return self.root / digest[:2] / digest[2:4] / digest
 
+    def size(self, digest: str) -> int:
+        """The blob's size in bytes; 0 when it is missing."""
+        try:
+            return self.path(digest).stat().st_size
+        except OSError:
+            return 0
+
     def exists(self, digest: str) -> bool:
         """Whether ``digest`` is stored."""
         return self.path(digest).is_file()

@@ -27,7 +27,6 @@ from core.messages import Button, Media, Reply
 from core.settings import Settings
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.models import Asset
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,7 @@ class Outbox:
         notes: list[str] = []
         sendable: list[Media] = []
         for media in reply.media:
-            size = media.size_bytes or self._blob_size(media.blob)
+            size = media.size_bytes or self.blobs.size(media.blob)
             if size > upload_limit:
                 link = await self.run_sync(self.download_link, media.asset_id)
                 notes.append(f"{PurePath(media.filename).name} is {size / 2**20:.0f} MB, more than Discord lets a "
@@ -197,7 +196,7 @@ class Outbox:
         chunks: list[list[Media]] = []
         total = 0
         for item in media:
-            size = item.size_bytes or self._blob_size(item.blob)
+            size = item.size_bytes or self.blobs.size(item.blob)
             if not chunks or len(chunks[-1]) >= FILES_PER_MESSAGE or total + size > upload_limit:
                 chunks.append([])
                 total = 0
@@ -236,19 +235,9 @@ class Outbox:
             sent.append(await with_retry(step, attempts=attempts, backoff_s=backoff_s))
         return sent
 
-    def _blob_size(self, digest: str) -> int:
-        try:
-            return self.blobs.path(digest).stat().st_size
-        except OSError:
-            return 0
-
     def download_link(self, asset_id: str | None) -> str:
         """A signed link to just this asset's file (blocking: it reads the database)."""
-        with self.db.session() as session:
-            asset = session.get(Asset, asset_id) if asset_id is not None else None
-            if asset is None:
-                return self.settings.public_url.rstrip("/")
-            return links.asset_url(self.settings, session, asset=asset)
+        return links.asset_link(self.settings, self.db, asset_id)
 
 
 def reference_to(channel_id: int, message_id: int | None) -> discord.MessageReference | None:

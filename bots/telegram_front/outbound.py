@@ -24,7 +24,6 @@ from core.messages import Button, Media, Reply
 from core.settings import Settings
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.models import Asset
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +161,7 @@ class Outbox:
         steps: list[Step] = []
         sendable: list[Media] = []
         for media in reply.media:
-            size = media.size_bytes or self._blob_size(media.blob)
+            size = media.size_bytes or self.blobs.size(media.blob)
             if size > self.upload_limit:
                 link = await self.run_sync(self.download_link, media.asset_id)
                 note = (f"{media.filename} is {size / 2**20:.0f} MB, more than Telegram lets a bot send "
@@ -233,21 +232,11 @@ class Outbox:
         # Photos and videos may share an album; documents cannot join them, and big images go as documents.
         if media.kind == "video":
             return True
-        return media.kind == "image" and (media.size_bytes or self._blob_size(media.blob)) <= PHOTO_UPLOAD_BYTES
-
-    def _blob_size(self, digest: str) -> int:
-        try:
-            return self.blobs.path(digest).stat().st_size
-        except OSError:
-            return 0
+        return media.kind == "image" and (media.size_bytes or self.blobs.size(media.blob)) <= PHOTO_UPLOAD_BYTES
 
     def download_link(self, asset_id: str | None) -> str:
         """A signed link to just this asset's file (blocking: it reads the database)."""
-        with self.db.session() as session:
-            asset = session.get(Asset, asset_id) if asset_id is not None else None
-            if asset is None:
-                return self.settings.public_url.rstrip("/")
-            return links.asset_url(self.settings, session, asset=asset)
+        return links.asset_link(self.settings, self.db, asset_id)
 
 
 def _reply_kwargs(reply_to: int | None) -> dict[str, Any]:

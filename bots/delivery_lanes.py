@@ -1,0 +1,162 @@
+"""Reading a front end's delivery stream into one in-order lane per chat; the chat-specific part is ``show``.
+
+Each chat (a Telegram chat, a Discord channel) has its own lane, an asyncio task that shows its events in
+order, so a chat under flood control never holds up the others. An event is acknowledged only after the chat
+accepted everything it caused; ``show`` retries transient errors in place, and a process stopped meanwhile
+leaves the event pending for the next start. What ``show`` still raises afterwards is sorted by
+``is_permanent``: permanent failures (the bot was blocked, a bad request) are logged and the event dropped,
+anything else leaves it pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.delivery import DeliveryConsumer, DeliveryEvent, superseded
+from core.presenter import Presentation, present
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+RunSync = Callable[..., Awaitable[Any]]  # runs a blocking call off the event loop
+READ_BLOCK_MS = 1000
+READ_COUNT = 100
+
+
+@dataclass
+class _Lane:
+    items: list[tuple[DeliveryEvent, Presentation]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class LanedDelivery:
+    """Routes a stream's events into per-chat lanes; subclasses say where an event goes and how it is shown."""
+
+    platform = ""
+
+    def __init__(self, *, consumer: DeliveryConsumer, db: Database, run_sync: RunSync,
+                 block_ms: int = READ_BLOCK_MS) -> None:
+        self.consumer = consumer
+        self.db = db
+        self.run_sync = run_sync
+        self.block_ms = block_ms
+        self._lanes: dict[int, _Lane] = {}
+        # Events a lane holds (still being retried through an outage): taken over again after the consumer's
+        # idle time, they must not be queued a second time and shown twice.
+        self._in_flight: set[str] = set()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- what a front end supplies ------------------------------------------------------------------
+
+    def destination(self, shown: Presentation) -> int | None:
+        """The chat ``shown`` goes to, or None when the job was not started from this front end."""
+        if shown.chat.get("platform") != self.platform:
+            return None
+        try:
+            return int(shown.chat["chat_id"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    async def show(self, chat_id: int, event: DeliveryEvent, shown: Presentation) -> None:
+        """Edit the status message and send the results, retrying transient errors."""
+        raise NotImplementedError
+
+    def is_permanent(self, exc: Exception) -> bool:
+        """Whether a failure left after ``show``'s retries means the event can never be shown."""
+        raise NotImplementedError
+
+    # ---- the loop ---------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start reading in a background task of the running event loop."""
+        self._task = asyncio.create_task(self.run(), name=f"{self.platform}-delivery")
+
+    async def run(self) -> None:
+        """Read and route events until ``stop``; a Redis or database hiccup is logged and retried."""
+        while not self._stopping:
+            try:
+                events = await self.run_sync(self.consumer.read, count=READ_COUNT, block_ms=self.block_ms)
+                for event in events:
+                    await self._route(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading the %s delivery stream failed; retrying in 1 s", self.platform)
+                await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        """Stop reading and abandon lanes mid-way: their unacknowledged events are re-read on the next start."""
+        self._stopping = True
+        if self._task is not None:
+            # Let the read in flight finish: cancelling the await would not stop the blocked XREADGROUP on its
+            # thread, and whatever it fetched would sit unseen in this consumer's pending list.
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self.block_ms / 1000 + 5)
+            except TimeoutError:
+                self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._lanes.clear()
+
+    @property
+    def busy(self) -> bool:
+        """Whether any chat still has events queued or being shown."""
+        return bool(self._lanes)
+
+    async def idle(self) -> None:
+        """Wait until every lane has emptied (tests and shutdown use this)."""
+        while self._lanes:
+            await asyncio.sleep(0.05)
+
+    async def _route(self, event: DeliveryEvent) -> None:
+        if event.event_id in self._in_flight:
+            return
+        shown = await self.run_sync(present, self.db, event)
+        chat_id = self.destination(shown) if shown is not None else None
+        if shown is None or chat_id is None:
+            # The job is gone or was not started from this front end: nothing can ever show this event.
+            await self.run_sync(self.consumer.ack, event)
+            return
+        lane = self._lanes.get(chat_id)
+        if lane is None:
+            lane = self._lanes[chat_id] = _Lane()
+            lane.task = asyncio.create_task(self._drive(chat_id, lane), name=f"{self.platform}-lane-{chat_id}")
+        lane.items.append((event, shown))
+        self._in_flight.add(event.event_id)
+
+    async def _drive(self, chat_id: int, lane: _Lane) -> None:
+        try:
+            while lane.items:
+                batch, lane.items = lane.items, []
+                stale = superseded([event for event, _ in batch])
+                for event, shown in batch:
+                    try:
+                        if event.event_id not in stale and not await self._show_safely(chat_id, event, shown):
+                            continue  # left pending: the next start re-reads it
+                        await self.run_sync(self.consumer.ack, event)
+                    finally:
+                        self._in_flight.discard(event.event_id)
+        finally:
+            if self._lanes.get(chat_id) is lane:
+                del self._lanes[chat_id]
+
+    async def _show_safely(self, chat_id: int, event: DeliveryEvent, shown: Presentation) -> bool:
+        """Whether the event is finished with (shown, or never showable); False leaves it unacknowledged."""
+        try:
+            await self.show(chat_id, event, shown)
+            return True
+        except Exception as exc:
+            if self.is_permanent(exc):
+                log.warning("dropping event %s of job %s for %s chat %s: %s", event.event_id, event.job_id,
+                            self.platform, chat_id, exc)
+                return True
+            log.exception("showing event %s of job %s failed; it stays pending", event.event_id, event.job_id)
+            return False
