@@ -482,6 +482,7 @@ class Assistant:
         with self.db.session() as session:
             user = self._user(session, msg)
             owner_id = user_repo.content_owner_id(user)
+            prefs = dict(user.preferences)
             named = cmd.asset or msg.reply_to_asset
             if named:
                 asset_id = self._owned_image(session, owner_id, named).id
@@ -494,13 +495,11 @@ class Assistant:
                 if not newest:
                     raise UsageError(NO_IMAGE)
                 asset_id = newest[0].id
-        return self._submit_animation(msg, asset_id, motion=cmd.motion, seconds=cmd.seconds, notes=notes)
+        return self._submit_animation(msg, asset_id, prefs, motion=cmd.motion, seconds=cmd.seconds, notes=notes)
 
-    def _submit_animation(self, msg: Incoming, asset_id: str, *, motion: str | None, seconds: float | None,
-                          notes: list[str] | None = None) -> list[Reply]:
+    def _submit_animation(self, msg: Incoming, asset_id: str, prefs: dict[str, Any], *, motion: str | None,
+                          seconds: float | None, notes: list[str] | None = None) -> list[Reply]:
         """Queue a video job; what the request leaves out comes from the user's /settings, else the worker."""
-        with self.db.session() as session:
-            prefs = dict(self._user(session, msg).preferences)
         motion = motion or prefs.get("motion")
         length = seconds if seconds is not None else prefs.get("seconds")
         spec = {"asset_id": asset_id, "motion": motion,
@@ -531,14 +530,21 @@ class Assistant:
             raise UsageError("Send one photo at a time with /animate.")
         upload = uploads[0]
         checked = check_image(upload.data, filename=upload.filename or "your file", settings=self.settings)
-        digest = self.blobs.put_bytes(checked.data)
+        asset = self._stored_upload(session, owner_id, "image", checked.data, mime=checked.mime,
+                                    width=checked.width, height=checked.height,
+                                    meta={"filename": upload.filename, "notes": checked.notes})
+        return asset.id, checked.notes
+
+    def _stored_upload(self, session: Session, owner_id: int, kind: str, data: bytes, *, mime: str,
+                       meta: dict[str, Any], width: int = 0, height: int = 0) -> Asset:
+        """The user's ``kind`` asset holding ``data``: the same file sent twice is one asset."""
+        digest = self.blobs.put_bytes(data)
         known = session.scalars(select(Asset).where(Asset.owner_id == owner_id, Asset.blob == digest,
-                                                    Asset.kind == "image").limit(1)).first()
-        if known is None:
-            known = asset_repo.create(session, owner_id=owner_id, kind="image", blob=digest, mime=checked.mime,
-                                      width=checked.width, height=checked.height, tags=["uploaded"],
-                                      meta={"filename": upload.filename, "notes": checked.notes})
-        return known.id, checked.notes
+                                                    Asset.kind == kind).limit(1)).first()
+        if known is not None:
+            return known
+        return asset_repo.create(session, owner_id=owner_id, kind=kind, blob=digest, mime=mime, width=width,
+                                 height=height, tags=["uploaded"], meta=meta)
 
     def _motion_picker(self, msg: Incoming, asset_id: str) -> list[Reply]:
         with self.db.session() as session:
@@ -551,7 +557,8 @@ class Assistant:
         with self.db.session() as session:
             user = self._user(session, msg)
             self._owned_image(session, user_repo.content_owner_id(user), asset_id)
-        return self._submit_animation(msg, asset_id, motion=motion, seconds=None)
+            prefs = dict(user.preferences)
+        return self._submit_animation(msg, asset_id, prefs, motion=motion, seconds=None)
 
     # ---- export -----------------------------------------------------------------------------------
 
@@ -568,9 +575,7 @@ class Assistant:
                     raise UsageError(f"At most {limit} results per export and you named {len(asset_ids)}: "
                                      "split them over two /export commands.")
                 for asset_id in asset_ids:
-                    if asset_repo.get_owned(session, asset_id=asset_id, owner_id=owner_id) is None:
-                        # The same answer whether it never existed or is someone else's: ids reveal nothing.
-                        raise NotFound(f"No result #{asset_id} among yours; /gallery shows your ids.")
+                    _owned_result(session, owner_id, asset_id)
             else:
                 wanted = cmd.last or 1
                 if wanted > limit:
@@ -596,8 +601,7 @@ class Assistant:
         _export_here(msg)
         with self.db.session() as session:
             user = self._user(session, msg)
-            if asset_repo.get_owned(session, asset_id=asset_id, owner_id=user_repo.content_owner_id(user)) is None:
-                raise NotFound(f"No result #{asset_id} among yours; /gallery shows your ids.")
+            _owned_result(session, user_repo.content_owner_id(user), asset_id)
             chosen = platform_name or user.preferences.get("platform")
         if chosen not in platforms.PRESETS:
             return [Reply(text=f"Export #{asset_id} for which platform? (/settings platform <name> skips this "
@@ -653,14 +657,10 @@ class Assistant:
         if sniff_kind(upload.data) != "video":
             return self._uploaded_image(session, owner_id, uploads)
         checked = check_video(upload.data, filename=upload.filename or "your video", settings=self.settings)
-        digest = self.blobs.put_bytes(checked.data)
-        known = session.scalars(select(Asset).where(Asset.owner_id == owner_id, Asset.blob == digest,
-                                                    Asset.kind == "video").limit(1)).first()
-        if known is None:
-            # Size and length are unknown here (no decoder in front ends); the worker fills them in.
-            known = asset_repo.create(session, owner_id=owner_id, kind="video", blob=digest, mime=checked.mime,
-                                      tags=["uploaded"], meta={"filename": upload.filename})
-        return known.id, []
+        # Size and length are unknown here (no decoder in front ends); the worker fills them in.
+        asset = self._stored_upload(session, owner_id, "video", checked.data, mime=checked.mime,
+                                    meta={"filename": upload.filename})
+        return asset.id, []
 
     def _swap_pressed(self, msg: Incoming, asset_id: str, persona_id: int | None) -> list[Reply]:
         """A result's swap button: straight to the swap with the one ready persona, else ask whose face."""
@@ -788,6 +788,14 @@ class Assistant:
             self._delete_blobs(freed)
             return [Reply(text=f"Deleted {name} with its photos, embeddings and LoRA weights.")]
         raise UsageError("That button has expired. Send the command again.")
+
+
+def _owned_result(session: Session, owner_id: int, asset_id: str) -> Asset:
+    asset = asset_repo.get_owned(session, asset_id=asset_id, owner_id=owner_id)
+    if asset is None:
+        # The same answer whether it never existed or is someone else's: ids reveal nothing.
+        raise NotFound(f"No result #{asset_id} among yours; /gallery shows your ids.")
+    return asset
 
 
 def _export_here(msg: Incoming) -> None:

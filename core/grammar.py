@@ -21,6 +21,8 @@ PLATFORM_ALIASES = {
     "x": "x", "twitter": "x",
     "facebook": "facebook", "fb": "facebook",
 }
+# How long an animation may be, in seconds; the video engines check the same bounds.
+ANIMATE_SECONDS = (2.0, 10.0)
 MOTIONS = ("zoom-in", "zoom-out", "pan-left", "pan-right", "tilt-up", "tilt-down", "orbit", "ai")
 NAME_RE = re.compile(r"^[\w][\w .'-]{0,31}$", re.UNICODE)
 AR_RE = re.compile(r"^(\d{1,4})\s*[:x×/]\s*(\d{1,4})$")
@@ -643,7 +645,7 @@ def motion_option(value: str, label: str = "motion") -> str:
 
 def seconds_option(value: str, label: str = "seconds") -> float:
     """An animation length from 2 to 10 seconds ("4", "4.5", "4s"); raises ``UsageError`` naming ``label``."""
-    return _float(value, label, 2, 10)
+    return _float(value, label, *ANIMATE_SECONDS)
 
 
 def aspect_option(value: str | None) -> str | None:

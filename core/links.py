@@ -51,10 +51,8 @@ def asset_url(settings: Settings, session: Session, *, asset: Asset) -> str:
 def export_url(settings: Settings, session: Session, *, package: ExportPackage) -> str:
     """A link to one export package's zip, valid until the package expires."""
     epoch = _epoch(session.get(User, package.owner_id))
-    expires = package.expires_at or datetime.now(UTC)
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)
-    ttl = max(1, int((expires - datetime.now(UTC)).total_seconds()))
+    now = datetime.now(UTC)
+    ttl = max(1, int(((export_repo.expires_at(package) or now) - now).total_seconds()))
     token = sign(settings.secret_key, f"export:{package.id}:{package.owner_id}:{epoch}", ttl_s=ttl)
     return f"{settings.public_url.rstrip('/')}/x/{token}"
 

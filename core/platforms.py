@@ -89,8 +89,8 @@ FEED_4X5 = Preset("feed", "feed post 4:5", 1080, 1350)
 SQUARE = Preset("square", "square post 1:1", 1080, 1080, kinds=IMAGES_ONLY)
 VERTICAL = (1080, 1920)
 
-PRESETS: dict[str, Platform] = {
-    "instagram": Platform(
+PRESETS: dict[str, Platform] = {platform.name: platform for platform in (
+    Platform(
         name="instagram",
         title="Instagram",
         presets=(FEED_4X5, SQUARE, Preset("story", "story / reel 9:16", *VERTICAL, max_seconds=60.0)),
@@ -99,7 +99,7 @@ PRESETS: dict[str, Platform] = {
         caption_limit=2200,
         hashtag_limit=30,
     ),
-    "tiktok": Platform(
+    Platform(
         name="tiktok",
         title="TikTok",
         presets=(Preset("vertical", "video / photo 9:16", *VERTICAL),),
@@ -108,7 +108,7 @@ PRESETS: dict[str, Platform] = {
         caption_limit=2200,
         hashtag_limit=10,
     ),
-    "youtube": Platform(
+    Platform(
         name="youtube",
         title="YouTube Shorts",
         presets=(Preset("shorts", "Shorts 9:16", *VERTICAL),),
@@ -118,7 +118,7 @@ PRESETS: dict[str, Platform] = {
         caption_limit=100,
         hashtag_limit=15,
     ),
-    "x": Platform(
+    Platform(
         name="x",
         title="X",
         presets=(Preset("landscape", "landscape 16:9", 1600, 900), Preset("square", "square 1:1", 1200, 1200)),
@@ -127,7 +127,7 @@ PRESETS: dict[str, Platform] = {
         caption_limit=280,
         hashtag_limit=3,
     ),
-    "facebook": Platform(
+    Platform(
         name="facebook",
         title="Facebook",
         presets=(FEED_4X5, SQUARE, Preset("story", "story 9:16", *VERTICAL, max_seconds=60.0)),
@@ -136,7 +136,7 @@ PRESETS: dict[str, Platform] = {
         caption_limit=63206,
         hashtag_limit=10,
     ),
-}
+)}
 
 
 def get(name: str) -> Platform:

@@ -27,6 +27,12 @@ class Presentation:
         value = self.chat.get("status_message_id")
         return str(value) if value is not None else None
 
+    @property
+    def reply_to(self) -> int | None:
+        """The user's message that the results answer, where the front end quotes it."""
+        value = self.chat.get("reply_to")
+        return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
+
 
 def present(db: Database, event: DeliveryEvent) -> Presentation | None:
     """The chat actions for ``event``, or None when its job no longer exists."""

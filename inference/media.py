@@ -398,13 +398,3 @@ def still_frame(path: Path, *, at_s: float = 0.0) -> np.ndarray:
     if result.returncode != 0 or len(result.stdout) < width * height * 3:
         raise MediaError(f"could not read a frame of {Path(path).name} at {at_s:g} s: {_tail(result.stderr)}")
     return np.frombuffer(result.stdout[: width * height * 3], dtype=np.uint8).reshape(height, width, 3)
-
-
-def describe(info: VideoInfo) -> str:
-    """A one-line summary for logs and captions: ``1280x720 · 30 fps · 10.0 s · audio``."""
-    width, height = info.display_size
-    parts = [f"{width}x{height}", f"{info.fps:g} fps", f"{info.duration_s:.1f} s"]
-    if info.has_audio:
-        parts.append("audio")
-    return " · ".join(parts)
-

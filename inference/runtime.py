@@ -6,10 +6,14 @@ import contextvars
 import functools
 import logging
 import secrets
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from redis import Redis
@@ -22,6 +26,7 @@ from inference.engine_cache import EngineCache
 from inference.engines.base import Engine
 from storage.blobs import BlobStore
 from storage.db import Database
+from storage.repositories import blob_refs
 from storage.repositories import jobs as job_repo
 from storage.repositories import users as user_repo
 from storage.states import JobStatus
@@ -104,6 +109,23 @@ class TaskContext:
     def engine(self, key: str, load: Callable[[], E]) -> E:
         """A warm engine from the worker's cache, loaded on first use."""
         return self.resources.engines.get(key, load)
+
+    @contextmanager
+    def workdir(self) -> Iterator[Path]:
+        """A private folder under the data dir for this job's intermediate files, removed however the job ends."""
+        root = self.settings.resolved_data_dir / "tmp"
+        root.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=f"{self.kind}-{self.job_id}-", dir=root))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def discard_blob(self, blob: str) -> None:
+        """Delete a blob this job stored but could not keep, unless some row refers to it (identical content)."""
+        with self.db.session() as session:
+            if not blob_refs.in_use(session, blob=blob):
+                self.blobs.delete(blob)
 
     def check_cancelled(self) -> None:
         """Raise ``JobCancelled`` if the owner cancelled this job."""

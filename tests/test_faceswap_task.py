@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
 from tests import faces_data, faceswap_data
-from tests.workers import drain
+from tests.workers import drain, drain_cancelling_midway
 
 CHAT = {"platform": "console", "chat_id": "1"}
 
@@ -221,28 +219,9 @@ def test_cancel_mid_video_leaves_nothing_behind(settings: Settings, db: Database
     jobs = JobService(db=db, redis=redis, settings=settings)
     job_id = jobs.submit(user=user, kind="faceswap", spec={"persona_id": persona_id, "asset_id": target_id},
                          chat=CHAT).job_id
-    seen: dict[str, Any] = {}
-
-    def cancel_once_swapping() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with db.session() as session:
-                job = job_repo.get(session, job_id=job_id)
-                assert job is not None
-                if job.status != "queued" and job.stage.startswith("frame ") and job.progress < 0.5:
-                    seen["progress"] = job.progress
-                    seen["answer"] = jobs.cancel(owner_id=user.id, job_id=job_id)
-                    return
-                if job.status in ("done", "failed", "cancelled"):
-                    return
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=cancel_once_swapping)
-    watcher.start()
-    drain(settings, db, redis, queues=("gpu",))
-    watcher.join(timeout=30)
-
-    assert seen.get("answer", "").startswith("Stopping"), seen
+    answer = drain_cancelling_midway(settings, db, redis, jobs=jobs, job_id=job_id, owner_id=user.id,
+                                     stage_prefix="frame ")
+    assert answer.startswith("Stopping"), answer
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "cancelled" and not job.result

@@ -29,7 +29,9 @@ from inference.media import probe, read_frames
 from inference.models.registry import video_model_for_profile
 from inference.models.resolve import video_model
 from inference.models.store import ModelStore
-from inference.models.tiny_video import make_tiny_video
+from tests import tiny_models
+
+tiny_video_models_dir = tiny_models.tiny_video_models_dir  # the session fixture, shared
 
 SIDE = 192  # longest side of the test clips: small enough to keep the suite fast, large enough to measure
 
@@ -49,13 +51,6 @@ def disk() -> Image.Image:
     image = Image.fromarray(np.stack([noise] * 3, axis=-1))
     ImageDraw.Draw(image).ellipse((120, 60, 240, 180), fill=(230, 20, 20))
     return image
-
-
-@pytest.fixture(scope="module")
-def tiny_video_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("video-models")
-    make_tiny_video(ModelStore(root))
-    return root
 
 
 def _clip(image: Image.Image, motion: str, out: Path, *, seconds: float = 2.0, fps: int = 12) -> list[np.ndarray]:

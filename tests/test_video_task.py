@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +34,18 @@ from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
-from tests import faces_data
-from tests.workers import drain, resources
+from tests import faces_data, tiny_models
+from tests.workers import drain, drain_cancelling_midway, resources
+
+tiny_video_models_dir = tiny_models.tiny_video_models_dir  # the session fixture, shared
 
 CHAT = {"platform": "console", "chat_id": "1"}
 
 
-@pytest.fixture(scope="module")
-def video_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("video-models")
-    make_tiny_video(ModelStore(root))
-    return root
-
-
 @pytest.fixture
-def video_settings(settings: Settings, video_models_dir: Path) -> Settings:
+def video_settings(settings: Settings, tiny_video_models_dir: Path) -> Settings:
     """Tiny profile, small fast clips."""
-    return settings.model_copy(update={"models_dir": video_models_dir, "video_max_side": 128, "video_fps": 12})
+    return settings.model_copy(update={"models_dir": tiny_video_models_dir, "video_max_side": 128, "video_fps": 12})
 
 
 def _user(db: Database, name: str = "alice") -> User:
@@ -301,28 +294,9 @@ def test_cancel_mid_clip_leaves_nothing_behind(video_settings: Settings, db: Dat
     jobs = JobService(db=db, redis=redis, settings=settings)
     job_id = jobs.submit(user=user, kind="video", spec={"asset_id": source_id, "motion": "orbit", "seconds": 10},
                          chat=CHAT).job_id
-    seen: dict[str, Any] = {}
-
-    def cancel_once_rendering() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with db.session() as session:
-                job = job_repo.get(session, job_id=job_id)
-                assert job is not None
-                if job.status != "queued" and job.stage.startswith("frame ") and job.progress < 0.5:
-                    seen["progress"] = job.progress
-                    seen["answer"] = jobs.cancel(owner_id=user.id, job_id=job_id)
-                    return
-                if job.status in ("done", "failed", "cancelled"):
-                    return
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=cancel_once_rendering)
-    watcher.start()
-    drain(settings, db, redis, queues=("gpu",))
-    watcher.join(timeout=30)
-
-    assert seen.get("answer", "").startswith("Stopping"), seen
+    answer = drain_cancelling_midway(settings, db, redis, jobs=jobs, job_id=job_id, owner_id=user.id,
+                                     stage_prefix="frame ")
+    assert answer.startswith("Stopping"), answer
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "cancelled" and not job.result

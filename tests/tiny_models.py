@@ -1,4 +1,4 @@
-"""The tiny SD3 written once per test run, and helpers to point settings and engines at it."""
+"""The tiny SD3 and tiny LTX written once per test run, and helpers to point settings and engines at it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from inference.device import plan_for
 from inference.engines.image import ImageEngine
 from inference.models.store import ModelStore
 from inference.models.tiny import make_tiny
+from inference.models.tiny_video import make_tiny_video
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +19,14 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model store holding the tiny SD3 (built once; tests copy it before changing anything in it)."""
     root = tmp_path_factory.mktemp("models")
     make_tiny(ModelStore(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_video_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model store holding the tiny LTX image-to-video model (built once per run)."""
+    root = tmp_path_factory.mktemp("video-models")
+    make_tiny_video(ModelStore(root))
     return root
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from redis import Redis
 
+from core.jobs import JobService
 from core.settings import Settings
 from inference.engine_cache import EngineCache
 from inference.runtime import WorkerResources
 from inference.worker import run_worker
 from storage.blobs import BlobStore
 from storage.db import Database
+from storage.repositories import jobs as job_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +37,32 @@ def resources(settings: Settings, db: Database, redis: Redis) -> WorkerResources
 def drain(settings: Settings, db: Database, redis: Redis, queues: tuple[str, ...] = ("gpu", "cpu")) -> None:
     """Run every queued job to completion in this process (an RQ burst worker that does not fork)."""
     run_worker(resources(settings, db, redis), queue_names=queues, burst=True)
+
+
+def drain_cancelling_midway(settings: Settings, db: Database, redis: Redis, *, jobs: JobService, job_id: str,
+                            owner_id: int, stage_prefix: str, queues: tuple[str, ...] = ("gpu",)) -> str:
+    """Drain ``queues`` while the owner cancels ``job_id`` once its stage starts with ``stage_prefix`` and it is
+    less than half done; returns the cancel answer ("" when the job never got there)."""
+    answer: list[str] = []
+
+    def cancel_midway() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with db.session() as session:
+                job = job_repo.get(session, job_id=job_id)
+                assert job is not None
+                if job.status in ("done", "failed", "cancelled"):
+                    return
+                if job.status != "queued" and job.stage.startswith(stage_prefix) and job.progress < 0.5:
+                    answer.append(jobs.cancel(owner_id=owner_id, job_id=job_id))
+                    return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=cancel_midway)
+    watcher.start()
+    drain(settings, db, redis, queues=queues)
+    watcher.join(timeout=30)
+    return answer[0] if answer else ""
 
 
 def env_for(settings: Settings) -> dict[str, str]:

@@ -25,7 +25,6 @@ Choice = app_commands.Choice
 # Commands whose answers are for everyone in a server channel: they make content. The rest (lists, links,
 # settings, the persona dialogue) are shown to the user alone there.
 PUBLIC_COMMANDS = frozenset({"imagine", "animate", "swap", "export", "echo", "Animate"})
-MAX_SUGGESTIONS = 25  # Discord shows at most 25 autocomplete choices
 ASPECTS = (("1:1 square", "1:1"), ("4:5 portrait (Instagram feed)", "4:5"), ("9:16 vertical (Reels, TikTok, Shorts)",
            "9:16"), ("16:9 landscape (YouTube, X)", "16:9"), ("2:3 portrait", "2:3"), ("3:2 landscape", "3:2"),
            ("3:4 portrait", "3:4"), ("4:3 landscape", "4:3"))

@@ -77,7 +77,7 @@ class DeliveryPump(LanedDelivery):
             return
         # In a server, results answer the message that asked for them (or the status line of a slash command).
         in_guild = self.guild_of(channel_id) is not None
-        reference = reference_to(channel_id, _reply_to(shown) or status) if in_guild else None
+        reference = reference_to(channel_id, shown.reply_to or status) if in_guild else None
         limit = self.upload_limit(channel_id)
         for reply in shown.results:
             for part in await self.outbox.plan(reply, upload_limit=limit):
@@ -102,8 +102,3 @@ class DeliveryPump(LanedDelivery):
 def _attach(db: Database, job_id: str, message_id: int) -> None:
     with db.session() as session:
         job_repo.update_chat(session, job_id=job_id, status_message_id=str(message_id))
-
-
-def _reply_to(shown: Presentation) -> int | None:
-    value = shown.chat.get("reply_to")
-    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import aiohttp
 import discord
 
+from bots.delivery_lanes import RunSync
 from core import links
 from core.messages import Button, Media, Reply
 from core.settings import Settings
@@ -31,7 +32,6 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-RunSync = Callable[..., Awaitable[Any]]
 
 TEXT_LIMIT = 2000
 FILES_PER_MESSAGE = 10

@@ -15,7 +15,6 @@ from storage.repositories import users as user_repo
 
 MAX_CHOICES = 25  # Discord shows at most 25 suggestions
 NAME_LIMIT = 100  # and each label and value is at most 100 characters
-KINDS = ("persona", "template", "image", "job")
 
 
 def suggestions(db: Database, *, platform: str, platform_user_id: str, what: str,

@@ -52,7 +52,7 @@ class DeliveryPump(LanedDelivery):
         elif event.is_final:
             await self.pacer.wait(chat_id, edit=False)
             await with_retry(lambda: self.outbox.bot.send_message(chat_id, shown.status_text), attempts=None)
-        reply_to = _reply_to(shown) if chat_id < 0 else None
+        reply_to = shown.reply_to if chat_id < 0 else None
         for reply in shown.results:
             for step in await self.outbox.steps(chat_id, reply, reply_to=reply_to):
                 await self.pacer.wait(chat_id, edit=False)
@@ -69,8 +69,3 @@ class DeliveryPump(LanedDelivery):
                 sent: Message = await self.outbox.bot.send_message(chat_id, clip(text, 4096), reply_markup=markup)
                 return sent
             raise
-
-
-def _reply_to(shown: Presentation) -> int | None:
-    value = shown.chat.get("reply_to")
-    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None

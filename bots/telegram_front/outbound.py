@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, InputMediaVideo, Message
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
+from bots.delivery_lanes import RunSync
 from core import links
 from core.messages import Button, Media, Reply
 from core.settings import Settings
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Step = Callable[[], Awaitable[Any]]
-RunSync = Callable[..., Awaitable[Any]]
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024

@@ -140,7 +140,7 @@ def _render_images(source: ExportSource, presets: Sequence[Preset], platform: Pl
                    tracker: _Tracker) -> list[FileEntry]:
     with Image.open(source.path) as opened:
         image = to_srgb(opened)
-    faces = _faces(source, image.size, presets, lambda: np.asarray(image), find_faces)
+    faces = _faces(source.faces, image.size, presets, lambda: np.asarray(image), find_faces)
     entries = []
     for preset in presets:
         tracker.start(1.0, f"#{source.asset_id} {preset.label}")
@@ -160,13 +160,13 @@ def _render_videos(source: ExportSource, presets: Sequence[Preset], platform: Pl
     info = probe(source.path)
     frame = key_frame(source.path, info)
     # A clip's faces are found on its key frame: boxes an asset knows are for its still, not for the clip.
-    faces = _faces(ExportSource(source.asset_id, VIDEO, source.path), (frame.shape[1], frame.shape[0]), presets,
-                   lambda: frame, find_faces)
+    faces = _faces(None, (frame.shape[1], frame.shape[0]), presets, lambda: frame, find_faces)
     entries = []
     for preset in presets:
         report = tracker.start(VIDEO_WEIGHT, f"#{source.asset_id} {preset.label}")
         name, target = _target(files_dir, preset, number, source.asset_id, ".mp4")
-        rendered = render_video(source.path, target, preset, platform, faces=faces, frame=frame, progress=report)
+        rendered = render_video(source.path, target, preset, platform, faces=faces, frame=frame, info=info,
+                                progress=report)
         entries.append(FileEntry(path=name, asset_id=source.asset_id, kind=VIDEO, preset=preset.name,
                                  width=rendered.width, height=rendered.height, size_bytes=target.stat().st_size,
                                  fit=rendered.plan.mode, anchor=rendered.plan.anchor, post=post,
@@ -175,11 +175,11 @@ def _render_videos(source: ExportSource, presets: Sequence[Preset], platform: Pl
     return entries
 
 
-def _faces(source: ExportSource, size: tuple[int, int], presets: Sequence[Preset],
+def _faces(known: Sequence[Box] | None, size: tuple[int, int], presets: Sequence[Preset],
            pixels: Callable[[], np.ndarray], find_faces: FaceFinder | None) -> Sequence[Box]:
-    """The picture's faces, looked for only when some preset crops it and the asset does not know them."""
-    if source.faces is not None:
-        return source.faces
+    """The picture's faces: ``known`` when given, else looked for only when some preset crops the picture."""
+    if known is not None:
+        return known
     if find_faces is None or not any(needs_placement(size, (p.width, p.height)) for p in presets):
         return ()
     return find_faces(pixels())

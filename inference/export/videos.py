@@ -66,12 +66,14 @@ def video_filter(plan: FitPlan) -> str:
 
 
 def render_video(source: Path, out: Path, preset: Preset, platform: Platform, *, faces: Sequence[Box] = (),
-                 frame: np.ndarray | None = None, progress: Callable[[float], None] | None = None) -> RenderedVideo:
+                 frame: np.ndarray | None = None, info: VideoInfo | None = None,
+                 progress: Callable[[float], None] | None = None) -> RenderedVideo:
     """``source`` made for ``preset``: fitted, scaled, at the platform's frame rate, rate cap and length limit.
 
-    ``faces`` are in the pixels of ``frame`` (the clip's key frame, read here when not given).
+    ``faces`` are in the pixels of ``frame`` (the clip's key frame, read here when not given); ``info`` is the
+    source's probe when the caller has it already (a clip made in several presets is probed once).
     """
-    info = probe(source)
+    info = info if info is not None else probe(source)
     frame = frame if frame is not None else key_frame(source, info)
     plan = plan_video(frame, preset, faces)
     fmt = platform.video

@@ -9,11 +9,8 @@ note, and a package with nothing left fails with a message.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,20 +58,6 @@ class ExportSpec:
         return cls(platform=platform, asset_ids=ids)
 
 
-def _boxes(meta: dict[str, Any]) -> list[Box] | None:
-    """Face boxes an asset's meta records (``faces``: list of boxes, or ``face_box``: one), or None."""
-    found = meta.get("faces", [meta["face_box"]] if meta.get("face_box") else None)
-    if not isinstance(found, list):
-        return None
-    boxes: list[Box] = []
-    for box in found:
-        if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
-            x0, y0, x1, y1 = (round(float(v)) for v in box)
-            if x1 > x0 and y1 > y0:
-                boxes.append((x0, y0, x1, y1))
-    return boxes
-
-
 def _prompt(session: Session, asset: Asset, owner_id: int) -> str:
     """What the asset shows, in the user's words: the prompt they asked for (a clip: its still's)."""
     meta = asset.meta or {}
@@ -103,7 +86,6 @@ def _read_sources(ctx: TaskContext, spec: ExportSpec, notes: list[str]) -> list[
                 asset_id=asset.id, kind=asset.kind, path=ctx.blobs.path(asset.blob),
                 prompt=_prompt(session, asset, ctx.content_owner_id),
                 persona=persona.name if persona is not None else None,
-                faces=_boxes(asset.meta or {}) if asset.kind == IMAGE else None,
             ))
     if not sources:
         raise NotFound("None of those results exist among yours any more; /gallery shows what you can export.")
@@ -156,18 +138,13 @@ def _export(ctx: TaskContext) -> dict[str, Any]:
     created = utcnow().replace(microsecond=0)
     expires = created + timedelta(hours=settings.export_ttl_hours)
     package_id = new_id()
-    tmp_root = settings.resolved_data_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"export-{ctx.job_id}-", dir=tmp_root))
     start, end = FILES_SHARE
-    try:
+    with ctx.workdir() as workdir:
         built = build_package(sources, spec.platform, workdir=workdir, package_id=package_id, created_at=created,
                               expires_at=expires, find_faces=_face_finder(ctx),
                               progress=lambda fraction, stage: ctx.progress(start + fraction * (end - start), stage))
         ctx.progress(0.95, "storing the package")
         return _store(ctx, spec, built, package_id, expires, notes)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _store(ctx: TaskContext, spec: ExportSpec, built: BuiltPackage, package_id: str, expires: datetime,

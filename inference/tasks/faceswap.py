@@ -15,16 +15,13 @@ from __future__ import annotations
 import io
 import logging
 import math
-import shutil
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import select
 
 from core.errors import NotAvailable, NotFound, UsageError
 from inference.engines.base import scaled
@@ -229,21 +226,19 @@ def _swap(ctx: TaskContext) -> dict[str, Any]:
     engine = _load_engine(ctx, choose_engine(settings))
     ctx.progress(0.03, f"preparing {job.persona.name}'s face")
     source = _source_face(ctx, job, engine)
-    tmp_root = settings.resolved_data_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"faceswap-{ctx.job_id}-", dir=tmp_root))
-    try:
+    with ctx.workdir() as workdir:
         target: np.ndarray | Path
+        info: VideoInfo | None = None
         if job.kind == "video":
             target = ctx.blobs.path(job.blob)
-            _video_info(ctx, job, target)
+            info = _video_info(ctx, job, target)
         else:
             target = load_rgb(ctx.blobs.read_bytes(job.blob))
         request = SwapRequest(source=source, target=target, output=workdir / f"{ctx.job_id}.mp4",
                               faces=settings.swap_faces, max_seconds=settings.swap_max_seconds,
-                              max_side=settings.swap_max_side, detect_every=settings.swap_detect_every)
-        engine.check_inputs(request)
-        try:
+                              max_side=settings.swap_max_side, detect_every=settings.swap_detect_every,
+                              info=info)
+        try:  # run() checks the request first: ValueError names the argument at fault
             result = engine.run(request, scaled(ctx.progress, *ENGINE_SHARE))
         except MediaError:
             log.warning("face swap of %s failed reading or writing video", job.asset_id, exc_info=True)
@@ -256,8 +251,6 @@ def _swap(ctx: TaskContext) -> dict[str, Any]:
         score = _likeness(ctx, job, result)
         ctx.progress(0.96, "saving")
         return _store(ctx, job, source, result, score)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _likeness(ctx: TaskContext, job: _Job, result: SwapResult) -> float | None:
@@ -331,7 +324,7 @@ def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult,
             # The last moment a cancel can still leave nothing behind: raising here rolls the row back.
             ctx.check_cancelled()
     except BaseException:
-        _drop_unreferenced(ctx, blob)
+        ctx.discard_blob(blob)
         raise
     caption = f"{persona.name} · {result.engine} swap"
     if duration is not None:
@@ -349,12 +342,6 @@ def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult,
         media["duration_s"] = duration
     return {"message": message, "media": [media], "asset_ids": [asset_id]}
 
-
-def _drop_unreferenced(ctx: TaskContext, blob: str) -> None:
-    """Remove a blob this job stored when no asset row points at it (an identical result may already exist)."""
-    with ctx.db.session() as session:
-        if session.scalar(select(Asset.id).where(Asset.blob == blob).limit(1)) is None:
-            ctx.blobs.delete(blob)
 
 
 swap_faces = task(_swap)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import secrets
-import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps
-from sqlalchemy import select
+from PIL import Image
 
 from core.errors import NotAvailable, NotFound, UsageError
 from core.settings import Settings
@@ -30,12 +25,12 @@ from inference.engines.video import (
     check_seconds,
 )
 from inference.engines.video.ltx import NEGATIVE_PROMPT, NEUTRAL_PROMPT
-from inference.identity import scorer_for
+from inference.identity import load_rgb, scorer_for
 from inference.models.registry import video_model_for_profile
 from inference.models.resolve import store_for, video_model
 from inference.models.store import ResolvedModel
 from inference.runtime import TaskContext, task
-from storage.models import Asset, Persona
+from storage.models import Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo
 
@@ -145,12 +140,6 @@ def _load_ltx(ctx: TaskContext, model: ResolvedModel) -> LtxVideoEngine:
     return ctx.engine(f"video:{model.key}", lambda: LtxVideoEngine.load(model, plan))
 
 
-def _open_image(data: bytes) -> Image.Image:
-    with Image.open(io.BytesIO(data)) as image:
-        upright = ImageOps.exif_transpose(image) or image
-        return upright.convert("RGB")
-
-
 def _likeness(ctx: TaskContext, source: _Source, result: VideoResult) -> float | None:
     """For AI motion: how much the face in the last frame still looks like the persona (the model may drift)."""
     persona = source.persona
@@ -178,11 +167,8 @@ def _animate(ctx: TaskContext) -> dict[str, Any]:
     may_load = spec.motion == AI or (spec.motion is None and _on_cuda(settings))
     ctx.progress(0.01, "loading model" if may_load else "preparing")
     motion, model = choose_motion(settings, spec.motion)
-    image = _open_image(ctx.blobs.read_bytes(source.blob))
-    tmp_root = settings.resolved_data_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"video-{ctx.job_id}-", dir=tmp_root))
-    try:
+    image = Image.fromarray(load_rgb(ctx.blobs.read_bytes(source.blob)))
+    with ctx.workdir() as workdir:
         request = VideoRequest(image=image, output=workdir / f"{ctx.job_id}.mp4", motion=motion,
                                seconds=spec.seconds, fps=settings.video_fps, max_side=settings.video_max_side)
         engine: MotionEngine | LtxVideoEngine = MotionEngine()
@@ -199,8 +185,6 @@ def _animate(ctx: TaskContext) -> dict[str, Any]:
             score = _likeness(ctx, source, result)
         ctx.progress(0.96, "saving")
         return _store(ctx, spec, source, request, result, score)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _store(ctx: TaskContext, spec: AnimateSpec, source: _Source, request: VideoRequest, result: VideoResult,
@@ -237,7 +221,7 @@ def _store(ctx: TaskContext, spec: AnimateSpec, source: _Source, request: VideoR
             # The last moment a cancel can still leave nothing behind: raising here rolls the row back.
             ctx.check_cancelled()
     except BaseException:
-        _drop_unreferenced(ctx, blob)
+        ctx.discard_blob(blob)
         raise
     label = "AI" if result.motion == AI else result.motion
     caption = f"{label} · {duration:.1f} s · {result.width}x{result.height}"
@@ -253,12 +237,6 @@ def _store(ctx: TaskContext, spec: AnimateSpec, source: _Source, request: VideoR
              "duration_s": duration, "mime": "video/mp4"}
     return {"message": message, "media": [media], "asset_ids": [asset_id]}
 
-
-def _drop_unreferenced(ctx: TaskContext, blob: str) -> None:
-    """Remove a blob this job stored when no asset row points at it (an identical clip may already exist)."""
-    with ctx.db.session() as session:
-        if session.scalar(select(Asset.id).where(Asset.blob == blob).limit(1)) is None:
-            ctx.blobs.delete(blob)
 
 
 animate = task(_animate)

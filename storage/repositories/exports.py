@@ -50,11 +50,15 @@ def expired_with_files(session: Session, *, now: datetime | None = None, limit: 
     return session.scalars(stmt).all()
 
 
-def is_expired(package: ExportPackage, *, now: datetime | None = None) -> bool:
-    """Whether the package's link time is over (rows written by SQLite come back without a time zone)."""
-    if package.expires_at is None:
-        return False
+def expires_at(package: ExportPackage) -> datetime | None:
+    """When the package's link time is over, in UTC (rows written by SQLite come back without a time zone)."""
     expires = package.expires_at
-    if expires.tzinfo is None:
+    if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
-    return expires <= (now or utcnow())
+    return expires
+
+
+def is_expired(package: ExportPackage, *, now: datetime | None = None) -> bool:
+    """Whether the package's link time is over."""
+    expires = expires_at(package)
+    return expires is not None and expires <= (now or utcnow())

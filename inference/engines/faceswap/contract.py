@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from inference.media import VideoInfo
+
 # Which faces of the target get the persona's face. "largest": the main subject only (the biggest face in a
 # photo; in a video the face that is biggest when it first matters, kept until another is clearly bigger),
 # so bystanders and people in the background keep their own faces. "all": every face found.
@@ -40,7 +42,7 @@ class SwapRequest:
     written to ``output`` (an .mp4 that appears only once complete). Videos longer than ``max_seconds`` are
     refused, and frames are scaled so their longer side is at most ``max_side``. ``detect_every``: a video
     runs the face detector on every n-th frame and follows faces in between; ``smoothing`` steadies landmark
-    positions over time.
+    positions over time. ``info``: the target video's probe, where the caller already has it.
     """
 
     source: SourceFace
@@ -51,11 +53,7 @@ class SwapRequest:
     max_side: int = 1080
     detect_every: int = 5
     smoothing: bool = True
-
-    @property
-    def kind(self) -> Literal["image", "video"]:
-        """``"image"`` for an array target, ``"video"`` for a file."""
-        return "image" if isinstance(self.target, np.ndarray) else "video"
+    info: VideoInfo | None = None
 
 
 @dataclass

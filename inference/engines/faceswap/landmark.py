@@ -48,7 +48,6 @@ class LandmarkSwapEngine(FaceSwapEngine[PreparedSource]):
     def __init__(self, analyzer: DlibFaceAnalyzer, *, strength: float = 1.0) -> None:
         self._analyzer: DlibFaceAnalyzer | None = analyzer
         self.strength = strength
-        self._prepared: tuple[SourceFace, PreparedSource] | None = None
 
     @property
     def analyzer(self) -> DlibFaceAnalyzer:
@@ -57,17 +56,13 @@ class LandmarkSwapEngine(FaceSwapEngine[PreparedSource]):
         return self._analyzer
 
     def prepare(self, source: SourceFace) -> PreparedSource:
-        """Triangulate the source's landmarks (once per source face)."""
-        if self._prepared is not None and self._prepared[0] is source:
-            return self._prepared[1]
+        """Triangulate the source's landmarks."""
         points = np.asarray(source.points, dtype=np.float64)
         if points.shape != (68, 2):
             raise ValueError(f"source.points must be the 68-point landmark layout, got shape {points.shape}")
         mesh = shape.with_forehead(points)
-        prepared = PreparedSource(image=np.ascontiguousarray(source.image), points=points, mesh=mesh,
-                                  triangles=triangulate(mesh))
-        self._prepared = (source, prepared)
-        return prepared
+        return PreparedSource(image=np.ascontiguousarray(source.image), points=points, mesh=mesh,
+                              triangles=triangulate(mesh))
 
     def find(self, frame: np.ndarray, times: StageTimes) -> list[Found]:
         """Faces by dlib's HOG detector, then their 68 landmarks."""
@@ -125,7 +120,6 @@ class LandmarkSwapEngine(FaceSwapEngine[PreparedSource]):
     def unload(self) -> None:
         """Drop the reference to the analyzer (the worker's cache owns and frees it)."""
         self._analyzer = None
-        self._prepared = None
 
     def memory_bytes(self) -> int:
         """Nothing of its own: the analyzer it borrows is counted under its own cache key."""

@@ -45,7 +45,7 @@ def swap_video(engine: FaceSwapEngine[Any], prepared: Any, request: SwapRequest,
     """Swap the faces of ``request.target`` (a video file) into ``request.output``."""
     assert not isinstance(request.target, np.ndarray) and request.output is not None
     source, output = request.target, request.output
-    info = probe(source)
+    info = request.info or probe(source)
     check_length(info, request.max_seconds)
     width, height = frame_size(info, request.max_side)
     fps = info.fps if 1 <= info.fps <= 120 else FALLBACK_FPS

@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.grammar import MOTIONS
+from core.grammar import ANIMATE_SECONDS, MOTIONS
 
 # The chat grammar owns the names. "ai" is image-to-video through a model; every other motion is a camera
 # move made from the still itself (no model).
 AI = "ai"
 PRESETS = tuple(motion for motion in MOTIONS if motion != AI)
-MIN_SECONDS = 2.0
-MAX_SECONDS = 10.0
+MIN_SECONDS, MAX_SECONDS = ANIMATE_SECONDS
 
 
 def check_seconds(seconds: float) -> float:
