@@ -26,7 +26,7 @@ from storage.repositories import blob_refs
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
-from storage.states import PersonaStatus
+from storage.states import AssetOrigin, PersonaStatus
 
 MIN_PHOTOS = 3
 MAX_PHOTOS = 10
@@ -491,7 +491,8 @@ class Assistant:
                 check_can_submit(session, user=user, settings=self.settings)
                 asset_id, notes = self._uploaded_image(session, owner_id, msg.uploads)
             else:
-                newest = asset_repo.recent(session, owner_id=owner_id, kind="image", limit=1)
+                newest = asset_repo.recent(session, owner_id=owner_id, kind="image", limit=1,
+                                           origins=None)
                 if not newest:
                     raise UsageError(NO_IMAGE)
                 asset_id = newest[0].id
@@ -544,7 +545,8 @@ class Assistant:
         if known is not None:
             return known
         return asset_repo.create(session, owner_id=owner_id, kind=kind, blob=digest, mime=mime, width=width,
-                                 height=height, tags=["uploaded"], meta=meta)
+                                 height=height, tags=["uploaded"], meta=meta,
+                                 origin=AssetOrigin.UPLOADED)
 
     def _motion_picker(self, msg: Incoming, asset_id: str) -> list[Reply]:
         with self.db.session() as session:

@@ -182,6 +182,8 @@ class Asset(Base):
     persona_id: Mapped[int | None] = mapped_column(ForeignKey("personas.id", ondelete="SET NULL"), default=None)
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # uploaded | generated | edited (storage.states.AssetOrigin): what labels and galleries rely on.
+    origin: Mapped[str] = mapped_column(String(16), default="generated", index=True)
     # Similarity of the face to its persona (None where no face or no persona).
     identity_score: Mapped[float | None] = mapped_column(Float, default=None)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)

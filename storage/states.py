@@ -27,3 +27,16 @@ class PersonaStatus(StrEnum):
     ANALYZING = "analyzing"
     READY = "ready"
     FAILED = "failed"
+
+
+class AssetOrigin(StrEnum):
+    """Where an asset's pixels came from; decides its AI label (a user's own upload is never claimed as AI)."""
+
+    UPLOADED = "uploaded"  # the user's own file, unmodified
+    GENERATED = "generated"  # made by a model from a prompt (or animated from our own still)
+    EDITED = "edited"  # someone's pixels changed by a model: a face swap, an identity refinement
+
+    @property
+    def is_result(self) -> bool:
+        """Whether the studio made it (results), as opposed to what the user sent."""
+        return self is not AssetOrigin.UPLOADED

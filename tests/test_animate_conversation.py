@@ -69,7 +69,8 @@ def add_asset(studio: Studio, *, user: str = "ann", kind: str = "image", age_s: 
     with studio.db.session() as session:
         asset = asset_repo.create(session, owner_id=owner_id(studio, user), kind=kind,
                                   blob=studio.blobs.put_bytes(data),
-                                  mime="video/mp4" if kind == "video" else "image/png", width=160, height=96)
+                                  mime="video/mp4" if kind == "video" else "image/png", width=160, height=96,
+                                  origin="generated")
         asset.created_at = utcnow() - timedelta(seconds=age_s)
         return asset.id
 
@@ -91,7 +92,7 @@ def job_count(studio: Studio) -> int:
 
 def assets_of(studio: Studio, user: str = "ann") -> list[Asset]:
     with studio.db.session() as session:
-        found = list(asset_repo.recent(session, owner_id=owner_id(studio, user), limit=100))
+        found = list(asset_repo.recent(session, owner_id=owner_id(studio, user), limit=100, origins=None))
         for asset in found:
             session.expunge(asset)
         return found

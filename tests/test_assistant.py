@@ -168,9 +168,9 @@ def test_an_asset_link_opens_that_file_only(studio: Studio, settings: Settings, 
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
         one = asset_repo.create(session, owner_id=user.id, kind="image", blob=studio.blobs.put_bytes(png((1, 1, 1))),
-                                mime="image/png")
+                                mime="image/png", origin="generated")
         asset_repo.create(session, owner_id=user.id, kind="image", blob=studio.blobs.put_bytes(png((2, 2, 2))),
-                          mime="image/png")
+                          mime="image/png", origin="generated")
         url = links.asset_url(settings, session, asset=one)
     token = url.rsplit("/", 1)[1]
     client = TestClient(create_app(settings))
@@ -217,9 +217,9 @@ def test_page_link_serves_only_the_owners_assets(studio: Studio, settings: Setti
         ann = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
         bob = user_repo.get_or_create(session, platform="telegram", platform_user_id="bob")
         mine = asset_repo.create(session, owner_id=ann.id, kind="image", blob=studio.blobs.put_bytes(png((3, 3, 3))),
-                                 mime="image/png").id
+                                 mime="image/png", origin="generated").id
         theirs = asset_repo.create(session, owner_id=bob.id, kind="image",
-                                   blob=studio.blobs.put_bytes(png((4, 4, 4))), mime="image/png").id
+                                   blob=studio.blobs.put_bytes(png((4, 4, 4))), mime="image/png", origin="generated").id
     path = say(studio, "/web").split(settings.public_url)[1].split()[0]
     client = TestClient(create_app(settings))
     assert client.get(f"{path}/asset/{mine}").content == png((3, 3, 3))
@@ -233,7 +233,7 @@ def test_variation_buttons_only_work_on_your_own_images(studio: Studio, db: Data
     with db.session() as session:
         bob = user_repo.get_or_create(session, platform="telegram", platform_user_id="bob")
         theirs = asset_repo.create(session, owner_id=bob.id, kind="image", blob="1" * 64, mime="image/png",
-                                   meta={"request": {"prompt": "secret"}}).id
+                                   meta={"request": {"prompt": "secret"}}, origin="generated").id
     assert "not yours" in press(studio, f"{verb}:{theirs}", user="ann")
     assert "queued" in press(studio, f"{verb}:{theirs}", user="bob")
 
@@ -255,9 +255,9 @@ def test_the_downloads_page_plays_videos_and_shows_images(studio: Studio, settin
     with db.session() as session:
         ann = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
         image = asset_repo.create(session, owner_id=ann.id, kind="image", blob=studio.blobs.put_bytes(png((5, 5, 5))),
-                                  mime="image/png", width=256, height=256).id
+                                  mime="image/png", width=256, height=256, origin="generated").id
         video = asset_repo.create(session, owner_id=ann.id, kind="video", blob=studio.blobs.put_bytes(clip),
-                                  mime="video/mp4", width=768, height=512, duration_s=4.04).id
+                                  mime="video/mp4", width=768, height=512, duration_s=4.04, origin="generated").id
     path = say(studio, "/web").split(settings.public_url)[1].split()[0]
     client = TestClient(create_app(settings))
     page = client.get(path).text

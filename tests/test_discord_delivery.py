@@ -50,7 +50,7 @@ def finish_image_job(bot: Bot, db: Database, uid: int, items: list[tuple[str, by
             digest = bot.studio.blobs.put_bytes(data)
             asset = asset_repo.create(session, owner_id=user.id, kind=kind, blob=digest,
                                       mime="video/mp4" if kind == "video" else "image/png", job_id=job_id,
-                                      meta={"prompt": "test"})
+                                      meta={"prompt": "test"}, origin="generated")
             media.append({"blob": digest, "kind": kind, "filename": f"{asset.id}.{'mp4' if kind == 'video' else 'png'}",
                           "caption": f"#{asset.id}", "asset_id": asset.id, "size_bytes": claimed or len(data),
                           "index": index})

@@ -84,7 +84,8 @@ def add_image(studio: Studio, *, user: str = "ann", prompt: str = "", age_s: int
         persona_id = persona_repo.create(session, owner_id=owner, name=persona).id if persona else None
         asset = asset_repo.create(session, owner_id=owner, kind="image", blob=studio.blobs.put_bytes(buffer.getvalue()),
                                   mime="image/png", width=picture.width, height=picture.height, persona_id=persona_id,
-                                  meta={"prompt": f"{prompt}, high detail", "request": {"prompt": prompt}})
+                                  meta={"prompt": f"{prompt}, high detail", "request": {"prompt": prompt}},
+                                  origin="generated")
         asset.created_at = utcnow() - timedelta(seconds=age_s)
         return asset.id
 
@@ -99,7 +100,7 @@ def add_clip(studio: Studio, tmp_path: Path, *, user: str = "ann") -> str:
     with studio.db.session() as session:
         asset = asset_repo.create(session, owner_id=owner_id(studio, user), kind="video",
                                   blob=studio.blobs.put_file(path), mime="video/mp4", width=160, height=120,
-                                  duration_s=1.0)
+                                  duration_s=1.0, origin="generated")
         return asset.id
 
 

@@ -151,7 +151,7 @@ def test_cancel_mid_export_leaves_nothing_behind(settings: Settings, db: Databas
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="alice")
         asset_id = asset_repo.create(session, owner_id=user.id, kind="video", blob=blobs.put_file(clip),
-                                     mime="video/mp4", width=640, height=480, duration_s=6.0).id
+                                     mime="video/mp4", width=640, height=480, duration_s=6.0, origin="generated").id
     jobs = JobService(db=db, redis=redis, settings=settings)
     job_id = jobs.submit(user=user, kind="export", spec={"platform": "tiktok", "asset_ids": [asset_id]},
                          chat={"platform": "console", "chat_id": "1"}).job_id

@@ -76,7 +76,8 @@ def add_asset(studio: Studio, *, user: str = "ann", kind: str = "image") -> str:
     with studio.db.session() as session:
         return asset_repo.create(session, owner_id=owner_id(studio, user), kind=kind,
                                  blob=studio.blobs.put_bytes(faces_data.png_bytes(faces_data.astronaut())),
-                                 mime="video/mp4" if kind == "video" else "image/png", width=440, height=440).id
+                                 mime="video/mp4" if kind == "video" else "image/png", width=440, height=440,
+                                 origin="generated").id
 
 
 def queued_job(studio: Studio, replies: list[Reply]) -> Job:
@@ -90,7 +91,7 @@ def queued_job(studio: Studio, replies: list[Reply]) -> Job:
 
 def assets_of(studio: Studio, user: str = "ann") -> list[Asset]:
     with studio.db.session() as session:
-        found = list(asset_repo.recent(session, owner_id=owner_id(studio, user), limit=100))
+        found = list(asset_repo.recent(session, owner_id=owner_id(studio, user), limit=100, origins=None))
         for asset in found:
             session.expunge(asset)
         return found

@@ -155,7 +155,7 @@ def test_a_job_swaps_with_inswapper_through_the_queue(settings: Settings, db: Da
         persona.identity = {analyzer.name: build_identity(analyzer, [face.embedding]).to_json(analyzer)}
         persona.status = "ready"
         asset = asset_repo.create(session, owner_id=user.id, kind="image", blob=blobs.put_bytes(buffer.getvalue()),
-                                  mime="image/png", width=640, height=480)
+                                  mime="image/png", width=640, height=480, origin="generated")
         spec = {"persona_id": persona.id, "asset_id": asset.id}
     job_id = JobService(db=db, redis=redis, settings=cfg).submit(
         user=user, kind="faceswap", spec=spec, chat={"platform": "console", "chat_id": "1"}).job_id

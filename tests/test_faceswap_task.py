@@ -40,7 +40,7 @@ def _photo_asset(settings: Settings, db: Database, user: User, image: Image.Imag
     with db.session() as session:
         return asset_repo.create(session, owner_id=user.id, kind="image", blob=blob,
                                  mime="image/jpeg" if jpeg else "image/png", width=image.width,
-                                 height=image.height, tags=["uploaded"]).id
+                                 height=image.height, tags=["uploaded"], origin="uploaded").id
 
 
 def _video_asset(settings: Settings, db: Database, user: User, path: Path) -> str:
@@ -48,7 +48,7 @@ def _video_asset(settings: Settings, db: Database, user: User, path: Path) -> st
     blob = BlobStore(settings.blobs_dir).put_file(path)
     with db.session() as session:
         return asset_repo.create(session, owner_id=user.id, kind="video", blob=blob, mime="video/mp4",
-                                 tags=["uploaded"]).id
+                                 tags=["uploaded"], origin="uploaded").id
 
 
 def _run(settings: Settings, db: Database, redis: Redis, user: User, spec: dict[str, Any]) -> Any:

@@ -63,7 +63,8 @@ def test_nobody_reaches_another_users_content_by_id(any_db: Database) -> None:
         bob = user_repo.get_or_create(session, platform="telegram", platform_user_id="2")
         persona = persona_repo.create(session, owner_id=ann.id, name="Ava")
         job = job_repo.create(session, owner_id=ann.id, kind="echo", queue="cpu", spec={}, chat={})
-        asset = asset_repo.create(session, owner_id=ann.id, kind="image", blob="0" * 64, mime="image/png")
+        asset = asset_repo.create(session, owner_id=ann.id, kind="image", blob="0" * 64, mime="image/png",
+                                  origin="generated")
         assert persona_repo.get_owned(session, persona_id=persona.id, owner_id=bob.id) is None
         assert job_repo.get_owned(session, job_id=job.id, owner_id=bob.id) is None
         assert asset_repo.get_owned(session, asset_id=asset.id, owner_id=bob.id) is None
@@ -162,3 +163,15 @@ def test_a_stale_try_cannot_overwrite_the_retry(any_db: Database) -> None:
         assert not job_repo.transition(session, job_id=job_id, to=JobStatus.FAILED, expect=[JobStatus.RUNNING],
                                        attempt=1), "try 1 finished late: try 2 owns the job now"
         assert job_repo.transition(session, job_id=job_id, to=JobStatus.DONE, expect=[JobStatus.RUNNING], attempt=2)
+
+
+def test_recent_lists_results_and_leaves_the_users_own_uploads_out_unless_asked(any_db: Database) -> None:
+    with any_db.session() as session:
+        ann = user_repo.get_or_create(session, platform="telegram", platform_user_id="1")
+        for origin in ("uploaded", "generated", "edited"):
+            asset_repo.create(session, owner_id=ann.id, kind="image", blob=origin[0] * 64, mime="image/png",
+                              origin=origin)
+        results = {a.origin for a in asset_repo.recent(session, owner_id=ann.id)}
+        everything = {a.origin for a in asset_repo.recent(session, owner_id=ann.id, origins=None)}
+    assert results == {"generated", "edited"}
+    assert everything == {"uploaded", "generated", "edited"}

@@ -45,7 +45,7 @@ def finish_image_job(tg: Bot, db: Database, uid: int, items: list[tuple[str, byt
             digest = tg.studio.blobs.put_bytes(data)
             asset = asset_repo.create(session, owner_id=user.id, kind=kind, blob=digest,
                                       mime="video/mp4" if kind == "video" else "image/png", job_id=job_id,
-                                      meta={"prompt": "test"})
+                                      meta={"prompt": "test"}, origin="generated")
             media.append({"blob": digest, "kind": kind, "filename": f"{asset.id}.{'mp4' if kind == 'video' else 'png'}",
                           "caption": f"#{asset.id}", "asset_id": asset.id, "size_bytes": claimed or len(data),
                           "index": index})
@@ -229,7 +229,7 @@ def finish_video_job(tg: Bot, db: Database, job_id: str, data: bytes, tmp_path: 
         owner, source = job.owner_id, job.spec["asset_id"]
         asset = asset_repo.create(session, owner_id=owner, kind="video", blob=tg.studio.blobs.put_bytes(data),
                                   mime="video/mp4", width=info.width, height=info.height,
-                                  duration_s=info.duration_s, job_id=job_id)
+                                  duration_s=info.duration_s, job_id=job_id, origin="generated")
         video_id = asset.id
     item = {"blob": asset.blob, "kind": "video", "filename": f"{video_id}.mp4", "caption": "zoom-in · 2 s",
             "asset_id": video_id, "size_bytes": len(data), "width": info.width, "height": info.height,

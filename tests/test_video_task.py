@@ -64,7 +64,7 @@ def _image_asset(settings: Settings, db: Database, user: User, *, persona_id: in
         asset = asset_repo.create(session, owner_id=user.id, kind=kind, blob=blob,
                                   mime="image/png" if kind == "image" else "video/mp4", width=size[0],
                                   height=size[1], persona_id=persona_id, identity_score=score,
-                                  meta={"prompt": "woman in an orange suit smiling"})
+                                  meta={"prompt": "woman in an orange suit smiling"}, origin="generated")
         return asset.id
 
 

@@ -35,7 +35,7 @@ def suggestions(db: Database, *, platform: str, platform_user_id: str, what: str
             items = [(f"{p.name} — {p.status}", p.name) for p in persona_repo.list_for(session, owner_id=owner_id)]
         elif user is not None and what == "image":
             owner_id = user_repo.content_owner_id(user)
-            for asset in asset_repo.recent(session, owner_id=owner_id, kind="image", limit=MAX_CHOICES):
+            for asset in asset_repo.recent(session, owner_id=owner_id, kind="image", limit=MAX_CHOICES, origins=None):
                 prompt = str((asset.meta or {}).get("prompt") or "uploaded photo")
                 items.append((f"#{asset.id} · {prompt}", asset.id))
         elif user is not None and what == "job":

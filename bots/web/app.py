@@ -107,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
         if grant.asset_id is not None:
             raise HTTPException(status_code=403, detail="this link opens a single file, not a page")
         with database.session() as session:
-            items = asset_repo.recent(session, owner_id=grant.owner_id, limit=50)
+            items = asset_repo.recent(session, owner_id=grant.owner_id, limit=50, origins=None)
             rows = "".join(item_html(f"/u/{html.escape(token)}/asset/{a.id}", a) for a in items)
         body = f"<ul>{rows}</ul>" if rows else "<p>Nothing here yet: make something with /imagine.</p>"
         return (f"<!doctype html><meta charset=utf-8><title>Persona Studio downloads</title>{STYLE}"

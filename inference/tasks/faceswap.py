@@ -45,7 +45,7 @@ from inference.runtime import TaskContext, task
 from storage.models import Asset, Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo
-from storage.states import PersonaStatus
+from storage.states import AssetOrigin, PersonaStatus
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,8 @@ def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult,
             persona_id: int | None = persona.id
             if session.get(Persona, persona.id) is None:
                 persona_id = None  # deleted while the swap ran: keep the result, drop the link
-            asset = asset_repo.create(session, owner_id=ctx.content_owner_id, kind=result.kind, blob=blob,
+            asset = asset_repo.create(session, owner_id=ctx.content_owner_id, kind=result.kind,
+                                      origin=AssetOrigin.EDITED, blob=blob,
                                       mime=mime, width=result.width, height=result.height, duration_s=duration,
                                       persona_id=persona_id, job_id=ctx.job_id, tags=["swapped"],
                                       identity_score=score, meta=meta)

@@ -34,6 +34,7 @@ from storage.models import LoraWeights, Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
+from storage.states import AssetOrigin
 
 log = logging.getLogger(__name__)
 
@@ -353,6 +354,7 @@ def _store(ctx: TaskContext, spec: ImageJobSpec, inputs: _JobInputs, model: Reso
                 session,
                 owner_id=ctx.content_owner_id,
                 kind="image",
+                origin=AssetOrigin.GENERATED,
                 blob=blob,
                 mime="image/png",
                 width=image.width,

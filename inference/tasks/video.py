@@ -33,6 +33,7 @@ from inference.runtime import TaskContext, task
 from storage.models import Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo
+from storage.states import AssetOrigin
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class _Source:
     identity_score: float | None
     prompt: str
     persona: Persona | None
+    origin: str = AssetOrigin.GENERATED.value
     notes: list[str] = field(default_factory=list)
 
 
@@ -91,7 +93,7 @@ def _read_source(ctx: TaskContext, asset_id: str) -> _Source:
         prompt = (asset.meta or {}).get("prompt")
         return _Source(asset_id=asset.id, blob=asset.blob, persona_id=asset.persona_id,
                        identity_score=asset.identity_score, prompt=prompt if isinstance(prompt, str) else "",
-                       persona=persona)
+                       persona=persona, origin=asset.origin)
 
 
 def _not_available(settings: Settings) -> NotAvailable:
@@ -206,6 +208,8 @@ def _store(ctx: TaskContext, spec: AnimateSpec, source: _Source, request: VideoR
                 session,
                 owner_id=ctx.content_owner_id,
                 kind="video",
+                # Our own still moved is still ours; a user's photo moved by us is their picture, edited.
+                origin=AssetOrigin.GENERATED if source.origin == AssetOrigin.GENERATED else AssetOrigin.EDITED,
                 blob=blob,
                 mime="video/mp4",
                 width=result.width,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Asset
+from storage.states import AssetOrigin
 
 
 def create(
@@ -16,6 +17,7 @@ def create(
     *,
     owner_id: int,
     kind: str,
+    origin: AssetOrigin,
     blob: str,
     mime: str,
     width: int = 0,
@@ -31,6 +33,7 @@ def create(
     asset = Asset(
         owner_id=owner_id,
         kind=kind,
+        origin=AssetOrigin(origin).value,
         blob=blob,
         mime=mime,
         width=width,
@@ -59,9 +62,15 @@ def for_job(session: Session, *, job_id: str) -> Sequence[Asset]:
     return session.scalars(stmt).all()
 
 
-def recent(session: Session, *, owner_id: int, limit: int = 10, kind: str | None = None) -> Sequence[Asset]:
-    """The user's newest assets first."""
+RESULTS = (AssetOrigin.GENERATED, AssetOrigin.EDITED)
+
+
+def recent(session: Session, *, owner_id: int, limit: int = 10, kind: str | None = None,
+           origins: Sequence[AssetOrigin] | None = RESULTS) -> Sequence[Asset]:
+    """The user's newest assets first: results only unless ``origins`` says otherwise (None: everything)."""
     stmt = select(Asset).where(Asset.owner_id == owner_id)
+    if origins is not None:
+        stmt = stmt.where(Asset.origin.in_([AssetOrigin(o).value for o in origins]))
     if kind is not None:
         stmt = stmt.where(Asset.kind == kind)
     return session.scalars(stmt.order_by(Asset.created_at.desc(), Asset.id).limit(limit)).all()
