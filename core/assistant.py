@@ -63,6 +63,13 @@ class Assistant:
         except StudioError as exc:
             return [Reply(text=str(exc), error=True)]
 
+    def handle_command(self, msg: Incoming, command: Command) -> list[Reply]:
+        """Replies to an already typed command (a Discord slash command's options), as ``handle`` does for text."""
+        try:
+            return self._dispatch(msg, command)
+        except StudioError as exc:
+            return [Reply(text=str(exc), error=True)]
+
     def press(self, msg: Incoming, action: str) -> list[Reply]:
         """Replies to a button press; ``msg`` identifies who pressed it (only the owner's content is reachable)."""
         try:
