@@ -5,7 +5,8 @@ StudioError
  ├── NotFound            no such persona / asset / job among the user's own
  ├── QuotaExceeded       too many queued or running jobs, or the daily allowance is used
  ├── InvalidUpload       an uploaded file was refused (type, size, pixels, faces ...)
- └── NotAvailable        the capability is not installed or not enabled on this deployment
+ ├── NotAvailable        the capability is not installed or not enabled on this deployment
+ └── Unavailable         a service we depend on (queue, database, store) is unreachable right now
 JobCancelled             raised inside a worker when the user cancelled the running job
 """
 
@@ -34,6 +35,10 @@ class InvalidUpload(StudioError):
 
 class NotAvailable(StudioError):
     """This deployment cannot do that (yet)."""
+
+
+class Unavailable(StudioError):
+    """Infrastructure is down for a moment: the message says what happened to the user's request."""
 
 
 class JobCancelled(Exception):

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from core.errors import UsageError
+from core.limits import ANIMATE_SECONDS, MAX_PROMPT_CHARS, MOTIONS
 from core.prompts import PLATFORMS, parse_aspect_ratio
 
 PLATFORM_ALIASES = {
@@ -21,14 +22,10 @@ PLATFORM_ALIASES = {
     "x": "x", "twitter": "x",
     "facebook": "facebook", "fb": "facebook",
 }
-# How long an animation may be, in seconds; the video engines check the same bounds.
-ANIMATE_SECONDS = (2.0, 10.0)
-MOTIONS = ("zoom-in", "zoom-out", "pan-left", "pan-right", "tilt-up", "tilt-down", "orbit", "ai")
 NAME_RE = re.compile(r"^[\w][\w .'-]{0,31}$", re.UNICODE)
 AR_RE = re.compile(r"^(\d{1,4})\s*[:x×/]\s*(\d{1,4})$")
 JOB_ID_RE = re.compile(r"^[0-9a-f]{6,32}$")
 ASSET_ID_RE = re.compile(r"^[0-9a-f]{6,32}$")
-MAX_PROMPT_CHARS = 1500
 
 
 # ---- commands --------------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
-from core import delivery, queue
+from core import delivery, jobkinds, queue
 from core.delivery import DeliveryEvent
-from core.errors import NotFound, UsageError
+from core.errors import NotFound, Unavailable, UsageError
+from core.jobspecs import JobSpec, PersonaAnalyzeSpec
 from core.quotas import check_can_submit
 from core.settings import Settings
 from storage.db import Database
@@ -40,8 +43,13 @@ def cancel_key(job_id: str) -> str:
 def _undo_on_give_up(session: Session, job: Job) -> None:
     """State a job put aside when it was queued, restored when it fails or is cancelled on any path
     (in the worker, before it started, or by recovery after its worker died)."""
-    if job.kind == "persona_analyze" and isinstance(job.spec.get("persona_id"), int):
-        persona_repo.reopen_collection(session, persona_id=job.spec["persona_id"], user_id=job.owner_id)
+    if job.kind != jobkinds.JobKind.PERSONA:
+        return
+    try:
+        spec = PersonaAnalyzeSpec.model_validate(job.spec)
+    except ValidationError:
+        return  # nothing was put aside for a spec that never made sense
+    persona_repo.reopen_collection(session, persona_id=spec.persona_id, user_id=job.owner_id)
 
 
 @dataclass(frozen=True)
@@ -62,26 +70,52 @@ class JobService:
 
     # -- front-end side -------------------------------------------------------------------------------
 
-    def submit(self, *, user: User, kind: str, spec: dict[str, Any], chat: dict[str, Any]) -> Submitted:
-        """Check quotas, write a ``queued`` row and enqueue it; raises ``QuotaExceeded`` when over a limit."""
-        queue_name, _ = queue.task_for(kind)
+    def submit(self, *, user: User, spec: JobSpec, chat: dict[str, Any]) -> Submitted:
+        """Check quotas, write a ``queued`` row and enqueue it.
+
+        Raises ``QuotaExceeded`` when over a limit and ``Unavailable`` when the queue cannot be reached; then the
+        row is failed on the spot, so nothing runs later behind the user's back.
+        """
+        kind = jobkinds.for_spec(spec)
         with self.db.session() as session:
             check_can_submit(session, user=user, settings=self.settings)
-            job = job_repo.create(
-                session, owner_id=user.id, kind=kind, queue=queue_name, spec=spec, chat=chat
-            )
+            job = job_repo.create(session, owner_id=user.id, kind=kind.kind.value, queue=kind.queue,
+                                  spec=spec.model_dump(mode="json"), chat=chat)
             job_id = job.id
-        rq_id = self._enqueue(job_id, kind, attempt=1)
-        return Submitted(job_id=job_id, position=queue.position(rq_id, connection=self.redis))
+        try:
+            rq_id = self._enqueue(job_id, kind, attempt=1)
+        except RedisError as exc:
+            log.warning("could not queue job %s: %s", job_id, exc)
+            with self.db.session() as session:
+                job_repo.transition(session, job_id=job_id, to=JobStatus.FAILED, expect=[JobStatus.QUEUED],
+                                    error="The queue was unreachable; nothing was started.")
+            raise Unavailable("I can't reach the job queue right now, so nothing was started. "
+                              "Please try again in a minute.") from None
+        try:
+            position = queue.position(rq_id, connection=self.redis)
+        except RedisError:
+            position = None  # queued; only the position is unknown
+        return Submitted(job_id=job_id, position=position)
 
-    def _enqueue(self, job_id: str, kind: str, *, attempt: int, at_front: bool = False, deferral: int = 0) -> str:
+    @staticmethod
+    def validate(kind: str, data: dict[str, Any]) -> JobSpec:
+        """``data`` as ``kind``'s spec; raises ``UsageError`` naming the field (for specs built from user input)."""
+        try:
+            return jobkinds.parse_spec(kind, data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "request"
+            raise UsageError(f"{where}: {first['msg']}.") from None
+
+    def _enqueue(self, job_id: str, kind: jobkinds.KindInfo, *, attempt: int, at_front: bool = False,
+                 deferral: int = 0) -> str:
         """Put the job on its queue under a fresh RQ id and record that id on the row."""
         rq_id = queue.enqueue(
             connection=self.redis,
             kind=kind,
             job_id=job_id,
             attempt=attempt,
-            timeout_s=self.settings.timeout_for(kind),
+            timeout_s=kind.timeout(self.settings),
             at_front=at_front,
             deferral=deferral,
         )
@@ -131,7 +165,7 @@ class JobService:
             kind, attempt = job.kind, job.attempts + 1
             deferral = int(self.redis.incr(f"studio:deferrals:{job_id}"))
             self.redis.expire(f"studio:deferrals:{job_id}", 86400)
-        self._enqueue(job_id, kind, attempt=attempt, deferral=deferral)
+        self._enqueue(job_id, jobkinds.info(kind), attempt=attempt, deferral=deferral)
         return True
 
     def is_cancelled(self, job_id: str) -> bool:
@@ -214,7 +248,7 @@ class JobService:
                     stage="",
                 )
                 if moved:
-                    self._enqueue(job_id, kind, attempt=attempts + 1, at_front=True)
+                    self._enqueue(job_id, jobkinds.info(kind), attempt=attempts + 1, at_front=True)
             else:
                 moved = self.transition(
                     job_id,
@@ -246,7 +280,7 @@ class JobService:
                 with self.db.session() as session:
                     moved = job_repo.bump_attempts(session, job_id=job_id, expect=attempts)
                 if moved:
-                    self._enqueue(job_id, kind, attempt=attempts + 2)
+                    self._enqueue(job_id, jobkinds.info(kind), attempt=attempts + 2)
             if moved:
                 lost.append(job_id)
         return lost

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import actions, jobkinds
 from core.delivery import DeliveryEvent
 from core.grammar import ASSET_ID_RE
+from core.jobkinds import JobKind
+from core.jobresults import EchoResult, JobResult, ResultMedia
 from core.messages import Button, Media, Reply
 from core.progress import status_text
 from storage.db import Database
@@ -40,46 +43,34 @@ def present(db: Database, event: DeliveryEvent) -> Presentation | None:
         job = job_repo.get(session, job_id=event.job_id)
         if job is None:
             return None
-        kind, chat, spec, result = job.kind, dict(job.chat), dict(job.spec or {}), dict(job.result or {})
+        kind, chat, spec, stored = job.kind, dict(job.chat), dict(job.spec or {}), dict(job.result or {})
     presentation = Presentation(job_id=event.job_id, chat=chat, status_text=status_text(kind, event))
     if event.status == "done":
-        presentation.results = _results(kind, spec, result)
+        presentation.results = _results(kind, spec, jobkinds.parse_result(kind, stored))
     return presentation
 
 
-def _results(kind: str, spec: dict[str, Any], result: dict[str, Any]) -> list[Reply]:
-    if kind == "echo":
-        return [Reply(text=f"echo: {result.get('text', '')}")]
-    media = [_media(item) for item in result.get("media", [])]
-    message = str(result.get("message", "")) or ("Here you go." if media else "Done.")
-    link = result.get("link")
-    if isinstance(link, str) and link and link not in message:
+def _results(kind: str, spec: dict[str, Any], result: JobResult) -> list[Reply]:
+    if isinstance(result, EchoResult):
+        return [Reply(text=f"echo: {result.text}")]
+    media = [_media(item) for item in result.media]
+    message = result.message or ("Here you go." if media else "Done.")
+    if result.link and result.link not in message:
         # Buttons carry actions, not addresses: a download (an export package) is a link in the text itself.
-        message += f"\n{link}"
+        message += f"\n{result.link}"
     assets = [m.asset_id for m in media if m.asset_id]
     first_kind = next((m.kind for m in media if m.asset_id), "")
     return [Reply(text=message, media=media, buttons=_buttons(kind, spec, assets, first_kind=first_kind))]
 
 
-def _media(item: dict[str, Any]) -> Media:
-    asset_id = item.get("asset_id")
-    caption = str(item.get("caption") or "")
-    if asset_id and f"#{asset_id}" not in caption:
+def _media(item: ResultMedia) -> Media:
+    caption = item.caption
+    if item.asset_id and f"#{item.asset_id}" not in caption:
         # Every result names its id: a reply to it (or "/animate #id") then points at exactly this file.
-        caption = f"#{asset_id} · {caption}" if caption else f"#{asset_id}"
-    duration = item.get("duration_s")
-    return Media(
-        blob=item["blob"],
-        kind=item.get("kind", "image"),
-        filename=item.get("filename", "result"),
-        caption=caption,
-        asset_id=asset_id,
-        size_bytes=int(item.get("size_bytes") or 0),
-        width=int(item.get("width") or 0),
-        height=int(item.get("height") or 0),
-        duration_s=float(duration) if isinstance(duration, (int, float)) else None,
-        mime=str(item.get("mime") or ""),
-    )
+        caption = f"#{item.asset_id} · {caption}" if caption else f"#{item.asset_id}"
+    return Media(blob=item.blob, kind=item.kind, filename=item.filename, caption=caption, asset_id=item.asset_id,
+                 size_bytes=item.size_bytes, width=item.width, height=item.height, duration_s=item.duration_s,
+                 mime=item.mime)
 
 
 def _buttons(kind: str, spec: dict[str, Any], assets: list[str], *, first_kind: str = "") -> list[Button]:
@@ -87,19 +78,18 @@ def _buttons(kind: str, spec: dict[str, Any], assets: list[str], *, first_kind: 
     if not assets:
         return []
     first = assets[0]
-    if kind == "faceswap":
+    animate = actions.button("🎬 Animate", actions.AnimateAsset(first))
+    export = actions.button("📦 Export", actions.ExportAsset(first))
+    if kind == JobKind.FACESWAP:
         # A swapped photo is a still like any other: animating it and exporting it are the next steps.
-        if first_kind == "image":
-            return [Button("🎬 Animate", f"anim:{first}"), Button("📦 Export", f"exp:{first}")]
-        return [Button("📦 Export", f"exp:{first}")]
-    if kind == "image":
-        return [Button("🔁 Variations", f"var:{first}"), Button("✏️ Remix", f"remix:{first}"),
-                Button("🎬 Animate", f"anim:{first}"), Button("📦 Export", f"exp:{first}")]
-    if kind == "video":
-        buttons = [Button("📦 Export", f"exp:{first}")]
+        return [animate, export] if first_kind == "image" else [export]
+    if kind == JobKind.IMAGE:
+        return [actions.button("🔁 Variations", actions.Variations(first)),
+                actions.button("✏️ Remix", actions.Remix(first)), animate, export]
+    if kind == JobKind.VIDEO:
         source = spec.get("asset_id")
         if isinstance(source, str) and ASSET_ID_RE.match(source):
             # A different camera move of the same picture is the usual next step; the picker offers each preset.
-            buttons.insert(0, Button("🎞 Other motion", f"motions:{source}"))
-        return buttons
+            return [actions.button("🎞 Other motion", actions.MotionPicker(source)), export]
+        return [export]
     return []

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from core.delivery import DeliveryEvent
+from core.jobkinds import label as kind_label
 
 BAR_WIDTH = 12
-KIND_LABELS = {
-    "echo": "echo",
-    "persona_analyze": "persona analysis",
-    "image": "image",
-    "train_lora": "LoRA training",
-    "video": "animation",
-    "faceswap": "face swap",
-    "export": "export",
-}
 
 
 def bar(fraction: float, width: int = BAR_WIDTH) -> str:
@@ -26,12 +18,12 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 def queued_text(kind: str, job_id: str, position: int | None) -> str:
     """The first status line, sent as soon as a job is accepted."""
     where = f"position {position}" if position else "starting soon"
-    return f"⏳ {KIND_LABELS.get(kind, kind)} queued, {where} · job {job_id}"
+    return f"⏳ {kind_label(kind)} queued, {where} · job {job_id}"
 
 
 def status_text(kind: str, event: DeliveryEvent) -> str:
     """The status message for ``event``, edited in place as the job moves."""
-    label = KIND_LABELS.get(kind, kind)
+    label = kind_label(kind)
     if event.status == "queued":
         note = f" {event.message}" if event.message else ""
         return f"⏳ {label} queued · job {event.job_id}.{note}"

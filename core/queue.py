@@ -12,25 +12,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
+from core.jobkinds import QUEUES, KindInfo
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-GPU_QUEUE = "gpu"
-CPU_QUEUE = "cpu"
-QUEUES = (GPU_QUEUE, CPU_QUEUE)
 SERIALIZER = JSONSerializer
-
-# Task functions by job kind: the worker package imports them, core only names them.
-TASKS: dict[str, tuple[str, str]] = {
-    "echo": (CPU_QUEUE, "inference.tasks.echo.run_echo"),
-    "persona_analyze": (CPU_QUEUE, "inference.tasks.persona.analyze_persona"),
-    "image": (GPU_QUEUE, "inference.tasks.image.generate_images"),
-    "train_lora": (GPU_QUEUE, "inference.tasks.train.train_lora"),
-    "video": (GPU_QUEUE, "inference.tasks.video.animate"),
-    "faceswap": (GPU_QUEUE, "inference.tasks.faceswap.swap_faces"),
-    "export": (CPU_QUEUE, "inference.tasks.export.build_export"),
-}
 
 
 class EmbeddedRedis:
@@ -90,18 +77,10 @@ def queue(name: str, *, connection: Redis) -> Queue:
     return Queue(name, connection=connection, serializer=SERIALIZER)
 
 
-def task_for(kind: str) -> tuple[str, str]:
-    """``(queue name, dotted function path)`` for a job kind."""
-    try:
-        return TASKS[kind]
-    except KeyError:
-        raise ValueError(f"no task for job kind {kind!r}") from None
-
-
 def enqueue(
     *,
     connection: Redis,
-    kind: str,
+    kind: KindInfo,
     job_id: str,
     attempt: int,
     timeout_s: int,
@@ -109,17 +88,16 @@ def enqueue(
     deferral: int = 0,
 ) -> str:
     """Put job ``job_id`` on its kind's queue; returns the RQ job id (distinct per attempt and deferral)."""
-    queue_name, func_path = task_for(kind)
     rq_id = f"{job_id}-{attempt}" + (f"-d{deferral}" if deferral else "")
-    queue(queue_name, connection=connection).enqueue_call(
-        func_path,
+    queue(kind.queue, connection=connection).enqueue_call(
+        kind.task,
         args=[job_id],
         timeout=timeout_s,
         job_id=rq_id,
         result_ttl=3600,
         failure_ttl=86400,
         at_front=at_front,
-        description=f"{kind} {job_id}",
+        description=f"{kind.kind} {job_id}",
     )
     return rq_id
 

@@ -138,8 +138,3 @@ class Settings(BaseSettings):
     def is_admin(self, platform: str, platform_user_id: str) -> bool:
         """Whether ``platform:user_id`` is listed in ``STUDIO_ADMINS``."""
         return f"{platform}:{platform_user_id}" in self.admins
-
-    def timeout_for(self, kind: str) -> int:
-        """Seconds a job of ``kind`` may run before the worker stops it."""
-        family = kind.split("_", 1)[0]
-        return int(getattr(self, f"timeout_{family}_s", self.timeout_image_s))

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,22 +18,30 @@ from typing import Any, TypeVar
 
 from redis import Redis
 from rq.timeouts import JobTimeoutException
+from sqlalchemy.orm import Session
 
+from core import jobkinds
 from core.errors import JobCancelled, StudioError
+from core.jobresults import JobResult
 from core.jobs import JobService, lease_key
+from core.jobspecs import JobSpec
 from core.settings import Settings
 from inference.engine_cache import EngineCache
 from inference.engines.base import Engine
 from storage.blobs import BlobStore
 from storage.db import Database
+from storage.models import Persona
+from storage.repositories import assets as asset_repo
 from storage.repositories import blob_refs
 from storage.repositories import jobs as job_repo
 from storage.repositories import users as user_repo
-from storage.states import JobStatus
+from storage.states import AssetOrigin, JobStatus
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Engine)
+S = TypeVar("S", bound=JobSpec)
+T = TypeVar("T")
 
 
 @dataclass
@@ -79,11 +87,41 @@ def unbind(token: contextvars.Token[WorkerResources]) -> None:
     _resources.reset(token)
 
 
+@dataclass
+class NewAsset:
+    """One output to store: its bytes (or a finished file) and its row's fields."""
+
+    content: bytes | Path
+    kind: str
+    origin: AssetOrigin
+    mime: str
+    width: int = 0
+    height: int = 0
+    duration_s: float | None = None
+    persona_id: int | None = None
+    tags: list[str] = field(default_factory=list)
+    identity_score: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredAsset:
+    """What a task needs to describe a stored output in its result."""
+
+    id: str
+    blob: str
+    size_bytes: int
+
+
+class JobSuperseded(Exception):
+    """This try was replaced by a retry (its worker was thought dead): what it made is not kept."""
+
+
 class TaskContext:
     """Everything a task function needs for one job."""
 
     def __init__(self, resources: WorkerResources, *, job_id: str, owner_id: int, kind: str,
-                 spec: dict[str, Any], attempt: int, content_owner_id: int | None = None) -> None:
+                 spec: JobSpec, attempt: int, content_owner_id: int | None = None) -> None:
         self.resources = resources
         self.job_id = job_id
         self.owner_id = owner_id
@@ -121,6 +159,59 @@ class TaskContext:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+    def spec_as(self, spec_type: type[S]) -> S:
+        """The job's spec as the type its task expects."""
+        if not isinstance(self.spec, spec_type):
+            raise TypeError(f"{self.kind} job carries a {type(self.spec).__name__}, not a {spec_type.__name__}")
+        return self.spec
+
+    def store(self, contents: Sequence[bytes | Path], write: Callable[[Session, list[str]], T]) -> T:
+        """The one way a task keeps what it made: ``contents`` go into the blob store, then ``write`` adds the
+        rows that refer to them in one transaction, and a cancel is checked last (raising then rolls the rows
+        back). However this fails, the blobs it stored are removed again unless another row shares them, so
+        nothing is left half-written; a try that a retry has replaced keeps nothing."""
+        digests: list[str] = []
+        try:
+            for content in contents:
+                digests.append(self.blobs.put_file(content) if isinstance(content, Path)
+                               else self.blobs.put_bytes(content))
+            with self.db.session() as session:
+                if not job_repo.is_current_try(session, job_id=self.job_id, attempt=self.attempt):
+                    raise JobSuperseded(self.job_id)
+                written = write(session, digests)
+                session.flush()
+                # The last moment a cancel can still leave nothing behind.
+                self.check_cancelled()
+        except BaseException:
+            self._discard(digests)
+            raise
+        return written
+
+    def store_assets(self, items: Sequence[NewAsset]) -> list[StoredAsset]:
+        """Store the job's outputs as the owner's assets, all or none (see ``store``).
+
+        A persona deleted while the job ran is unlinked from them; the results are kept.
+        """
+        def write(session: Session, digests: list[str]) -> list[StoredAsset]:
+            stored = []
+            for item, digest in zip(items, digests, strict=True):
+                persona_id = item.persona_id
+                if persona_id is not None and session.get(Persona, persona_id) is None:
+                    persona_id = None
+                asset = asset_repo.create(
+                    session, owner_id=self.content_owner_id, kind=item.kind, origin=item.origin, blob=digest,
+                    mime=item.mime, width=item.width, height=item.height, duration_s=item.duration_s,
+                    persona_id=persona_id, job_id=self.job_id, tags=item.tags, identity_score=item.identity_score,
+                    meta=item.meta)
+                stored.append(StoredAsset(id=asset.id, blob=digest, size_bytes=self.blobs.size(digest)))
+            return stored
+
+        return self.store([item.content for item in items], write)
+
+    def _discard(self, digests: list[str]) -> None:
+        for digest in digests:
+            self.discard_blob(digest)
+
     def discard_blob(self, blob: str) -> None:
         """Delete a blob this job stored but could not keep, unless some row refers to it (identical content)."""
         with self.db.session() as session:
@@ -142,7 +233,7 @@ class TaskContext:
         self.resources.jobs.progress(self.job_id, fraction, stage)
 
 
-TaskFunction = Callable[[TaskContext], dict[str, Any]]
+TaskFunction = Callable[[TaskContext], JobResult]
 
 
 class _Lease:
@@ -188,9 +279,17 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
             log.warning("job %s vanished from the database; skipping", job_id)
             return
         attempt = job.attempts + 1
-        owner_id, kind, spec = job.owner_id, job.kind, dict(job.spec)
+        owner_id, kind, raw_spec = job.owner_id, job.kind, dict(job.spec)
         owner = user_repo.get(session, user_id=owner_id)
         content_owner_id = user_repo.content_owner_id(owner) if owner is not None else owner_id
+    try:
+        spec = jobkinds.parse_spec(kind, raw_spec)
+    except ValueError as exc:
+        # Written by a release that understood it differently, or by hand: it can never run.
+        log.error("job %s has an unreadable %s spec: %s", job_id, kind, exc)
+        jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.QUEUED],
+                        message="This request can't be run by this version; please send the command again.")
+        return
     if jobs.is_cancelled(job_id):
         jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED], message="Cancelled.")
         return
@@ -203,9 +302,25 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
                                stage="starting", progress=0.0):
             log.info("job %s is not queued any more; skipping", job_id)
             return
+        if attempt > 1:
+            _drop_earlier_outputs(resources, job_id)
         ctx = TaskContext(resources, job_id=job_id, owner_id=owner_id, kind=kind, spec=spec, attempt=attempt,
                           content_owner_id=content_owner_id)
         _run_to_outcome(ctx, fn)
+
+
+def _drop_earlier_outputs(resources: WorkerResources, job_id: str) -> None:
+    """A retry replaces what an earlier try of the same job stored before its worker died: the user gets one set
+    of results, never two (the earlier set was never delivered: only the final event delivers)."""
+    with resources.db.session() as session:
+        earlier = list(asset_repo.for_job(session, job_id=job_id))
+        for asset in earlier:
+            session.delete(asset)
+        freed = blob_refs.unused(session, [asset.blob for asset in earlier])
+    for digest in freed:
+        resources.blobs.delete(digest)
+    if earlier:
+        log.info("job %s: removed %d output(s) of an earlier try", job_id, len(earlier))
 
 
 def _run_to_outcome(ctx: TaskContext, fn: TaskFunction) -> None:
@@ -216,8 +331,10 @@ def _run_to_outcome(ctx: TaskContext, fn: TaskFunction) -> None:
         result = fn(ctx)
     except JobCancelled:
         final(JobStatus.CANCELLED, message="Cancelled.")
+    except JobSuperseded:
+        log.warning("job %s: try %d was replaced by a retry; its outputs were dropped", job_id, ctx.attempt)
     except JobTimeoutException:
-        limit = ctx.settings.timeout_for(kind)
+        limit = jobkinds.info(kind).timeout(ctx.settings)
         final(JobStatus.FAILED, message=f"This took longer than the {limit} s allowed for it and was stopped.")
     except (StudioError, ValueError) as exc:
         # Input problems found by an engine: the message names what to change.
@@ -226,7 +343,7 @@ def _run_to_outcome(ctx: TaskContext, fn: TaskFunction) -> None:
         log.exception("job %s (%s) crashed", job_id, kind)
         final(JobStatus.FAILED, message=f"Something went wrong on our side (job {job_id}). Please try again.")
     else:
-        final(JobStatus.DONE, result=result, progress=1.0, stage="done")
+        final(JobStatus.DONE, result=result.model_dump(mode="json"), progress=1.0, stage="done")
 
 
 def task(fn: TaskFunction) -> Callable[[str], None]:

@@ -18,6 +18,7 @@ from PIL import Image
 from redis import Redis
 
 from core.jobs import JobService
+from core.jobspecs import PersonaAnalyzeSpec
 from core.settings import Settings
 from inference.media import ffmpeg_exe, mux_audio, write_video
 from storage.blobs import BlobStore
@@ -56,7 +57,7 @@ def analysed_persona(settings: Settings, db: Database, redis: Redis, user: User,
         persona.status = "analyzing"
         persona_id = persona.id
     job_id = JobService(db=db, redis=redis, settings=settings).submit(
-        user=user, kind="persona_analyze", spec={"persona_id": persona_id},
+        user=user, spec=PersonaAnalyzeSpec(persona_id=persona_id),
         chat={"platform": "console", "chat_id": "1"}).job_id
     drain(settings, db, redis, queues=("cpu",))
     with db.session() as session:

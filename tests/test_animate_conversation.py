@@ -16,7 +16,7 @@ from PIL import Image
 from redis import Redis
 
 from core.app import Studio
-from core.assistant import NO_IMAGE
+from core.assistant.animate import NO_IMAGE
 from core.delivery import DeliveryEvent
 from core.grammar import MOTIONS
 from core.messages import MAX_ACTION_BYTES, Incoming, Reply, Upload

@@ -272,3 +272,17 @@ def test_the_downloads_page_plays_videos_and_shows_images(studio: Studio, settin
     # Players fetch a video in ranges to start playing and to seek.
     part = client.get(f"{path}/asset/{video}", headers={"Range": "bytes=0-11"})
     assert part.status_code == 206 and part.content == clip[:12]
+
+
+def test_every_command_and_button_has_exactly_one_handler(studio: Studio) -> None:
+    from typing import get_args
+
+    from core import actions, grammar
+
+    assert set(studio.assistant.commands) == set(get_args(grammar.Command))
+    assert set(studio.assistant.buttons) == set(get_args(actions.Action))
+
+
+def test_a_huge_number_in_button_data_is_an_expired_button_not_a_database_error(studio: Studio) -> None:
+    for data in ("pdel:" + "9" * 30, "swap:1a2b3c4d:" + "1" * 25, "pdel:2147483648"):
+        assert press(studio, data) == "That button has expired. Send the command again."

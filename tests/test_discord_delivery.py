@@ -14,6 +14,7 @@ from redis import Redis
 from bots.discord_front.outbound import EditPacer, Outbox, split_text
 from core import help
 from core.jobs import JobService
+from core.jobspecs import ImageSpec
 from core.messages import Button, Media, Reply
 from core.settings import Settings
 from storage.blobs import BlobStore
@@ -42,7 +43,7 @@ def finish_image_job(bot: Bot, db: Database, uid: int, items: list[tuple[str, by
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="discord", platform_user_id=str(uid))
     chat = {"platform": "discord", "chat_id": str(dm_channel(uid)), "user_id": str(uid)}
-    job_id = jobs.submit(user=user, kind="image", spec={"prompt": "test"}, chat=chat).job_id
+    job_id = jobs.submit(user=user, spec=ImageSpec(prompt="test"), chat=chat).job_id
     assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
     media: list[dict[str, Any]] = []
     with db.session() as session:
@@ -186,7 +187,7 @@ def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> N
     jobs: JobService = bot.studio.jobs
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="discord", platform_user_id=str(BOB))
-    job_id = jobs.submit(user=user, kind="image", spec={"prompt": "x"},
+    job_id = jobs.submit(user=user, spec=ImageSpec(prompt="x"),
                          chat={"platform": "discord", "chat_id": str(DM_BOB), "user_id": str(BOB)}).job_id
     assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
     missing = {"blob": "f" * 64, "kind": "image", "filename": "gone.png", "caption": "", "asset_id": None,

@@ -19,6 +19,7 @@ from PIL import Image
 from redis import Redis
 
 from core.jobs import JobService
+from core.jobspecs import ExportSpec
 from core.platforms import AI_SOURCE_TYPE, PRESETS, ImageFormat, Platform, Preset, VideoFormat
 from core.settings import Settings
 from inference.engines.faces.dlib_backend import load_dlib
@@ -153,7 +154,7 @@ def test_cancel_mid_export_leaves_nothing_behind(settings: Settings, db: Databas
         asset_id = asset_repo.create(session, owner_id=user.id, kind="video", blob=blobs.put_file(clip),
                                      mime="video/mp4", width=640, height=480, duration_s=6.0, origin="generated").id
     jobs = JobService(db=db, redis=redis, settings=settings)
-    job_id = jobs.submit(user=user, kind="export", spec={"platform": "tiktok", "asset_ids": [asset_id]},
+    job_id = jobs.submit(user=user, spec=ExportSpec(platform="tiktok", asset_ids=[asset_id]),
                          chat={"platform": "console", "chat_id": "1"}).job_id
     seen: dict[str, Any] = {}
 

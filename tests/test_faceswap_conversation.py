@@ -17,7 +17,7 @@ from redis import Redis
 
 from bots.telegram_bot import TelegramFrontend
 from core.app import Studio
-from core.assistant import NO_SWAP_TARGET
+from core.assistant.swap import NO_SWAP_TARGET
 from core.delivery import DeliveryEvent
 from core.messages import MAX_ACTION_BYTES, Incoming, Reply, Upload
 from core.presenter import present

@@ -158,7 +158,7 @@ def test_a_job_swaps_with_inswapper_through_the_queue(settings: Settings, db: Da
                                   mime="image/png", width=640, height=480, origin="generated")
         spec = {"persona_id": persona.id, "asset_id": asset.id}
     job_id = JobService(db=db, redis=redis, settings=cfg).submit(
-        user=user, kind="faceswap", spec=spec, chat={"platform": "console", "chat_id": "1"}).job_id
+        user=user, spec=JobService.validate("faceswap", spec), chat={"platform": "console", "chat_id": "1"}).job_id
 
     drain(cfg, db, redis, queues=("gpu",))
 

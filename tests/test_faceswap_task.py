@@ -13,6 +13,7 @@ from PIL import Image
 from redis import Redis
 
 from core.jobs import JobService
+from core.jobspecs import FaceSwapSpec
 from core.settings import Settings
 from inference.media import probe
 from inference.tasks.faceswap import Reference, best_reference, reference_score
@@ -52,8 +53,8 @@ def _video_asset(settings: Settings, db: Database, user: User, path: Path) -> st
 
 
 def _run(settings: Settings, db: Database, redis: Redis, user: User, spec: dict[str, Any]) -> Any:
-    job_id = JobService(db=db, redis=redis, settings=settings).submit(user=user, kind="faceswap", spec=spec,
-                                                                      chat=CHAT).job_id
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = jobs.submit(user=user, spec=JobService.validate("faceswap", spec), chat=CHAT).job_id
     drain(settings, db, redis, queues=("gpu",))
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
@@ -217,7 +218,7 @@ def test_cancel_mid_video_leaves_nothing_behind(settings: Settings, db: Database
     target_id = _video_asset(settings, db, user, clip)
     before = set(BlobStore(settings.blobs_dir).digests())
     jobs = JobService(db=db, redis=redis, settings=settings)
-    job_id = jobs.submit(user=user, kind="faceswap", spec={"persona_id": persona_id, "asset_id": target_id},
+    job_id = jobs.submit(user=user, spec=FaceSwapSpec(persona_id=persona_id, asset_id=target_id),
                          chat=CHAT).job_id
     answer = drain_cancelling_midway(settings, db, redis, jobs=jobs, job_id=job_id, owner_id=user.id,
                                      stage_prefix="frame ")

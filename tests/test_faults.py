@@ -12,6 +12,7 @@ from redis import Redis
 
 from core.delivery import DeliveryConsumer, DeliveryEvent, publish
 from core.jobs import JobService
+from core.jobspecs import EchoSpec
 from core.settings import Settings
 from storage.db import Database
 from storage.repositories import jobs as job_repo
@@ -23,7 +24,7 @@ def _submit_slow_echo(settings: Settings, db: Database, redis: Redis, seconds: f
     jobs = JobService(db=db, redis=redis, settings=settings)
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="bob")
-    return jobs.submit(user=user, kind="echo", spec={"text": "slow", "seconds": seconds},
+    return jobs.submit(user=user, spec=EchoSpec(text="slow", seconds=seconds),
                        chat={"platform": "console", "chat_id": "bob"}).job_id
 
 
@@ -62,7 +63,7 @@ def test_killed_worker_job_is_retried_and_finishes(settings: Settings, db: Datab
         assert job is not None
         assert job.status == "done"
         assert job.attempts == 2
-        assert job.result == {"text": "slow"}
+        assert job.result["text"] == "slow"
 
 
 def test_killed_worker_job_fails_with_message_when_out_of_attempts(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from PIL import Image
 from redis import Redis
 
 from core.delivery import DeliveryConsumer
+from core.errors import UsageError
 from core.jobs import JobService
 from core.settings import Settings
 from storage.blobs import BlobStore
@@ -42,7 +44,7 @@ def _persona(db: Database, user: User, name: str = "Ava") -> int:
 
 def _run(settings: Settings, db: Database, redis: Redis, user: User, spec: dict[str, Any]) -> Any:
     jobs = JobService(db=db, redis=redis, settings=settings)
-    submitted = jobs.submit(user=user, kind="image", spec=spec, chat=CHAT)
+    submitted = jobs.submit(user=user, spec=JobService.validate("image", spec), chat=CHAT)
     drain(settings, db, redis)
     with db.session() as session:
         job = job_repo.get(session, job_id=submitted.job_id)
@@ -105,7 +107,7 @@ def test_bad_parameters_fail_the_job_naming_the_argument(tiny_settings: Settings
                                                          redis: Redis) -> None:
     user = _user(db)
     cases: list[tuple[dict[str, Any], str]] = [
-                              ({"aspect_ratio": "0:1"}, "--ar"), ({"n": 9}, "--n must be between 1 and 4"),
+                              ({"aspect_ratio": "0:1"}, "--ar"),
                               ({"template": "nope"}, "--template: unknown template 'nope'"),
                               ({"steps": 500}, "--steps must be between 1 and 50"),
                               ({"persona_id": 999}, "No such persona")]
@@ -113,6 +115,10 @@ def test_bad_parameters_fail_the_job_naming_the_argument(tiny_settings: Settings
         job = _run(tiny_settings, db, redis, user, spec(**changes))
         assert job.status == "failed"
         assert expected in (job.error or ""), (changes, job.error)
+    # What the spec itself rules out never reaches a worker: the submission is refused, naming the field.
+    for changes, field in (({"n": 9}, "n"), ({"seed": -1}, "seed"), ({"variation": "prompt"}, "variation")):
+        with pytest.raises(UsageError, match=field):
+            _run(tiny_settings, db, redis, user, spec(**changes))
 
 
 def test_variations_by_seed_and_by_prompt(tiny_settings: Settings, db: Database, redis: Redis) -> None:

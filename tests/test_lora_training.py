@@ -11,10 +11,11 @@ from PIL import Image
 from redis import Redis
 
 from core.jobs import JobService
+from core.jobspecs import ImageSpec, TrainSpec
 from core.settings import Settings
 from inference.engines.image import ImageRequest
 from inference.engines.lora import LoraTrainer, LoraTrainingRequest
-from inference.tasks.train import TrainJobSpec, crop_reference
+from inference.tasks.train import crop_reference
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import LoraWeights
@@ -75,7 +76,7 @@ def test_training_lowers_the_loss_and_the_lora_changes_the_output(tiny_models_di
 )
 def test_train_spec_names_the_bad_argument(spec: dict[str, object], argument: str) -> None:
     with pytest.raises(ValueError, match=argument):
-        TrainJobSpec.from_dict(spec)
+        TrainSpec.model_validate(spec)
 
 # Fixtures shared by the image and model tests (see tests/tiny_models.py).
 tiny_models_dir = tiny_models.tiny_models_dir
@@ -106,12 +107,11 @@ def test_train_jobs_add_versions_and_imagine_uses_the_active_lora(tiny_settings:
         persona_id = persona.id
     jobs = JobService(db=db, redis=redis, settings=settings)
 
-    first = jobs.submit(user=user, kind="train_lora", spec={"persona_id": persona_id, "steps": 2}, chat=CHAT)
+    first = jobs.submit(user=user, spec=TrainSpec(persona_id=persona_id, steps=2), chat=CHAT)
     drain(settings, db, redis)
-    second = jobs.submit(user=user, kind="train_lora", spec={"persona_id": persona_id, "rank": 2}, chat=CHAT)
+    second = jobs.submit(user=user, spec=TrainSpec(persona_id=persona_id, rank=2), chat=CHAT)
     drain(settings, db, redis)
-    imagine = jobs.submit(user=user, kind="image", spec={"persona_id": persona_id, "prompt": "on a beach",
-                                                         "n": 1}, chat=CHAT)
+    imagine = jobs.submit(user=user, spec=ImageSpec(persona_id=persona_id, prompt="on a beach", n=1), chat=CHAT)
     drain(settings, db, redis)
 
     with db.session() as session:

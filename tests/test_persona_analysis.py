@@ -9,6 +9,7 @@ from PIL import Image
 from redis import Redis
 
 from core.jobs import JobService
+from core.jobspecs import PersonaAnalyzeSpec
 from core.settings import Settings
 from storage.blobs import BlobStore
 from storage.db import Database
@@ -40,7 +41,7 @@ def _analyse(settings: Settings, db: Database, redis: Redis,
         persona.status = "analyzing"
         persona_id = persona.id
     submitted = JobService(db=db, redis=redis, settings=settings).submit(
-        user=user, kind="persona_analyze", spec={"persona_id": persona_id},
+        user=user, spec=PersonaAnalyzeSpec(persona_id=persona_id),
         chat={"platform": "console", "chat_id": "1"})
     drain(settings, db, redis, queues=("cpu",))
     with db.session() as session:

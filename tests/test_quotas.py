@@ -7,6 +7,7 @@ from redis import Redis
 
 from core.errors import QuotaExceeded
 from core.jobs import JobService
+from core.jobspecs import EchoSpec
 from core.settings import Settings
 from storage.db import Database
 from storage.repositories import users as user_repo
@@ -18,15 +19,15 @@ def test_waiting_limit_then_cancel_frees_a_slot(settings: Settings, db: Database
     jobs = JobService(db=db, redis=redis, settings=settings)
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="q")
-    ids = [jobs.submit(user=user, kind="echo", spec={"text": str(i)}, chat={}).job_id for i in range(3)]
+    ids = [jobs.submit(user=user, spec=EchoSpec(text=str(i)), chat={}).job_id for i in range(3)]
     # A running job counts as much as a waiting one.
     assert jobs.transition(ids[1], JobStatus.RUNNING, expect=[JobStatus.QUEUED])
     with pytest.raises(QuotaExceeded, match="limit 3"):
-        jobs.submit(user=user, kind="echo", spec={"text": "x"}, chat={})
+        jobs.submit(user=user, spec=EchoSpec(text="x"), chat={})
     jobs.cancel(owner_id=user.id, job_id=ids[0])
-    assert jobs.submit(user=user, kind="echo", spec={"text": "y"}, chat={}).position is not None
+    assert jobs.submit(user=user, spec=EchoSpec(text="y"), chat={}).position is not None
     with pytest.raises(QuotaExceeded):
-        jobs.submit(user=user, kind="echo", spec={"text": "z"}, chat={})
+        jobs.submit(user=user, spec=EchoSpec(text="z"), chat={})
 
 
 def test_daily_allowance(settings: Settings, db: Database, redis: Redis) -> None:
@@ -35,9 +36,9 @@ def test_daily_allowance(settings: Settings, db: Database, redis: Redis) -> None
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="d")
     for i in range(2):
-        jobs.cancel(owner_id=user.id, job_id=jobs.submit(user=user, kind="echo", spec={"text": str(i)}, chat={}).job_id)
+        jobs.cancel(owner_id=user.id, job_id=jobs.submit(user=user, spec=EchoSpec(text=str(i)), chat={}).job_id)
     with pytest.raises(QuotaExceeded, match="today's 2 jobs"):
-        jobs.submit(user=user, kind="echo", spec={"text": "x"}, chat={})
+        jobs.submit(user=user, spec=EchoSpec(text="x"), chat={})
 
 
 def test_admins_are_exempt(settings: Settings, db: Database, redis: Redis) -> None:
@@ -46,15 +47,15 @@ def test_admins_are_exempt(settings: Settings, db: Database, redis: Redis) -> No
     with db.session() as session:
         admin = user_repo.get_or_create(session, platform="console", platform_user_id="root", is_admin=True)
         user = user_repo.get_or_create(session, platform="console", platform_user_id="plain")
-    first, second = (jobs.submit(user=admin, kind="echo", spec={"text": t}, chat={}).job_id for t in "ab")
+    first, second = (jobs.submit(user=admin, spec=EchoSpec(text=t), chat={}).job_id for t in "ab")
     assert jobs.transition(first, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
     assert not jobs.defer_if_busy(second), "an admin's second job may run beside the first"
-    mine = jobs.submit(user=user, kind="echo", spec={"text": "one"}, chat={}).job_id
+    mine = jobs.submit(user=user, spec=EchoSpec(text="one"), chat={}).job_id
     with pytest.raises(QuotaExceeded):
-        jobs.submit(user=user, kind="echo", spec={"text": "two"}, chat={})
+        jobs.submit(user=user, spec=EchoSpec(text="two"), chat={})
     assert jobs.transition(mine, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
     settings.max_queued_jobs = 5
-    waiting = jobs.submit(user=user, kind="echo", spec={"text": "three"}, chat={}).job_id
+    waiting = jobs.submit(user=user, spec=EchoSpec(text="three"), chat={}).job_id
     assert jobs.defer_if_busy(waiting), "a plain user's second job waits while the first runs"
 
 
@@ -82,11 +83,11 @@ def test_a_users_second_job_waits_while_the_first_runs(settings: Settings, db: D
     jobs = JobService(db=db, redis=redis, settings=settings)
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="busy")
-    first = jobs.submit(user=user, kind="echo", spec={"text": "1", "seconds": 3}, chat={}).job_id
+    first = jobs.submit(user=user, spec=EchoSpec(text="1", seconds=3), chat={}).job_id
     worker = spawn_worker(settings, queues="cpu")
     try:
         _wait_for_status(db, first, "running")
-        second = jobs.submit(user=user, kind="echo", spec={"text": "2"}, chat={}).job_id
+        second = jobs.submit(user=user, spec=EchoSpec(text="2"), chat={}).job_id
         drain(settings, db, redis)  # the second worker: defers the job until the first is done, then runs it
     finally:
         worker.terminate()

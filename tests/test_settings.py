@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from core import jobkinds
 from core.settings import Settings
 
 
@@ -29,6 +30,6 @@ def test_environment_names_and_admin_list(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 def test_timeouts_by_kind() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.timeout_for("echo") == settings.timeout_echo_s
-    assert settings.timeout_for("train_lora") == settings.timeout_train_s
-    assert settings.timeout_for("persona_analyze") == settings.timeout_persona_s
+    assert jobkinds.info("echo").timeout(settings) == settings.timeout_echo_s
+    assert jobkinds.info("train_lora").timeout(settings) == settings.timeout_train_s
+    assert jobkinds.info("persona_analyze").timeout(settings) == settings.timeout_persona_s

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from core.jobs import JobService
+from core.jobspecs import ImageSpec
 from storage.db import Database
 from storage.models import User
 from storage.repositories import assets as asset_repo
@@ -37,7 +38,7 @@ def finish_image_job(tg: Bot, db: Database, uid: int, items: list[tuple[str, byt
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="telegram", platform_user_id=str(uid))
     chat = {"platform": "telegram", "chat_id": str(uid), "user_id": str(uid)}
-    job_id = jobs.submit(user=user, kind="image", spec={"prompt": "test"}, chat=chat).job_id
+    job_id = jobs.submit(user=user, spec=ImageSpec(prompt="test"), chat=chat).job_id
     assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
     media: list[dict[str, Any]] = []
     with db.session() as session:
@@ -193,7 +194,7 @@ def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> N
     jobs: JobService = bot.studio.jobs
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="telegram", platform_user_id=str(BOB))
-    job_id = jobs.submit(user=user, kind="image", spec={"prompt": "x"},
+    job_id = jobs.submit(user=user, spec=ImageSpec(prompt="x"),
                          chat={"platform": "telegram", "chat_id": str(BOB), "user_id": str(BOB)}).job_id
     assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
     missing = {"blob": "f" * 64, "kind": "image", "filename": "gone.png", "caption": "", "asset_id": None}

@@ -1,25 +1,24 @@
 """The /export job: the user's chosen assets made in each of a platform's presets, zipped with a manifest,
 stored as an ``ExportPackage`` and handed back as an expiring, revocable download link.
 
-Spec: ``{"platform": <canonical name>, "asset_ids": [<asset id>, ...]}`` as the assistant resolved it. The
-worker checks ownership again: an asset deleted (or never the user's) since the command is skipped with a
-note, and a package with nothing left fails with a message.
+Spec: ``core.jobspecs.ExportSpec`` as the assistant resolved it. The worker checks ownership again: an asset
+deleted (or never the user's) since the command is skipped with a note, and a package with nothing left fails
+with a message.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from core import links, platforms
 from core.errors import NotAvailable, NotFound
-from core.grammar import ASSET_ID_RE
-from core.platforms import IMAGE, VIDEO, Platform
+from core.jobresults import ExportResult
+from core.jobspecs import ExportSpec
+from core.platforms import IMAGE, VIDEO
 from inference.engines.faces import FaceAnalyzer, choose_backend, engine_key, load_analyzer
 from inference.export.fit import Box
 from inference.export.package import BuiltPackage, ExportSource, FaceFinder, build_package
@@ -33,29 +32,6 @@ from storage.repositories import personas as persona_repo
 log = logging.getLogger(__name__)
 
 FILES_SHARE = (0.02, 0.92)  # of the progress bar: before it reading the assets, after it zipping and storing
-
-
-@dataclass(frozen=True)
-class ExportSpec:
-    """The export job's spec as the assistant writes it, checked."""
-
-    platform: Platform
-    asset_ids: tuple[str, ...]
-
-    @classmethod
-    def from_dict(cls, spec: dict[str, Any], *, max_assets: int) -> ExportSpec:
-        """The spec with types checked; ``ValueError`` names the argument at fault."""
-        platform = platforms.get(str(spec.get("platform", "")))
-        raw = spec.get("asset_ids")
-        if not isinstance(raw, list) or not raw:
-            raise ValueError("asset_ids is empty: say which results to export (ids from /gallery, or last N)")
-        ids = tuple(dict.fromkeys(str(item).lower().lstrip("#") for item in raw))
-        bad = [item for item in ids if not ASSET_ID_RE.match(item)]
-        if bad:
-            raise ValueError(f"asset_ids: {bad[0]!r} is not an asset id (see /gallery)")
-        if len(ids) > max_assets:
-            raise ValueError(f"asset_ids: at most {max_assets} results per export, got {len(ids)}")
-        return cls(platform=platform, asset_ids=ids)
 
 
 def _prompt(session: Session, asset: Asset, owner_id: int) -> str:
@@ -128,9 +104,12 @@ def _prune_expired(ctx: TaskContext) -> None:
         ctx.blobs.delete(digest)
 
 
-def _export(ctx: TaskContext) -> dict[str, Any]:
+def _export(ctx: TaskContext) -> ExportResult:
     settings = ctx.settings
-    spec = ExportSpec.from_dict(ctx.spec, max_assets=settings.export_max_assets)
+    spec = ctx.spec_as(ExportSpec)
+    if len(spec.asset_ids) > settings.export_max_assets:
+        raise ValueError(f"asset_ids: at most {settings.export_max_assets} results per export, "
+                         f"got {len(spec.asset_ids)}")
     ctx.progress(0.01, "reading your files")
     _prune_expired(ctx)
     notes: list[str] = []
@@ -140,32 +119,26 @@ def _export(ctx: TaskContext) -> dict[str, Any]:
     package_id = new_id()
     start, end = FILES_SHARE
     with ctx.workdir() as workdir:
-        built = build_package(sources, spec.platform, workdir=workdir, package_id=package_id, created_at=created,
-                              expires_at=expires, find_faces=_face_finder(ctx),
+        built = build_package(sources, platforms.get(spec.platform), workdir=workdir, package_id=package_id,
+                              created_at=created, expires_at=expires, find_faces=_face_finder(ctx),
                               progress=lambda fraction, stage: ctx.progress(start + fraction * (end - start), stage))
         ctx.progress(0.95, "storing the package")
         return _store(ctx, spec, built, package_id, expires, notes)
 
 
 def _store(ctx: TaskContext, spec: ExportSpec, built: BuiltPackage, package_id: str, expires: datetime,
-           notes: list[str]) -> dict[str, Any]:
+           notes: list[str]) -> ExportResult:
     size = built.size_bytes
-    blob = ctx.blobs.put_file(built.path)  # atomic: the store shows the whole zip or nothing
     exported = list(dict.fromkeys(entry.asset_id for entry in built.files))
-    try:
-        with ctx.db.session() as session:
-            package = export_repo.create(session, package_id=package_id, owner_id=ctx.content_owner_id,
-                                         platform=spec.platform.name, asset_ids=exported, job_id=ctx.job_id,
-                                         blob=blob, manifest=built.manifest, expires_at=expires)
-            url = links.export_url(ctx.settings, session, package=package)
-            # The last moment a cancel can still leave nothing behind: raising here rolls the row back.
-            ctx.check_cancelled()
-    except BaseException:
-        with ctx.db.session() as session:
-            if not blob_refs.in_use(session, blob=blob):
-                ctx.blobs.delete(blob)
-        raise
-    platform = spec.platform
+
+    def write(session: Session, digests: list[str]) -> str:
+        package = export_repo.create(session, package_id=package_id, owner_id=ctx.content_owner_id,
+                                     platform=spec.platform, asset_ids=exported, job_id=ctx.job_id,
+                                     blob=digests[0], manifest=built.manifest, expires_at=expires)
+        return links.export_url(ctx.settings, session, package=package)
+
+    url = ctx.store([built.path], write)
+    platform = platforms.get(spec.platform)
     kinds = {entry.kind for entry in built.files}
     presets = ", ".join(f"{p.name} {p.width}×{p.height}" for p in platform.presets if p.kinds & kinds)
     lines = [
@@ -176,9 +149,8 @@ def _store(ctx: TaskContext, spec: ExportSpec, built: BuiltPackage, package_id: 
         *notes,
         f"Download link (works until {expires:%Y-%m-%d %H:%M} UTC; /web revoke cancels it):",
     ]
-    return {"message": "\n".join(lines), "media": [], "link": url, "package_id": package_id,
-            "platform": platform.name, "files": len(built.files), "size_bytes": size,
-            "expires_at": built.manifest["expires_at"]}
+    return ExportResult(message="\n".join(lines), link=url, package_id=package_id, platform=platform.name,
+                        files=len(built.files), size_bytes=size, expires_at=built.manifest["expires_at"])
 
 
 def _megabytes(size: int) -> str:

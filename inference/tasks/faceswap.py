@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image
 
 from core.errors import NotAvailable, NotFound, UsageError
+from core.jobresults import JobResult, ResultMedia
+from core.jobspecs import FaceSwapSpec
 from inference.engines.base import scaled
 from inference.engines.faces import FaceAnalyzer, engine_key, load_analyzer
 from inference.engines.faces.dlib_backend import DlibFaceAnalyzer
@@ -41,7 +43,7 @@ from inference.engines.faceswap.inswapper import InswapperEngine
 from inference.identity import load_rgb, scorer_for
 from inference.media import MediaError, VideoInfo, probe
 from inference.models.resolve import store_for
-from inference.runtime import TaskContext, task
+from inference.runtime import NewAsset, TaskContext, task
 from storage.models import Asset, Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo
@@ -56,25 +58,6 @@ JPEG_QUALITY = 95
 SHARP_ENOUGH = 150.0
 LARGE_ENOUGH = 400.0
 NO_FACE_HINT = "send one where a face is clearly visible, facing the camera and at least 40 pixels across"
-
-
-@dataclass(frozen=True)
-class SwapSpec:
-    """The face-swap job's spec as the chat side writes it, checked."""
-
-    persona_id: int
-    asset_id: str
-
-    @classmethod
-    def from_dict(cls, spec: dict[str, Any]) -> SwapSpec:
-        """The spec with types checked; ``ValueError`` names the argument at fault."""
-        persona_id = spec.get("persona_id")
-        if isinstance(persona_id, bool) or not isinstance(persona_id, int) or persona_id <= 0:
-            raise ValueError(f"persona_id must be a positive integer, got {persona_id!r}")
-        asset_id = spec.get("asset_id")
-        if not isinstance(asset_id, str) or not asset_id.strip():
-            raise ValueError("asset_id is missing: say which photo or video to swap a face into")
-        return cls(persona_id=persona_id, asset_id=asset_id.strip())
 
 
 @dataclass(frozen=True)
@@ -120,7 +103,7 @@ def best_reference(references: list[Reference]) -> Reference:
     return max(analysed, key=lambda ref: reference_score(ref.quality))
 
 
-def _read(ctx: TaskContext, spec: SwapSpec) -> _Job:
+def _read(ctx: TaskContext, spec: FaceSwapSpec) -> _Job:
     with ctx.db.session() as session:
         asset = asset_repo.get_owned(session, asset_id=spec.asset_id, owner_id=ctx.content_owner_id)
         if asset is None:
@@ -218,9 +201,9 @@ def _fill_in_upload(ctx: TaskContext, job: _Job, info: VideoInfo) -> None:
             asset.width, asset.height, asset.duration_s = width, height, round(info.duration_s, 3)
 
 
-def _swap(ctx: TaskContext) -> dict[str, Any]:
+def _swap(ctx: TaskContext) -> JobResult:
     settings = ctx.settings
-    spec = SwapSpec.from_dict(ctx.spec)
+    spec = ctx.spec_as(FaceSwapSpec)
     job = _read(ctx, spec)
     ctx.progress(0.01, "loading the face models")
     engine = _load_engine(ctx, choose_engine(settings))
@@ -291,42 +274,27 @@ def _encode_image(image: np.ndarray, mime: str) -> tuple[bytes, str, str]:
 
 
 def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult,
-           score: float | None) -> dict[str, Any]:
+           score: float | None) -> JobResult:
     persona = job.persona
     meta: dict[str, Any] = {"source_asset": job.asset_id, "engine": result.engine,
                             "faces_swapped": result.faces_swapped, "faces": ctx.settings.swap_faces,
                             "reference": source.label, "times": result.times.as_dict()}
+    content: bytes | Path
     if result.kind == "video":
         assert result.path is not None
-        blob = ctx.blobs.put_file(result.path)
-        size_bytes = result.path.stat().st_size
-        mime, extension = "video/mp4", "mp4"
+        content, mime, extension = result.path, "video/mp4", "mp4"
         meta.update(frames=result.frames, fps=round(result.fps, 3), has_audio=result.has_audio,
                     frames_with_faces=result.frames_with_faces)
     else:
         assert result.image is not None
-        data, mime, extension = _encode_image(result.image, job.mime)
-        blob = ctx.blobs.put_bytes(data)
-        size_bytes = len(data)
+        content, mime, extension = _encode_image(result.image, job.mime)
     if job.notes:
         meta["notes"] = list(job.notes)
     duration = round(result.duration_s, 3) if result.kind == "video" else None
-    try:
-        with ctx.db.session() as session:
-            persona_id: int | None = persona.id
-            if session.get(Persona, persona.id) is None:
-                persona_id = None  # deleted while the swap ran: keep the result, drop the link
-            asset = asset_repo.create(session, owner_id=ctx.content_owner_id, kind=result.kind,
-                                      origin=AssetOrigin.EDITED, blob=blob,
-                                      mime=mime, width=result.width, height=result.height, duration_s=duration,
-                                      persona_id=persona_id, job_id=ctx.job_id, tags=["swapped"],
-                                      identity_score=score, meta=meta)
-            asset_id = asset.id
-            # The last moment a cancel can still leave nothing behind: raising here rolls the row back.
-            ctx.check_cancelled()
-    except BaseException:
-        ctx.discard_blob(blob)
-        raise
+    [stored] = ctx.store_assets([NewAsset(
+        content=content, kind=result.kind, origin=AssetOrigin.EDITED, mime=mime, width=result.width,
+        height=result.height, duration_s=duration, persona_id=persona.id, tags=["swapped"], identity_score=score,
+        meta=meta)])
     caption = f"{persona.name} · {result.engine} swap"
     if duration is not None:
         caption += f" · {duration:.1f} s"
@@ -336,13 +304,10 @@ def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult,
     message = f"{persona.name}'s face swapped into #{job.asset_id} ({faces})."
     if job.notes:
         message += "\n" + "\n".join(job.notes)
-    media: dict[str, Any] = {"blob": blob, "kind": result.kind, "filename": f"{ctx.job_id}.{extension}",
-                             "caption": caption, "asset_id": asset_id, "size_bytes": size_bytes,
-                             "width": result.width, "height": result.height, "mime": mime}
-    if duration is not None:
-        media["duration_s"] = duration
-    return {"message": message, "media": [media], "asset_ids": [asset_id]}
-
+    media = ResultMedia(blob=stored.blob, kind=result.kind, filename=f"{ctx.job_id}.{extension}", caption=caption,
+                        asset_id=stored.id, size_bytes=stored.size_bytes, width=result.width, height=result.height,
+                        mime=mime, duration_s=duration)
+    return JobResult(message=message, media=[media], asset_ids=[stored.id])
 
 
 swap_faces = task(_swap)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 import logging
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from core.errors import NotFound
+from core.jobresults import JobResult, ResultMedia
+from core.jobspecs import ImageSpec
 from core.prompts import BuiltPrompt, PersonaText, build_prompt, vary_prompt
 from inference.device import plan_for
 from inference.engines.base import Progress
@@ -20,8 +22,6 @@ from inference.engines.image import (
     GeneratedImage,
     ImageEngine,
     ImageRequest,
-    check_count,
-    check_seed,
     check_steps,
     identity_gate,
 )
@@ -29,7 +29,7 @@ from inference.engines.image.gate import Score
 from inference.identity import scorer_for
 from inference.models import image_model
 from inference.models.store import ResolvedModel
-from inference.runtime import TaskContext, task
+from inference.runtime import NewAsset, TaskContext, task
 from storage.models import LoraWeights, Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo
@@ -38,71 +38,14 @@ from storage.states import AssetOrigin
 
 log = logging.getLogger(__name__)
 
-VARIATIONS = ("seeds", "prompt")
 GENERATION_SHARE = 0.92  # of the job's progress bar; the rest is scoring and storing
-
-
-@dataclass(frozen=True)
-class ImageJobSpec:
-    """The image job's spec as the command parser writes it, checked."""
-
-    prompt: str = ""
-    persona_id: int | None = None
-    aspect_ratio: str | None = None
-    n: int = 1
-    seed: int | None = None
-    steps: int | None = None
-    template: str | None = None
-    platform: str | None = None
-    negative: str | None = None
-    variation_of: str | None = None
-    variation: str | None = None
-
-    @classmethod
-    def from_dict(cls, spec: dict[str, Any]) -> ImageJobSpec:
-        """The spec with types checked; ``ValueError`` names the argument at fault."""
-        raw_n = spec.get("n")
-        n = check_count(1 if raw_n is None else raw_n)
-        seed = spec.get("seed")
-        if seed is not None:
-            check_seed(seed)
-        steps = spec.get("steps")
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-            raise ValueError(f"--steps must be a positive whole number, got {steps!r}")
-        variation = spec.get("variation")
-        if variation is not None and variation not in VARIATIONS:
-            raise ValueError(f"variation must be one of {', '.join(VARIATIONS)}, got {variation!r}")
-        if variation is not None and not spec.get("variation_of"):
-            raise ValueError("variation needs variation_of (the asset to vary)")
-        persona_id = spec.get("persona_id")
-        if persona_id is not None and (isinstance(persona_id, bool) or not isinstance(persona_id, int)):
-            raise ValueError(f"persona_id must be a number, got {persona_id!r}")
-        return cls(
-            prompt=str(spec.get("prompt") or ""),
-            persona_id=persona_id,
-            aspect_ratio=spec.get("aspect_ratio") or None,
-            n=n,
-            seed=seed,
-            steps=steps,
-            template=spec.get("template") or None,
-            platform=spec.get("platform") or None,
-            negative=spec.get("negative") or None,
-            variation_of=spec.get("variation_of") or None,
-            variation=variation or ("seeds" if spec.get("variation_of") else None),
-        )
-
-    def request_fields(self) -> dict[str, Any]:
-        """What a later variation needs to repeat this request (kept in the asset's meta)."""
-        return {"prompt": self.prompt, "persona_id": self.persona_id, "aspect_ratio": self.aspect_ratio,
-                "steps": self.steps, "template": self.template, "platform": self.platform,
-                "negative": self.negative}
 
 
 @dataclass
 class _JobInputs:
     """Everything read from the database before the (long) generation, so no session stays open."""
 
-    spec: ImageJobSpec
+    spec: ImageSpec
     preferences: dict[str, Any]
     persona: Persona | None
     lora: LoraWeights | None
@@ -110,7 +53,7 @@ class _JobInputs:
     notes: list[str] = field(default_factory=list)
 
 
-def _read_inputs(ctx: TaskContext, spec: ImageJobSpec) -> _JobInputs:
+def _read_inputs(ctx: TaskContext, spec: ImageSpec) -> _JobInputs:
     with ctx.db.session() as session:
         user = user_repo.get(session, user_id=ctx.owner_id)
         preferences = dict(user.preferences or {}) if user is not None else {}
@@ -122,8 +65,7 @@ def _read_inputs(ctx: TaskContext, spec: ImageJobSpec) -> _JobInputs:
             original = dict(source.meta.get("request") or {})
             source_seed = source.meta.get("seed")
             # The variation repeats the original request; anything the user gives now takes precedence.
-            spec = replace(
-                spec,
+            spec = spec.model_copy(update=dict(
                 prompt=spec.prompt if spec.variation == "seeds" and spec.prompt else original.get("prompt", ""),
                 persona_id=spec.persona_id if spec.persona_id is not None else source.persona_id,
                 aspect_ratio=spec.aspect_ratio or original.get("aspect_ratio"),
@@ -131,9 +73,10 @@ def _read_inputs(ctx: TaskContext, spec: ImageJobSpec) -> _JobInputs:
                 template=spec.template or original.get("template"),
                 platform=spec.platform or original.get("platform"),
                 negative=spec.negative or original.get("negative"),
-            )
-            if spec.variation == "prompt" and ctx.spec.get("prompt"):
-                spec = replace(spec, prompt=f"{original.get('prompt', '')}, {ctx.spec['prompt']}")
+            ))
+            asked = ctx.spec_as(ImageSpec).prompt
+            if spec.variation == "prompt" and asked:
+                spec = spec.model_copy(update={"prompt": f"{original.get('prompt', '')}, {asked}"})
         persona = lora = None
         if spec.persona_id is not None:
             persona = persona_repo.get_owned(session, persona_id=spec.persona_id, owner_id=ctx.content_owner_id)
@@ -264,8 +207,8 @@ def _png(image: Image.Image, meta: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _generate(ctx: TaskContext) -> dict[str, Any]:
-    spec = ImageJobSpec.from_dict(ctx.spec)
+def _generate(ctx: TaskContext) -> JobResult:
+    spec = ctx.spec_as(ImageSpec)
     inputs = _read_inputs(ctx, spec)
     spec = inputs.spec
     # Said before resolving the model: on the tiny profile's first use that builds the model files.
@@ -317,60 +260,48 @@ def _generate(ctx: TaskContext) -> dict[str, Any]:
     return _store(ctx, spec, inputs, model, steps, adapter, gated, prompt_of)
 
 
-def _store(ctx: TaskContext, spec: ImageJobSpec, inputs: _JobInputs, model: ResolvedModel, steps: int,
-           adapter: str | None, gated: list[GatedImage], prompt_of: list[BuiltPrompt]) -> dict[str, Any]:
-    media: list[dict[str, Any]] = []
-    asset_ids: list[str] = []
+def _store(ctx: TaskContext, spec: ImageSpec, inputs: _JobInputs, model: ResolvedModel, steps: int,
+           adapter: str | None, gated: list[GatedImage], prompt_of: list[BuiltPrompt]) -> JobResult:
     persona = inputs.persona
-    with ctx.db.session() as session:
-        if persona is not None and session.get(Persona, persona.id) is None:
-            raise NotFound(f"{persona.name} was deleted while these images were made; nothing was saved.")
-        for index, item in enumerate(gated):
-            built = prompt_of[index]
-            image = item.image
-            meta = {
-                "prompt": built.text,
-                "clip_prompt": built.clip_text,
-                "negative": built.negative,
-                "seed": image.seed,
-                "steps": steps,
-                "guidance": model.spec.default_guidance,
-                "width": image.width,
-                "height": image.height,
-                "aspect_ratio": built.aspect_ratio,
-                "model": model.key,
-                "template": built.template,
-                "platform": built.platform,
-                "lora": adapter,
-                "lora_version": inputs.lora.version if adapter and inputs.lora is not None else None,
-                "identity_passed": item.passed if persona is not None and persona.identity else None,
-                "attempts": item.attempts,
-                "variation_of": spec.variation_of,
-                "variation": spec.variation,
-                "request": spec.request_fields(),
-            }
-            blob = ctx.blobs.put_bytes(_png(image.image, meta))
-            asset = asset_repo.create(
-                session,
-                owner_id=ctx.content_owner_id,
-                kind="image",
-                origin=AssetOrigin.GENERATED,
-                blob=blob,
-                mime="image/png",
-                width=image.width,
-                height=image.height,
-                persona_id=persona.id if persona is not None else None,
-                job_id=ctx.job_id,
-                tags=[t for t in ("generated", built.template, built.platform) if t],
-                identity_score=item.score,
-                meta=meta,
-            )
-            caption = f"seed {image.seed}"
-            if item.score is not None:
-                caption += f" · likeness {item.score:.2f}" + ("" if item.passed else " (weak)")
-            media.append({"blob": blob, "kind": "image", "filename": f"{ctx.job_id}-{index + 1}.png",
-                          "caption": caption, "asset_id": asset.id})
-            asset_ids.append(asset.id)
+    items: list[NewAsset] = []
+    for index, item in enumerate(gated):
+        built = prompt_of[index]
+        image = item.image
+        meta = {
+            "prompt": built.text,
+            "clip_prompt": built.clip_text,
+            "negative": built.negative,
+            "seed": image.seed,
+            "steps": steps,
+            "guidance": model.spec.default_guidance,
+            "width": image.width,
+            "height": image.height,
+            "aspect_ratio": built.aspect_ratio,
+            "model": model.key,
+            "template": built.template,
+            "platform": built.platform,
+            "lora": adapter,
+            "lora_version": inputs.lora.version if adapter and inputs.lora is not None else None,
+            "identity_passed": item.passed if persona is not None and persona.identity else None,
+            "attempts": item.attempts,
+            "variation_of": spec.variation_of,
+            "variation": spec.variation,
+            "request": spec.request_fields(),
+        }
+        items.append(NewAsset(content=_png(image.image, meta), kind="image", origin=AssetOrigin.GENERATED,
+                              mime="image/png", width=image.width, height=image.height,
+                              persona_id=persona.id if persona is not None else None,
+                              tags=[t for t in ("generated", built.template, built.platform) if t],
+                              identity_score=item.score, meta=meta))
+    stored = ctx.store_assets(items)
+    media = []
+    for index, (item, saved) in enumerate(zip(gated, stored, strict=True)):
+        caption = f"seed {item.image.seed}"
+        if item.score is not None:
+            caption += f" · likeness {item.score:.2f}" + ("" if item.passed else " (weak)")
+        media.append(ResultMedia(blob=saved.blob, kind="image", filename=f"{ctx.job_id}-{index + 1}.png",
+                                 caption=caption, asset_id=saved.id, size_bytes=saved.size_bytes,
+                                 width=item.image.width, height=item.image.height, mime="image/png"))
     who = f"{persona.name}: " if persona is not None else ""
     count = len(media)
     message = f"{count} image{'s' if count != 1 else ''} — {who}{spec.prompt or prompt_of[0].text}"[:300]
@@ -382,7 +313,7 @@ def _store(ctx: TaskContext, spec: ImageJobSpec, inputs: _JobInputs, model: Reso
         notes.append(f"{weak} image{'s' if weak != 1 else ''} did not reach the persona's likeness threshold.")
     if notes:
         message += "\n" + "\n".join(notes)
-    return {"message": message, "media": media, "asset_ids": asset_ids}
+    return JobResult(message=message, media=media, asset_ids=[saved.id for saved in stored])
 
 
 generate_images = task(_generate)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
+from sqlalchemy.orm import Session
 
-from core.assistant import MIN_PHOTOS  # one number for intake and analysis
 from core.errors import NotFound
+from core.jobresults import PersonaResult, ResultMedia
+from core.jobspecs import PersonaAnalyzeSpec
+from core.limits import MIN_PHOTOS  # one number for intake and analysis
 from inference.engines.faces import (
     Face,
     FaceAnalyzer,
@@ -57,13 +60,6 @@ class _Photo:
     reason: str | None = None
 
 
-def _persona_id(spec: dict[str, Any]) -> int:
-    value = spec.get("persona_id")
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"persona_id must be a positive integer, got {value!r}")
-    return value
-
-
 def face_problem(faces: list[Face], analyzer: FaceAnalyzer, *, label: str, persona: str) -> str | None:
     """Why this photo cannot be a reference (a sentence naming it and what to send instead), or None."""
     if not faces:
@@ -86,12 +82,13 @@ def face_problem(faces: list[Face], analyzer: FaceAnalyzer, *, label: str, perso
     return None
 
 
-def _analyze(ctx: TaskContext) -> dict[str, Any]:
+def _analyze(ctx: TaskContext) -> PersonaResult:
     # Failed or cancelled on any path, the job service puts the persona back to collecting.
-    return _run(ctx, _persona_id(ctx.spec))
+    spec = ctx.spec_as(PersonaAnalyzeSpec)
+    return _run(ctx, spec.persona_id, spec.engine)
 
 
-def _run(ctx: TaskContext, persona_id: int) -> dict[str, Any]:
+def _run(ctx: TaskContext, persona_id: int, engine: str | None) -> PersonaResult:
     with ctx.db.session() as session:
         persona = session.get(Persona, persona_id)
         if persona is None:
@@ -99,7 +96,7 @@ def _run(ctx: TaskContext, persona_id: int) -> dict[str, Any]:
         name = persona.name
         photos = [_Photo(ref_id=ref.id, blob=ref.blob, label=ref.filename or f"photo {index + 1}")
                   for index, ref in enumerate(persona.references)]
-    backend = str(ctx.spec.get("engine") or choose_backend(ctx.settings))
+    backend = engine or choose_backend(ctx.settings)
     ctx.progress(0.0, "loading the face models")
     analyzer: FaceAnalyzer = ctx.engine(engine_key(backend), lambda: load_analyzer(ctx.settings, backend))
 
@@ -156,22 +153,22 @@ def _flag_other_people(photos: list[_Photo], analyzer: FaceAnalyzer, *, persona:
 
 
 def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
-          analyzer: FaceAnalyzer) -> dict[str, Any]:
+          analyzer: FaceAnalyzer) -> PersonaResult:
     accepted = [p for p in photos if p.face is not None]
     rejected = [p for p in photos if p.face is None]
     ready = len(accepted) >= MIN_PHOTOS
-    card_blob: str | None = None
+    cards: list[bytes | Path] = []
     if ready:
         entries = [CardEntry(crop=p.crop, label=p.label, quality=p.face.quality)
                    for p in accepted if p.face is not None and p.crop is not None]
-        title = f"{name} · {len(accepted)} photos · {analyzer.name}"
-        card_blob = ctx.blobs.put_bytes(render_card(title, entries))
-    freed: set[str] = set()
-    old_card: str | None = None
-    with ctx.db.session() as session:
+        cards.append(render_card(f"{name} · {len(accepted)} photos · {analyzer.name}", entries))
+
+    def write(session: Session, digests: list[str]) -> tuple[str | None, list[str]]:
+        card_blob = digests[0] if digests else None
         persona = session.get(Persona, persona_id)
         if persona is None:
             raise NotFound("That persona was deleted while its photos were being checked.")
+        freed: set[str] = set()
         by_id = {ref.id: ref for ref in persona.references}
         for photo in rejected:
             ref = by_id.pop(photo.ref_id, None)
@@ -184,14 +181,15 @@ def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
         if ready:
             _write_faces(persona, accepted, by_id, analyzer, changed=bool(rejected))
             old_card, persona.card_blob = persona.card_blob, card_blob
+            if old_card and old_card != card_blob:
+                freed.add(old_card)
             persona.status = PersonaStatus.READY.value
         else:
             persona_repo.reopen_collection(session, persona_id=persona.id, user_id=ctx.owner_id)
-        session.flush()
-        if old_card and old_card != card_blob:
-            freed.add(old_card)
-        unused = blob_refs.unused(session, freed)
-    for blob in unused:
+        return card_blob, blob_refs.unused(session, freed)
+
+    card_blob, unused = ctx.store(cards, write)
+    for blob in unused:  # files go only once the rows that named them are gone for good
         ctx.blobs.delete(blob)
     ctx.progress(1.0, "done")
     return _result(persona_id, name, accepted, rejected, card_blob, analyzer)
@@ -216,22 +214,22 @@ def _write_faces(persona: Persona, accepted: list[_Photo], refs: dict[int, Refer
 
 
 def _result(persona_id: int, name: str, accepted: list[_Photo], rejected: list[_Photo], card_blob: str | None,
-            analyzer: FaceAnalyzer) -> dict[str, Any]:
+            analyzer: FaceAnalyzer) -> PersonaResult:
     refused = [{"photo": p.label, "reason": p.reason or "refused"} for p in rejected]
     refused_text = "Removed: " + "; ".join(p.reason or p.label for p in rejected) + "." if rejected else ""
+    media: list[ResultMedia] = []
     if card_blob is not None:
         message = f"{name} is ready: {len(accepted)} of {len(accepted) + len(rejected)} photos accepted."
-        media = [{"blob": card_blob, "kind": "image", "filename": "persona-card.png",
-                  "caption": f"{name}: {len(accepted)} reference photos ({analyzer.name})"}]
+        media = [ResultMedia(blob=card_blob, kind="image", filename="persona-card.png",
+                             caption=f"{name}: {len(accepted)} reference photos ({analyzer.name})")]
     else:
         missing = MIN_PHOTOS - len(accepted)
         message = (f"{name} needs at least {MIN_PHOTOS} good photos and has {len(accepted)}. Send {missing} more "
                    f"clear photo{'s' if missing != 1 else ''} of {name} alone, facing the camera, then /done again.")
-        media = []
     if refused_text:
         message = f"{message} {refused_text}"
-    return {"message": message, "media": media, "persona_id": persona_id, "accepted": len(accepted),
-            "rejected": refused}
+    return PersonaResult(message=message, media=media, persona_id=persona_id, accepted=len(accepted),
+                         rejected=refused)
 
 
 analyze_persona = task(_analyze)

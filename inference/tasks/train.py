@@ -5,23 +5,21 @@ from __future__ import annotations
 import io
 import logging
 import secrets
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageOps
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from core.errors import NotAvailable, NotFound
+from core.jobresults import TrainResult
+from core.jobspecs import TrainSpec
 from inference.engines.base import scaled
 from inference.engines.lora import LoraTrainer, LoraTrainingRequest
-from inference.engines.lora.trainer import MAX_LEARNING_RATE, MAX_RANK, MAX_STEPS
 from inference.models import image_model
 from inference.runtime import TaskContext, task
 from inference.tasks.image import _load_engine
 from storage.models import LoraWeights, Persona
-from storage.repositories import blob_refs
 from storage.repositories import personas as persona_repo
 
 log = logging.getLogger(__name__)
@@ -29,34 +27,6 @@ log = logging.getLogger(__name__)
 FACE_MARGIN = 0.8  # of the face box's size added on each side: hair, jaw line and some shoulders
 MAX_RESOLUTION = 1024
 _TRIGGER_LETTERS = "bcdfghjklmnpqrstvwxz"
-
-
-@dataclass(frozen=True)
-class TrainJobSpec:
-    """The train job's spec, checked; unset knobs come from settings."""
-
-    persona_id: int
-    steps: int | None = None
-    rank: int | None = None
-    learning_rate: float | None = None
-
-    @classmethod
-    def from_dict(cls, spec: dict[str, Any]) -> TrainJobSpec:
-        """The spec with types and ranges checked; ``ValueError`` names the argument at fault."""
-        persona_id = spec.get("persona_id")
-        if isinstance(persona_id, bool) or not isinstance(persona_id, int):
-            raise ValueError(f"persona_id must be a number, got {persona_id!r}")
-        steps, rank, rate = spec.get("steps"), spec.get("rank"), spec.get("learning_rate")
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
-                                  or not 1 <= steps <= MAX_STEPS):
-            raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps!r}")
-        if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_RANK):
-            raise ValueError(f"rank must be between 1 and {MAX_RANK}, got {rank!r}")
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
-                                 or not 0 < rate <= MAX_LEARNING_RATE):
-            raise ValueError(f"learning_rate must be above 0 and at most {MAX_LEARNING_RATE:g}, got {rate!r}")
-        return cls(persona_id=persona_id, steps=steps, rank=rank,
-                   learning_rate=float(rate) if rate is not None else None)
 
 
 def new_trigger_token() -> str:
@@ -80,8 +50,8 @@ def crop_reference(image: Image.Image, face_box: list[Any] | None) -> Image.Imag
     return image.crop((int(cx - half), int(cy - half), int(cx + half), int(cy + half)))
 
 
-def _train(ctx: TaskContext) -> dict[str, Any]:
-    spec = TrainJobSpec.from_dict(ctx.spec)
+def _train(ctx: TaskContext) -> TrainResult:
+    spec = ctx.spec_as(TrainSpec)
     settings = ctx.settings
     with ctx.db.session() as session:
         persona = persona_repo.get_owned(session, persona_id=spec.persona_id, owner_id=ctx.content_owner_id)
@@ -117,18 +87,15 @@ def _train(ctx: TaskContext) -> dict[str, Any]:
     result = trainer.run(request, scaled(ctx.progress, 0.02, 0.95))
 
     ctx.progress(0.96, "saving")
-    with tempfile.TemporaryDirectory(prefix="studio-lora-") as tmp:
-        blob = ctx.blobs.put_file(result.save(Path(tmp)))
     params = {"rank": result.rank, "steps": result.steps, "learning_rate": request.learning_rate,
               "resolution": request.resolution, "images": len(images), "trigger_token": trigger,
               "eval_loss_before": round(result.eval_loss_before, 6),
               "eval_loss_after": round(result.eval_loss_after, 6),
               "final_loss": round(result.losses[-1], 6), "seconds": round(result.seconds, 1),
               "job_id": ctx.job_id}
-    with ctx.db.session() as session:
+
+    def write(session: Session, digests: list[str]) -> tuple[int, str]:
         if session.get(Persona, spec.persona_id) is None:
-            if not blob_refs.in_use(session, blob=blob):
-                ctx.blobs.delete(blob)
             raise NotFound(f"{name} was deleted during training; the LoRA was discarded.")
         latest = session.scalar(select(func.max(LoraWeights.version)).where(
             LoraWeights.persona_id == spec.persona_id))
@@ -136,12 +103,17 @@ def _train(ctx: TaskContext) -> dict[str, Any]:
         # Exactly one active version: the new one. Older ones stay for rollback.
         session.execute(update(LoraWeights).where(LoraWeights.persona_id == spec.persona_id)
                         .values(active=False).execution_options(synchronize_session=False))
-        session.add(LoraWeights(persona_id=spec.persona_id, version=version, blob=blob,
+        session.add(LoraWeights(persona_id=spec.persona_id, version=version, blob=digests[0],
                                 base_model=model.key, params=params, active=True))
+        return version, digests[0]
+
+    with ctx.workdir() as workdir:
+        weights = result.save(workdir)
+        version, blob = ctx.store([weights], write)
     message = (f"{name}'s LoRA v{version} is trained ({result.steps} steps on {len(images)} photos, "
                f"{result.seconds:.0f} s) and active for /imagine.")
-    return {"message": message, "media": [], "lora_version": version, "blob": blob,
-            "eval_loss_before": result.eval_loss_before, "eval_loss_after": result.eval_loss_after}
+    return TrainResult(message=message, lora_version=version, blob=blob,
+                       eval_loss_before=result.eval_loss_before, eval_loss_after=result.eval_loss_after)
 
 
 train_lora = task(_train)

@@ -11,17 +11,17 @@ import torch
 from PIL import Image
 
 from core.errors import NotAvailable, NotFound, UsageError
+from core.jobresults import JobResult, ResultMedia
+from core.jobspecs import VideoSpec
 from core.settings import Settings
 from inference.device import pick_device, plan_for
 from inference.engines.base import scaled
 from inference.engines.video import (
     AI,
-    MOTIONS,
     LtxVideoEngine,
     MotionEngine,
     VideoRequest,
     VideoResult,
-    check_motion,
     check_seconds,
 )
 from inference.engines.video.ltx import NEGATIVE_PROMPT, NEUTRAL_PROMPT
@@ -29,7 +29,7 @@ from inference.identity import load_rgb, scorer_for
 from inference.models.registry import video_model_for_profile
 from inference.models.resolve import store_for, video_model
 from inference.models.store import ResolvedModel
-from inference.runtime import TaskContext, task
+from inference.runtime import NewAsset, TaskContext, task
 from storage.models import Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo
@@ -40,28 +40,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PRESET = "zoom-in"
 ENGINE_SHARE = (0.03, 0.92)  # of the job's progress bar; before it loading, after it scoring and storing
 MOTION_HINT = "natural subtle motion, gentle camera movement"
-
-
-@dataclass(frozen=True)
-class AnimateSpec:
-    """The video job's spec as the chat side writes it, checked."""
-
-    asset_id: str
-    motion: str | None
-    seconds: float
-
-    @classmethod
-    def from_dict(cls, spec: dict[str, Any], *, default_seconds: float) -> AnimateSpec:
-        """The spec with types checked; ``ValueError`` names the argument at fault."""
-        asset_id = spec.get("asset_id")
-        if not isinstance(asset_id, str) or not asset_id.strip():
-            raise ValueError("asset_id is missing: say which image to animate (or reply to it with /animate)")
-        motion = spec.get("motion")
-        if motion is not None:
-            check_motion(motion, MOTIONS)
-        seconds = spec.get("seconds")
-        return cls(asset_id=asset_id.strip(), motion=motion,
-                   seconds=check_seconds(default_seconds if seconds is None else seconds))
 
 
 @dataclass
@@ -161,9 +139,10 @@ def _likeness(ctx: TaskContext, source: _Source, result: VideoResult) -> float |
     return verdict.score
 
 
-def _animate(ctx: TaskContext) -> dict[str, Any]:
+def _animate(ctx: TaskContext) -> JobResult:
     settings = ctx.settings
-    spec = AnimateSpec.from_dict(ctx.spec, default_seconds=settings.video_default_seconds)
+    spec = ctx.spec_as(VideoSpec)
+    seconds = check_seconds(settings.video_default_seconds if spec.seconds is None else spec.seconds)
     source = _read_source(ctx, spec.asset_id)
     # Said before resolving the model: on the tiny profile's first use that builds the model files.
     may_load = spec.motion == AI or (spec.motion is None and _on_cuda(settings))
@@ -172,7 +151,7 @@ def _animate(ctx: TaskContext) -> dict[str, Any]:
     image = Image.fromarray(load_rgb(ctx.blobs.read_bytes(source.blob)))
     with ctx.workdir() as workdir:
         request = VideoRequest(image=image, output=workdir / f"{ctx.job_id}.mp4", motion=motion,
-                               seconds=spec.seconds, fps=settings.video_fps, max_side=settings.video_max_side)
+                               seconds=seconds, fps=settings.video_fps, max_side=settings.video_max_side)
         engine: MotionEngine | LtxVideoEngine = MotionEngine()
         if model is not None:
             engine = _load_ltx(ctx, model)
@@ -186,60 +165,36 @@ def _animate(ctx: TaskContext) -> dict[str, Any]:
             ctx.progress(ENGINE_SHARE[1], "checking likeness")
             score = _likeness(ctx, source, result)
         ctx.progress(0.96, "saving")
-        return _store(ctx, spec, source, request, result, score)
+        return _store(ctx, seconds, source, request, result, score)
 
 
-def _store(ctx: TaskContext, spec: AnimateSpec, source: _Source, request: VideoRequest, result: VideoResult,
-           score: float | None) -> dict[str, Any]:
-    size_bytes = result.path.stat().st_size
+def _store(ctx: TaskContext, seconds: float, source: _Source, request: VideoRequest, result: VideoResult,
+           score: float | None) -> JobResult:
     duration = round(result.duration_s, 3)
-    meta: dict[str, Any] = {"source_asset": source.asset_id, "motion": result.motion, "seconds": spec.seconds,
+    meta: dict[str, Any] = {"source_asset": source.asset_id, "motion": result.motion, "seconds": seconds,
                             "fps": result.fps, "frames": result.frames, "engine": result.engine}
     if result.motion == AI:
         meta.update(model=result.model, seed=result.seed, prompt=request.prompt, negative=request.negative,
                     steps=result.steps, guidance=result.guidance)
-    blob = ctx.blobs.put_file(result.path)
-    try:
-        with ctx.db.session() as session:
-            persona_id = source.persona_id
-            if persona_id is not None and session.get(Persona, persona_id) is None:
-                persona_id = None  # deleted while the clip was made: keep the clip, drop the link
-            asset = asset_repo.create(
-                session,
-                owner_id=ctx.content_owner_id,
-                kind="video",
-                # Our own still moved is still ours; a user's photo moved by us is their picture, edited.
-                origin=AssetOrigin.GENERATED if source.origin == AssetOrigin.GENERATED else AssetOrigin.EDITED,
-                blob=blob,
-                mime="video/mp4",
-                width=result.width,
-                height=result.height,
-                duration_s=duration,
-                persona_id=persona_id,
-                job_id=ctx.job_id,
-                tags=["animated", result.motion],
-                identity_score=score,
-                meta=meta,
-            )
-            asset_id = asset.id
-            # The last moment a cancel can still leave nothing behind: raising here rolls the row back.
-            ctx.check_cancelled()
-    except BaseException:
-        ctx.discard_blob(blob)
-        raise
+    [stored] = ctx.store_assets([NewAsset(
+        content=result.path, kind="video", mime="video/mp4",
+        # Our own still moved is still ours; a user's photo moved by us is their picture, edited.
+        origin=AssetOrigin.GENERATED if source.origin == AssetOrigin.GENERATED else AssetOrigin.EDITED,
+        width=result.width, height=result.height, duration_s=duration, persona_id=source.persona_id,
+        tags=["animated", result.motion], identity_score=score, meta=meta)])
     label = "AI" if result.motion == AI else result.motion
     caption = f"{label} · {duration:.1f} s · {result.width}x{result.height}"
     if result.seed is not None:
         caption += f" · seed {result.seed}"
     if result.motion == AI and score is not None:
         caption += f" · likeness {score:.2f}"
-    message = f"{spec.seconds:g} s {label} animation of {source.asset_id}"
+    message = f"{seconds:g} s {label} animation of {source.asset_id}"
     if source.notes:
         message += "\n" + "\n".join(source.notes)
-    media = {"blob": blob, "kind": "video", "filename": f"{ctx.job_id}.mp4", "caption": caption,
-             "asset_id": asset_id, "size_bytes": size_bytes, "width": result.width, "height": result.height,
-             "duration_s": duration, "mime": "video/mp4"}
-    return {"message": message, "media": [media], "asset_ids": [asset_id]}
+    media = ResultMedia(blob=stored.blob, kind="video", filename=f"{ctx.job_id}.mp4", caption=caption,
+                        asset_id=stored.id, size_bytes=stored.size_bytes, width=result.width, height=result.height,
+                        duration_s=duration, mime="video/mp4")
+    return JobResult(message=message, media=[media], asset_ids=[stored.id])
 
 
 

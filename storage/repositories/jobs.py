@@ -122,3 +122,9 @@ def bump_attempts(session: Session, *, job_id: str, expect: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def is_current_try(session: Session, *, job_id: str, attempt: int) -> bool:
+    """Whether try ``attempt`` of the job is the one running (a retry replaces a try thought dead)."""
+    job = session.get(Job, job_id)
+    return job is not None and job.status == JobStatus.RUNNING.value and job.attempts == attempt

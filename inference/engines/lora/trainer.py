@@ -20,6 +20,9 @@ from typing import Any
 import torch
 from PIL import Image, ImageOps
 
+from core.limits import LORA_MAX_LEARNING_RATE as MAX_LEARNING_RATE
+from core.limits import LORA_MAX_RANK as MAX_RANK
+from core.limits import LORA_MAX_STEPS as MAX_STEPS
 from inference.engines.base import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -34,9 +37,6 @@ TARGET_MODULES = (
     "attn.to_q",
     "attn.to_v",
 )
-MAX_STEPS = 5000
-MAX_RANK = 128
-MAX_LEARNING_RATE = 1e-2
 MAX_IMAGES = 50
 EVAL_SIGMAS = (0.25, 0.5, 0.75)  # fixed noise levels of the held-still evaluation loss
 

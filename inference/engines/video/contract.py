@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.grammar import ANIMATE_SECONDS, MOTIONS
+from core.limits import ANIMATE_SECONDS, MOTIONS
 
 # The chat grammar owns the names. "ai" is image-to-video through a model; every other motion is a camera
 # move made from the still itself (no model).

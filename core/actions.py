@@ -1,0 +1,170 @@
+"""Button actions: typed values with one encoder and one decoder.
+
+A button carries ``verb:arg:arg`` (Telegram allows 64 bytes of callback data, checked here once). Anything
+that does not decode — an old format, a forged or garbled value, a number no row can have — is an expired
+button, never an error deeper down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from core.errors import UsageError
+from core.limits import MOTIONS, PERSONA_ID_MAX
+from core.messages import MAX_ACTION_BYTES, Button
+from core.platforms import PRESETS
+
+_ID = re.compile(r"^[0-9a-f]{6,32}$")
+
+
+class ExpiredButton(UsageError):
+    """Button data this release cannot act on."""
+
+    def __init__(self) -> None:
+        super().__init__("That button has expired. Send the command again.")
+
+
+@dataclass(frozen=True)
+class Noop:
+    """A button that only closes a question ("Keep")."""
+
+    verb: ClassVar[str] = "noop"
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The owner agrees to the persona consent statement."""
+
+    verb: ClassVar[str] = "consent"
+
+
+@dataclass(frozen=True)
+class Abort:
+    """Leave the current dialogue (persona creation)."""
+
+    verb: ClassVar[str] = "abort"
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    verb: ClassVar[str] = "cancel"
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Variations:
+    """New seeds on the same prompt."""
+
+    verb: ClassVar[str] = "var"
+    asset_id: str
+
+
+@dataclass(frozen=True)
+class Remix:
+    """The same seed with a small prompt change."""
+
+    verb: ClassVar[str] = "remix"
+    asset_id: str
+
+
+@dataclass(frozen=True)
+class AnimateAsset:
+    verb: ClassVar[str] = "anim"
+    asset_id: str
+    motion: str | None = None
+
+
+@dataclass(frozen=True)
+class MotionPicker:
+    verb: ClassVar[str] = "motions"
+    asset_id: str
+
+
+@dataclass(frozen=True)
+class ExportAsset:
+    verb: ClassVar[str] = "exp"
+    asset_id: str
+    platform: str | None = None
+
+
+@dataclass(frozen=True)
+class SwapInto:
+    verb: ClassVar[str] = "swap"
+    asset_id: str
+    persona_id: int | None = None
+
+
+@dataclass(frozen=True)
+class DeletePersona:
+    verb: ClassVar[str] = "pdel"
+    persona_id: int
+
+
+Action = (Noop | Consent | Abort | CancelJob | Variations | Remix | AnimateAsset | MotionPicker | ExportAsset
+          | SwapInto | DeletePersona)
+_BY_VERB: dict[str, type[Any]] = {cls.verb: cls for cls in (
+    Noop, Consent, Abort, CancelJob, Variations, Remix, AnimateAsset, MotionPicker, ExportAsset, SwapInto,
+    DeletePersona)}
+
+
+def _row_id(text: str) -> int:
+    if not text.isdigit() or len(text) > 10 or int(text) == 0 or int(text) > PERSONA_ID_MAX:
+        raise ValueError(text)
+    return int(text)
+
+
+def _choice(options: object) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:  # type: ignore[operator]
+            raise ValueError(text)
+        return text
+
+    return parse
+
+
+def _id(text: str) -> str:
+    if not _ID.match(text):
+        raise ValueError(text)
+    return text
+
+
+# Each argument is parsed by its field name: one rule per kind of value, wherever it appears.
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "asset_id": _id, "job_id": _id, "persona_id": _row_id, "motion": _choice(MOTIONS), "platform": _choice(PRESETS),
+}
+
+
+def encode(action: Action) -> str:
+    """The button data for ``action``; ``ValueError`` when it would not fit a Telegram button."""
+    args = [str(getattr(action, f.name)) for f in dataclasses.fields(action) if getattr(action, f.name) is not None]
+    data = ":".join([action.verb, *args])
+    if len(data.encode()) > MAX_ACTION_BYTES:
+        raise ValueError(f"button data {data!r} exceeds {MAX_ACTION_BYTES} bytes")
+    return data
+
+
+def decode(data: str) -> Action:
+    """The action behind button data; ``ExpiredButton`` for anything that is not one of ours."""
+    verb, *args = data.split(":")
+    cls = _BY_VERB.get(verb)
+    if cls is None or len(data.encode()) > MAX_ACTION_BYTES:
+        raise ExpiredButton()
+    fields = dataclasses.fields(cls)
+    required = sum(1 for f in fields if f.default is dataclasses.MISSING)
+    if not required <= len(args) <= len(fields):
+        raise ExpiredButton()
+    try:
+        values = {f.name: _PARSERS[f.name](arg) for f, arg in zip(fields, args, strict=False)}
+    except ValueError:
+        raise ExpiredButton() from None
+    action: Action = cls(**values)
+    return action
+
+
+def button(label: str, action: Action) -> Button:
+    """A button that comes back as ``action``."""
+    return Button(label, encode(action))

@@ -1,0 +1,69 @@
+"""What a finished job hands back to the chat: typed results, written by the worker and read by the presenter."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ResultMedia(BaseModel):
+    """One stored file to send with the result."""
+
+    model_config = ConfigDict(frozen=True)
+
+    blob: str
+    kind: str = "image"  # image | video | document
+    filename: str = "result"
+    caption: str = ""
+    asset_id: str | None = None
+    size_bytes: int = 0
+    width: int = 0
+    height: int = 0
+    duration_s: float | None = None
+    mime: str = ""
+
+
+class JobResult(BaseModel):
+    """Every result: a message, files, the assets made, and a download link where there is one.
+
+    Extra fields a kind adds are kept (``extra="allow"``) so an older row still reads after an upgrade.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    message: str = ""
+    media: list[ResultMedia] = Field(default_factory=list)
+    asset_ids: list[str] = Field(default_factory=list)
+    link: str | None = None
+
+
+class EchoResult(JobResult):
+    """/echo: the text, back."""
+
+    text: str = ""
+
+
+class PersonaResult(JobResult):
+    """Face analysis: how many photos became references."""
+
+    persona_id: int | None = None
+    accepted: int = 0
+    rejected: list[dict[str, str]] = Field(default_factory=list)  # {"photo", "reason"} each
+
+
+class TrainResult(JobResult):
+    """LoRA training: the new version and how the evaluation loss moved."""
+
+    lora_version: int | None = None
+    blob: str | None = None
+    eval_loss_before: float | None = None
+    eval_loss_after: float | None = None
+
+
+class ExportResult(JobResult):
+    """An export package behind ``link``."""
+
+    package_id: str | None = None
+    platform: str | None = None
+    files: int = 0
+    size_bytes: int = 0
+    expires_at: str | None = None
