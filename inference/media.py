@@ -1,6 +1,9 @@
-"""Video in and out through the ffmpeg binary that ships in the ``imageio-ffmpeg`` wheel.
+"""Video in and out through the ffmpeg binary that ships in the ``imageio-ffmpeg`` wheel; probing through PyAV.
 
-Frames cross the process boundary as raw RGB24 over pipes, so no codec library is linked into the worker.
+Frames cross the process boundary as raw RGB24 over pipes to and from that binary. It has no ffprobe, so what a
+file holds (:func:`probe`, :func:`read_tags`) is read with PyAV, FFmpeg's libraries bound in-process, as
+structured fields rather than by parsing ffmpeg's human-readable report.
+
 Encoding writes H.264 (yuv420p, ``+faststart``) MP4, which every chat platform plays inline. Audio is added in
 a second pass (:func:`mux_audio`): an encoder that also reads the source file for its audio while we feed it
 frames can deadlock once both pipes fill.
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -18,9 +20,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import av
 
 STDERR_TAIL = 2000  # characters of ffmpeg's stderr kept for error messages
 
@@ -66,52 +71,75 @@ def _tail(data: bytes) -> str:
 
 # ---- probing --------------------------------------------------------------------------------------------------
 
-_STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: (Video|Audio): (\w+)(.*)")
-_DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
-_SIZE_RE = re.compile(r", (\d{2,5})x(\d{2,5})")
-_FPS_RE = re.compile(r", (\d+(?:\.\d+)?) fps")
-_ROTATION_RE = re.compile(r"rotat(?:e|ion)\s*(?:of|:)?\s*(-?\d+(?:\.\d+)?)")
-_FRAME_RE = re.compile(r"frame=\s*(\d+)")
+# Demuxers that read one still picture: such a file has a "video" stream but is no video.
+_IMAGE_FORMATS = ("image2", "_pipe")
 
 
 def probe(path: Path, *, count_frames: bool = False) -> VideoInfo:
-    """Size, frame rate, duration and audio presence of the video at ``path``.
+    """Size, frame rate, duration, audio presence and rotation of the video at ``path``.
 
-    The shipped build has no ffprobe, so this reads ffmpeg's own banner. ``count_frames`` decodes the stream
-    (fast, no scaling) for an exact frame count; otherwise it is estimated from duration × fps.
+    Read through PyAV (FFmpeg's libraries in-process): the container's own fields, and its first frame
+    decoded, which proves the picture decodes and carries the rotation phone videos are shot with. Raises
+    ``MediaError`` naming the file for anything that is not a complete, readable video: a missing or empty
+    file, one that is not media, audio only, a still image, or a video cut short (its index points past the
+    end of the file). ``frames`` is the container's frame count, else duration × fps; ``count_frames``
+    decodes the whole stream for an exact count.
     """
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-                            capture_output=True, timeout=120)
-    report = result.stderr.decode("utf-8", "replace")
-    video = audio = None
-    for match in _STREAM_RE.finditer(report):
-        if match.group(1) == "Video" and video is None:
-            video = match
-        elif match.group(1) == "Audio" and audio is None:
-            audio = match
-    if video is None:
-        raise MediaError(f"no video stream in {Path(path).name}: {report.strip()[-300:]}")
-    size = _SIZE_RE.search(video.group(3))
-    if size is None:
-        raise MediaError(f"cannot read the picture size of {Path(path).name}")
-    fps_match = _FPS_RE.search(video.group(3))
-    fps = float(fps_match.group(1)) if fps_match else 0.0
-    duration_match = _DURATION_RE.search(report)
-    duration = 0.0
-    if duration_match:
-        hours, minutes, seconds = duration_match.groups()
-        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    rotation_match = _ROTATION_RE.search(report)
-    rotation = round(float(rotation_match.group(1))) % 360 if rotation_match else 0
-    frames = round(duration * fps) if fps and duration else 0
+    import av
+
+    name = Path(path).name
+    try:
+        with av.open(str(path), metadata_errors="replace") as container:
+            return _describe(container, name, Path(path).stat().st_size, count_frames=count_frames)
+    except OSError as exc:  # missing, a directory, unreadable (PyAV's own errors for these are OSErrors too)
+        raise MediaError(f"cannot open {name}: {_reason(exc)}") from exc
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{name} is not a video ffmpeg can read: {_reason(exc)}") from exc
+
+
+def _describe(container: av.container.InputContainer, name: str, size: int, *, count_frames: bool) -> VideoInfo:
+    if not container.streams.video:
+        raise MediaError(f"no video stream in {name}")
+    if container.format.name.endswith(_IMAGE_FORMATS):
+        raise MediaError(f"{name} is a still image ({container.format.name}), not a video")
+    video = container.streams.video[0]  # the stream ffmpeg's -map 0:v:0 picks
+    width, height = video.codec_context.width, video.codec_context.height
+    if not width or not height:
+        raise MediaError(f"cannot read the picture size of {name}")
+    ends = [entry.pos + entry.size for entry in video.index_entries or () if entry.pos >= 0]
+    if ends and max(ends) > size:
+        raise MediaError(f"{name} is cut short: its last frame lies {max(ends) - size} bytes past the end of "
+                         "the file (an interrupted upload or copy?)")
+    fps = float(video.average_rate or video.guessed_rate or 0)
+    duration = _duration_s(container, video)
     if count_frames:
-        counted = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0",
-                                  "-f", "null", "-"], capture_output=True, timeout=600)
-        found = _FRAME_RE.findall(counted.stderr.decode("utf-8", "replace"))
-        if found:
-            frames = int(found[-1])
-    return VideoInfo(width=int(size.group(1)), height=int(size.group(2)), fps=fps, frames=frames,
-                     duration_s=duration, has_audio=audio is not None, codec=video.group(2), rotation=rotation)
+        video.thread_type = "AUTO"  # whole-stream decode: frame threads; one frame is quicker without
+    decoded = container.decode(video)
+    first = next(decoded, None)
+    if first is None:
+        raise MediaError(f"{name} has a video stream without a single frame")
+    frames = video.frames or (round(duration * fps) if fps and duration else 0)
+    if count_frames:
+        frames = 1 + sum(1 for _ in decoded)
+    return VideoInfo(width=width, height=height, fps=fps, frames=frames, duration_s=duration,
+                     has_audio=bool(container.streams.audio), codec=video.codec_context.codec.canonical_name,
+                     rotation=round(first.rotation) % 360)
+
+
+def _duration_s(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> float:
+    """The container's duration (what players show), else the video stream's, else 0 where neither is known."""
+    import av
+
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    if video.duration is not None and video.time_base is not None:
+        return float(video.duration * video.time_base)
+    return 0.0
+
+
+def _reason(exc: BaseException) -> str:
+    """FFmpeg's own words for a failure, without the errno and path PyAV wraps them in."""
+    return str(getattr(exc, "strerror", None) or exc)
 
 
 # ---- decoding -------------------------------------------------------------------------------------------------
@@ -369,23 +397,15 @@ def transcode(source: Path, out: Path, *, video_filter: str, fps: float, max_sec
     return out
 
 
-_TAG_RE = re.compile(r"^\s{4}(\w+)\s*: (.*)$")
-
-
 def read_tags(path: Path) -> dict[str, str]:
     """The container-level metadata tags of a media file (``comment``, ``description`` ...)."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
-                            timeout=120)
-    tags: dict[str, str] = {}
-    in_container = False
-    for line in result.stderr.decode("utf-8", "replace").splitlines():
-        if line.startswith("Input #"):
-            in_container = True
-        elif in_container and line.strip().startswith(("Duration:", "Stream #")):
-            break  # what follows belongs to the streams
-        elif in_container and (match := _TAG_RE.match(line)):
-            tags[match.group(1)] = match.group(2).strip()
-    return tags
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="replace") as container:
+            return dict(container.metadata)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot read the tags of {Path(path).name}: {_reason(exc)}") from exc
 
 
 def still_frame(path: Path, *, at_s: float = 0.0) -> np.ndarray:

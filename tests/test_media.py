@@ -19,6 +19,7 @@ from inference.media import (
     mux_audio,
     probe,
     read_frames,
+    read_tags,
     still_frame,
     write_video,
 )
@@ -223,3 +224,82 @@ def test_pipes_are_closed_when_each_use_ends(tmp_path: Path) -> None:
         del early, aborted
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args], check=True,
+                   timeout=60)
+
+
+def test_probe_reads_the_frame_count_and_exact_rate_from_the_container(tmp_path: Path) -> None:
+    ntsc = write_video(_frames(30), tmp_path / "ntsc.mp4", fps=30000 / 1001)
+
+    info = probe(ntsc)  # no decoding: the count is the container's
+
+    assert info.frames == 30
+    assert info.fps == pytest.approx(30000 / 1001, abs=1e-6)  # not the report's rounded "29.97"
+    assert info.duration_s == pytest.approx(30 * 1001 / 30000, abs=0.01)
+
+
+def test_a_rotated_phone_clip_is_probed_with_its_rotation_and_decoded_upright(tmp_path: Path) -> None:
+    plain = write_video(_frames(6), tmp_path / "plain.mp4", fps=12)
+    rotated = tmp_path / "rotated.mp4"
+    _ffmpeg("-display_rotation:v:0", "90", "-i", str(plain), "-c", "copy", str(rotated))
+
+    info = probe(rotated)
+
+    assert (info.width, info.height, info.rotation) == (96, 64, 90)
+    assert info.display_size == (64, 96)
+    assert next(read_frames(rotated)).shape == (96, 64, 3)
+    assert still_frame(rotated).shape == (96, 64, 3)
+
+
+def test_a_truncated_upload_is_a_clear_media_error(tmp_path: Path) -> None:
+    whole = write_video(_frames(48), tmp_path / "whole.mp4", fps=24)  # +faststart: the index comes first
+    data = whole.read_bytes()
+    head_first = tmp_path / "cut.mp4"
+    head_first.write_bytes(data[: len(data) * 2 // 3])
+    index_last = tmp_path / "index-last.mp4"
+    _ffmpeg("-i", str(whole), "-c", "copy", str(index_last))  # no +faststart: the index is written at the end
+    index_last.write_bytes(index_last.read_bytes()[: len(data) * 2 // 3])
+
+    with pytest.raises(MediaError, match=r"cut\.mp4 is cut short: its last frame lies \d+ bytes past the end"):
+        probe(head_first)
+    with pytest.raises(MediaError, match=r"index-last\.mp4 is not a video ffmpeg can read: Invalid data"):
+        probe(index_last)
+    assert probe(whole).frames == 48
+
+
+def test_empty_files_folders_and_still_images_are_refused_by_name(tmp_path: Path) -> None:
+    from PIL import Image
+
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), "red").save(photo)
+    folder = tmp_path / "clips.mp4"
+    folder.mkdir()
+
+    with pytest.raises(MediaError, match=r"empty\.mp4 is not a video ffmpeg can read"):
+        probe(empty)
+    with pytest.raises(MediaError, match=r"photo\.png is a still image"):
+        probe(photo)
+    with pytest.raises(MediaError, match=r"cannot open clips\.mp4: Is a directory"):
+        probe(folder)
+    with pytest.raises(MediaError, match=r"cannot open gone\.mp4: No such file"):
+        probe(tmp_path / "gone.mp4")
+
+
+def test_read_tags_returns_container_tags_whole(tmp_path: Path) -> None:
+    clip = write_video(_frames(6), tmp_path / "clip.mp4", fps=12)
+    tagged = tmp_path / "tagged.mp4"
+    description = "Made with Persona Studio.\nSecond line: AI-generated."
+    _ffmpeg("-i", str(clip), "-c", "copy", "-metadata", "comment=trainedAlgorithmicMedia",
+            "-metadata", f"description={description}", str(tagged))
+
+    tags = read_tags(tagged)
+
+    assert tags["comment"] == "trainedAlgorithmicMedia"
+    assert tags["description"] == description  # a report parser cut this at the line break
+    with pytest.raises(MediaError, match="cannot read the tags"):
+        read_tags(tmp_path / "missing.mp4")

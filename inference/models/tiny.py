@@ -7,10 +7,6 @@ vocabulary with a whitespace pre-tokenizer); words outside the vocabulary map to
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from inference.models.store import ModelStore, ResolvedModel
@@ -189,27 +185,14 @@ def build_tiny_sd3_pipeline() -> object:
     )
 
 
-def install_tiny(store: ModelStore, name: str, *, role: str, build: Callable[[], Any],
-                 activate: bool = True) -> ResolvedModel:
-    """The tiny model ``name`` in the store, built by ``build`` and written now if missing."""
+def install_tiny(store: ModelStore, name: str, *, role: str, activate: bool = True) -> ResolvedModel:
+    """The tiny model ``name`` in the store, built and written now if missing; ``name`` must be a tiny ``role``."""
     spec = store.spec(name)
     if spec.source != "tiny" or spec.role != role:
         raise ValueError(f"{name} is not a tiny {role} model (source {spec.source!r}, role {spec.role!r})")
-    if spec.revision in store.revisions(name):
-        if activate or store.active_revision(name) is None:
-            store.activate(name, spec.revision)
-        return store.resolve(name) if store.active_revision(name) == spec.revision else ResolvedModel(
-            spec=spec, revision=spec.revision, path=store.revision_dir(name, spec.revision))
-    store.model_dir(name).mkdir(parents=True, exist_ok=True)
-    # Written next to its final place and renamed in: a concurrent reader never sees half a model.
-    workdir = Path(tempfile.mkdtemp(dir=store.model_dir(name), prefix=".make-"))
-    try:
-        build().save_pretrained(workdir)
-        return store.install(name, spec.revision, workdir, activate=activate)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return store.pull(name, activate=activate)
 
 
 def make_tiny(store: ModelStore, *, name: str = TINY_NAME, activate: bool = True) -> ResolvedModel:
     """The tiny SD3 in the store (written now if missing): ``<models dir>/sd3-tiny/<revision>/``."""
-    return install_tiny(store, name, role="text-to-image", build=build_tiny_sd3_pipeline, activate=activate)
+    return install_tiny(store, name, role="text-to-image", activate=activate)

@@ -73,4 +73,4 @@ def build_tiny_ltx_pipeline() -> Any:
 
 def make_tiny_video(store: ModelStore, *, name: str = TINY_VIDEO_NAME, activate: bool = True) -> ResolvedModel:
     """The tiny LTX in the store (written now if missing): ``<models dir>/ltx-tiny/<revision>/``."""
-    return install_tiny(store, name, role="image-to-video", build=build_tiny_ltx_pipeline, activate=activate)
+    return install_tiny(store, name, role="image-to-video", activate=activate)
