@@ -32,7 +32,7 @@ from bots.inbound import SORRY, Arrival, InboundPath
 from bots.sync_bridge import SYNC_THREADS, SyncBridge
 from core.app import Studio
 from core.delivery import DeliveryConsumer
-from core.messages import Incoming, Reply
+from core.messages import Incoming
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -208,17 +208,9 @@ class DiscordFrontend:
         responder = Responder(interaction, outbox=self.outbox, budget_s=self.ack_budget_s,
                               private=message is not None and message.flags.ephemeral)
         responder.start()
-        incoming = Incoming(
-            platform=PLATFORM,
-            user_id=str(interaction.user.id),
-            chat_id=str(interaction.channel_id),
-            display_name=interaction.user.display_name,
-            message_id=str(message.id) if message is not None else None,
-            private=interaction.guild_id is None,
-        )
-        self.inbound.press((interaction.channel_id or 0, interaction.user.id),
-                           f"button press {interaction.id} (channel {interaction.channel_id}, "
-                           f"user {interaction.user.id})", responder, incoming,
+        incoming = _incoming(interaction, message_id=str(message.id) if message is not None else None,
+                             private=interaction.guild_id is None)
+        self.inbound.press(*_turn("button press", interaction), responder, incoming,
                            str(dict(interaction.data or {}).get("custom_id", "")))
 
     async def run_command(self, interaction: discord.Interaction, build: Build, *, name: str,
@@ -230,18 +222,10 @@ class DiscordFrontend:
                               private=name.split()[0] not in PUBLIC_COMMANDS)
         responder.start()
         files, refused = file_refs(list(attachments))
-        incoming = Incoming(
-            platform=PLATFORM,
-            user_id=str(interaction.user.id),
-            chat_id=str(interaction.channel_id),
-            display_name=interaction.user.display_name,
-            reply_to_asset=reply_to_asset,
-            # Private answers to a slash command are ephemeral in a server: nobody else sees them.
-            private=interaction.guild_id is None or responder.private,
-        )
-        await self.inbound.command((interaction.channel_id or 0, interaction.user.id),
-                                   f"/{name} {interaction.id} (channel {interaction.channel_id}, "
-                                   f"user {interaction.user.id})", responder, incoming, build, files, refused)
+        # Private answers to a slash command are ephemeral in a server: nobody else sees them.
+        incoming = _incoming(interaction, reply_to_asset=reply_to_asset,
+                             private=interaction.guild_id is None or responder.private)
+        await self.inbound.command(*_turn(f"/{name}", interaction), responder, incoming, build, files, refused)
 
     async def suggest(self, interaction: discord.Interaction, what: str,
                       current: str) -> list[app_commands.Choice[str]]:
@@ -263,9 +247,21 @@ class DiscordFrontend:
         text = ("That command changed since your app loaded it; try again in a moment."
                 if isinstance(error, app_commands.CommandNotFound) else SORRY)
         try:
-            await Responder(interaction, outbox=self.outbox, private=True).send([Reply(text=text, error=True)])
+            await self.refuse(interaction, text)
         except discord.HTTPException:
             log.warning("could not tell user %s about the failure", interaction.user.id, exc_info=True)
+
+
+def _incoming(interaction: discord.Interaction, **fields: Any) -> Incoming:
+    """Who acted in ``interaction`` and where, with the other ``Incoming`` fields given."""
+    return Incoming(platform=PLATFORM, user_id=str(interaction.user.id), chat_id=str(interaction.channel_id),
+                    display_name=interaction.user.display_name, **fields)
+
+
+def _turn(kind: str, interaction: discord.Interaction) -> tuple[tuple[int, int], str]:
+    """The lane of ``interaction`` (its user in its channel) and how the logs name it."""
+    return ((interaction.channel_id or 0, interaction.user.id),
+            f"{kind} {interaction.id} (channel {interaction.channel_id}, user {interaction.user.id})")
 
 
 async def serve(frontend: DiscordFrontend) -> None:

@@ -20,7 +20,7 @@ from core.settings import Settings
 
 SEND_INSTEAD = "send photos (JPEG, PNG or WebP) or a video"
 
-Attachment = FileRef[discord.Attachment]
+AttachmentRef = FileRef[discord.Attachment]
 
 
 class DiscordFiles:
@@ -29,7 +29,7 @@ class DiscordFiles:
     def __init__(self, settings: Settings) -> None:
         self.limit = upload_limit(settings)
 
-    async def download(self, ref: Attachment) -> Upload:
+    async def download(self, ref: AttachmentRef) -> Upload:
         """The file's bytes as an ``Upload``; raises ``InvalidUpload`` before downloading anything too large."""
         refusal = functools.partial(too_large, ref.filename, limit=self.limit,
                                     advice="Send a smaller or more compressed file.")
@@ -75,9 +75,9 @@ def kind_of(attachment: discord.Attachment) -> str | None:
     return "document" if not mime else None
 
 
-def file_refs(attachments: list[discord.Attachment]) -> tuple[list[Attachment], list[str]]:
+def file_refs(attachments: list[discord.Attachment]) -> tuple[list[AttachmentRef], list[str]]:
     """The attachments we can use, and a one-line refusal for each one we cannot (audio, PDFs, archives ...)."""
-    refs: list[Attachment] = []
+    refs: list[AttachmentRef] = []
     refused: list[str] = []
     for attachment in attachments:
         kind = kind_of(attachment)
