@@ -95,6 +95,28 @@ class Answer(Protocol):
         ...
 
 
+class ChatReplies:
+    """The ``Answer`` to a chat message, where it was sent: each reply in turn, a refusal as one more reply.
+
+    A front end says how one reply is sent (``send_one``).
+    """
+
+    async def send_one(self, reply: Reply) -> str | None:
+        """Send ``reply``; the id of the message a job's status edits, None when nothing was sent."""
+        raise NotImplementedError
+
+    async def send(self, replies: Sequence[Reply]) -> list[str | None]:
+        """Send the replies in order."""
+        return [await self.send_one(reply) for reply in replies]
+
+    async def refuse(self, text: str) -> None:
+        """A refusal where the message was sent."""
+        await self.send_one(Reply(text=text, error=True))
+
+    async def acknowledge(self) -> None:
+        """Nothing to do: a message needs no acknowledgement."""
+
+
 # ---- files ------------------------------------------------------------------------------------------
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import discord
 
 from bots.discord_front.outbound import Outbox
+from bots.inbound import ChatReplies
 from core.messages import Reply
 
 
-class ChannelAnswer:
+class ChannelAnswer(ChatReplies):
     """Answers in the message's channel, quoting it in a server (answers there never ping anyone)."""
 
     def __init__(self, outbox: Outbox, channel: discord.abc.Messageable, *, upload_limit: int,
@@ -21,18 +20,8 @@ class ChannelAnswer:
         self.reference = reference
         self.backoff_s = backoff_s
 
-    async def send(self, replies: Sequence[Reply]) -> list[str | None]:
-        """Send each reply; its first message is the one a job's status edits."""
-        shown: list[str | None] = []
-        for reply in replies:
-            sent = await self.outbox.send(self.channel, reply, upload_limit=self.upload_limit,
-                                          reference=self.reference, backoff_s=self.backoff_s)
-            shown.append(str(sent[0].id) if sent else None)
-        return shown
-
-    async def refuse(self, text: str) -> None:
-        """A refusal in the channel, where the message was sent."""
-        await self.send([Reply(text=text, error=True)])
-
-    async def acknowledge(self) -> None:
-        """Nothing to do: a message needs no acknowledgement."""
+    async def send_one(self, reply: Reply) -> str | None:
+        """Send ``reply``; its first message is the one a job's status edits."""
+        sent = await self.outbox.send(self.channel, reply, upload_limit=self.upload_limit, reference=self.reference,
+                                      backoff_s=self.backoff_s)
+        return str(sent[0].id) if sent else None

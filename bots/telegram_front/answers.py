@@ -6,13 +6,14 @@ from collections.abc import Sequence
 
 from telegram import CallbackQuery
 
+from bots.inbound import ChatReplies
 from bots.telegram_front.outbound import Outbox, clip, with_retry
 from core.messages import Reply
 
 ALERT_LIMIT = 200  # Telegram's limit for answerCallbackQuery text
 
 
-class ChatAnswer:
+class ChatAnswer(ChatReplies):
     """Answers in the chat, quoting the message answered where one is given (in groups)."""
 
     def __init__(self, outbox: Outbox, chat_id: int, *, reply_to: int | None = None) -> None:
@@ -20,20 +21,10 @@ class ChatAnswer:
         self.chat_id = chat_id
         self.reply_to = reply_to
 
-    async def send(self, replies: Sequence[Reply]) -> list[str | None]:
-        """Send each reply; its last message is the one a job's status edits."""
-        shown: list[str | None] = []
-        for reply in replies:
-            sent = await self.outbox.send(self.chat_id, reply, reply_to=self.reply_to)
-            shown.append(str(sent[-1].message_id) if sent else None)
-        return shown
-
-    async def refuse(self, text: str) -> None:
-        """A refusal in the chat: a message the user sent is answered where they sent it."""
-        await self.outbox.send(self.chat_id, Reply(text=text, error=True), reply_to=self.reply_to)
-
-    async def acknowledge(self) -> None:
-        """Nothing to do: a message needs no acknowledgement."""
+    async def send_one(self, reply: Reply) -> str | None:
+        """Send ``reply``; its last message is the one a job's status edits."""
+        sent = await self.outbox.send(self.chat_id, reply, reply_to=self.reply_to)
+        return str(sent[-1].message_id) if sent else None
 
 
 class PressAnswer(ChatAnswer):
