@@ -1,66 +1,83 @@
-"""Slash-command options become the text a user could type, and the grammar reads it back as intended."""
+"""Slash-command options become the grammar's typed commands, as typed, and bad values are refused in the words a
+typed command gets."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from bots.discord_front.commands import (
-    animate_text,
-    echo_text,
-    export_text,
-    imagine_text,
-    persona_text,
-    settings_text,
-    simple_text,
-    swap_text,
-    template_text,
-)
+from bots.discord_front import options
 from core import grammar
 from core.errors import UsageError
 
 
-def parse(text: str, *names: str) -> grammar.Command:
-    return grammar.parse(text, persona_names=names)
-
-
-def test_imagine_options_round_trip_with_quotes_colons_and_dashes() -> None:
-    text = imagine_text("Ava's café — \"golden hour\", 50mm", persona="Mary Jane", ar="4:5", n=2, seed=7, steps=30,
-                        template="travel", platform="instagram", negative="blurry, extra fingers")
-    assert parse(text, "Mary Jane") == grammar.Imagine(
-        prompt="Ava's café -- \"golden hour\", 50mm", persona="Mary Jane", aspect_ratio="4:5", n=2, seed=7,
+def test_imagine_options_become_the_typed_command_as_typed() -> None:
+    command = options.imagine("Ava's café — \"golden hour\", 50mm", persona="Mary Jane", ar="4:5", n=2, seed=7,
+                              steps=30, template="travel", platform="instagram", negative="blurry, extra fingers")
+    assert command == grammar.Imagine(
+        prompt="Ava's café — \"golden hour\", 50mm", persona="Mary Jane", aspect_ratio="4:5", n=2, seed=7,
         steps=30, template="travel", platform="instagram", negative="blurry, extra fingers")
-    assert parse(imagine_text("a lighthouse")) == grammar.Imagine(prompt="a lighthouse")
-    assert parse(imagine_text("rain", persona="O'Neil")) == grammar.Imagine(prompt="rain", persona="O'Neil")
-    # Phones type typographic apostrophes; the grammar reads them as plain ones.
-    assert parse(imagine_text("Ava\u2019s \u201cbest\u201d day")).prompt == "Ava's \"best\" day"
+    assert options.imagine("a lighthouse") == grammar.Imagine(prompt="a lighthouse")
+    assert options.imagine("rain", persona="O'Neil") == grammar.Imagine(prompt="rain", persona="O'Neil")
+    assert options.imagine("rain", ar="16x9").aspect_ratio == "16:9", "the grammar normalises the ratio"
 
 
-def test_option_values_never_turn_into_options() -> None:
-    # A prompt that looks like options stays the prompt: the user typed it into the prompt field.
-    assert parse(imagine_text("a sign that says --ar 2:3")).prompt == "a sign that says --ar 2:3"
+def test_option_values_never_turn_into_options_or_a_persona() -> None:
+    # What the user typed into the prompt field is the prompt, whatever it looks like.
+    assert options.imagine("a sign that says --ar 2:3").prompt == "a sign that says --ar 2:3"
+    assert options.imagine("Portrait: a woman in the rain") == grammar.Imagine(prompt="Portrait: a woman in the rain")
+    assert options.echo("it's fine --seconds 9", seconds=1.5) == grammar.Echo(text="it's fine --seconds 9",
+                                                                               seconds=1.5)
 
 
 def test_animate_swap_export_and_the_rest() -> None:
-    assert parse(animate_text(image="#1a2b3c4d", motion="zoom-in", seconds=4.5)) == grammar.Animate(
+    assert options.animate(image="#1A2B3C4D", motion="Zoom-In", seconds=4.5) == grammar.Animate(
         asset="1a2b3c4d", motion="zoom-in", seconds=4.5)
-    assert parse(animate_text(image="1a2b3c4d")) == grammar.Animate(asset="1a2b3c4d")
-    assert parse(animate_text()) == grammar.Animate()
-    assert parse(swap_text("Mary Jane", asset="abcdef12")) == grammar.Swap(persona="Mary Jane", asset="abcdef12")
-    assert parse(export_text("tiktok", assets="#abcdef12, 1234567a")) == grammar.Export(
+    assert options.animate(image="1a2b3c4d") == grammar.Animate(asset="1a2b3c4d")
+    assert options.animate() == grammar.Animate()
+    assert options.swap("Mary Jane", asset="abcdef12") == grammar.Swap(persona="Mary Jane", asset="abcdef12")
+    assert options.export("tiktok", assets="#abcdef12, 1234567a") == grammar.Export(
         platform="tiktok", assets=("abcdef12", "1234567a"))
-    assert parse(export_text("x", last=3)) == grammar.Export(platform="x", last=3)
-    assert parse(persona_text("rename", "Ava", "Ava Rose")) == grammar.PersonaRename(old="Ava", new="Ava Rose")
-    assert parse(persona_text("new", "D'Arcy")) == grammar.PersonaNew(name="D'Arcy")
-    assert parse(settings_text("ar", "9:16")) == grammar.SettingsCmd(key="ar", value="9:16")
-    assert parse(settings_text()) == grammar.SettingsCmd()
-    assert parse(echo_text("it's fine", seconds=1.5)) == grammar.Echo(text="it's fine", seconds=1.5)
-    assert parse(template_text("save", "beach", "{subject} on a beach, {prompt}")) == grammar.TemplateCmd(
+    assert options.export("x", last=3) == grammar.Export(platform="x", last=3)
+    assert options.export("youtube") == grammar.Export(platform="youtube", last=1), "the newest one by default"
+    assert options.persona_name(" D'Arcy ", "persona new") == "D'Arcy"
+    assert options.settings("ar", " 9:16 ") == grammar.SettingsCmd(key="ar", value="9:16")
+    assert options.settings("motion", " ") == grammar.SettingsCmd(key="motion")
+    assert options.settings() == grammar.SettingsCmd()
+    assert options.template("save", "Beach", " {subject} on a beach, {prompt} ") == grammar.TemplateCmd(
         action="save", name="beach", text="{subject} on a beach, {prompt}")
-    assert parse(simple_text("gallery", 5)) == grammar.Gallery(n=5)
-    assert parse(simple_text("cancel", None)) == grammar.Abort()
-    assert parse(simple_text("help", "imagine")) == grammar.Help(topic="imagine")
+    assert options.template("list") == grammar.TemplateCmd()
+    assert options.gallery(5) == grammar.Gallery(n=5) and options.gallery() == grammar.Gallery(n=10)
+    assert options.cancel(None) == grammar.Abort() and options.cancel(" ") == grammar.Abort()
+    assert options.cancel("ABCDEF12") == grammar.CancelJob(job_id="abcdef12")
+    assert options.help_("imagine") == grammar.Help(topic="imagine") and options.help_() == grammar.Help()
+    assert options.link(" ab12cd ") == grammar.Link(code="AB12CD") and options.link() == grammar.Link()
 
 
-def test_a_bad_value_gets_the_grammars_hint() -> None:
-    with pytest.raises(UsageError, match="not an asset id"):
-        parse(swap_text("Ava", asset="not-an-id"))
+def _persona_new(name: str) -> Callable[[], object]:
+    return lambda: grammar.PersonaNew(options.persona_name(name, "persona new"))
+
+
+@pytest.mark.parametrize(("typed", "text"), [
+    (lambda: options.swap("Ava", asset="not-an-id"), "/swap Ava not-an-id"),
+    (lambda: options.export("tiktok", assets="abcdef12 nope"), "/export tiktok abcdef12 nope"),
+    (_persona_new("Ava/Bob"), "/persona new Ava/Bob"),
+    (_persona_new("  "), "/persona new"),
+    (lambda: options.imagine("x", persona="<@everyone>"), "/imagine '<@everyone>:' x"),
+    (lambda: options.imagine("   "), "/imagine   "),
+    (lambda: options.imagine("x", ar="5:0"), "/imagine x --ar 5:0"),
+    (lambda: options.imagine("x", n=9), "/imagine x --n 9"),
+    (lambda: options.animate(motion="spin"), "/animate --motion spin"),
+    (lambda: options.animate(seconds=12), "/animate --seconds 12"),
+    (lambda: options.export("myspace"), "/export myspace"),
+    (lambda: options.gallery(99), "/gallery 99"),
+    (lambda: options.cancel("zzzz"), "/cancel zzzz"),
+    (lambda: options.link("abc"), "/link abc"),
+])
+def test_a_bad_value_gets_the_same_hint_as_typed_text(typed: Callable[[], object], text: str) -> None:
+    with pytest.raises(UsageError) as from_text:
+        grammar.parse(text)
+    with pytest.raises(UsageError) as from_options:
+        typed()
+    assert str(from_options.value) == str(from_text.value)

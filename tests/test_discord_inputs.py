@@ -190,6 +190,23 @@ def _with(incoming: Incoming, text: str) -> Incoming:
     return Incoming(platform=incoming.platform, user_id=incoming.user_id, chat_id=incoming.chat_id, text=text)
 
 
+def test_slash_options_reach_the_assistant_as_typed_and_bad_ones_are_refused_privately(
+        bot: Bot, db: Database) -> None:  # noqa: F811
+    fake = bot.fake
+    # Dashes, quotes and option-like words in a text option stay the user's text: nothing is parsed again.
+    typed = "it\u2019s \u2014 \"fine\" --seconds 9"
+    status = fake.answer_to(fake.slash(ALICE, "echo", text=typed, seconds=2.5), contains="echo queued")
+    spec = _job_spec(db, job_of(status))
+    assert (spec["text"], spec["seconds"]) == (typed, 2.5)
+
+    refused = fake.answer_to(fake.slash(BOB, "swap", persona="Ava", asset="nope", guild=True),
+                             contains="not an asset id")
+    assert refused.ephemeral and refused.text == "'nope' is not an asset id; /gallery shows ids under each item."
+    bad_name = fake.answer_to(fake.slash(BOB, "persona new", name="Ava/Bob", guild=True))
+    assert bad_name.ephemeral and bad_name.text.startswith("Names are 1-32 letters")
+    assert fake.calls_to("send", channel_id=GUILD_CHANNEL) == [], "refusals never reach the channel"
+
+
 def test_mistakes_get_a_hint_and_a_stale_command_an_apology(bot: Bot) -> None:  # noqa: F811
     fake = bot.fake
     fake.send(ALICE, "/imagin a cat")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bots.discord_front.lanes import Lanes, Work
+from bots.lanes import Lanes, Work
 
 
 def test_one_lane_keeps_arrival_order_while_another_runs_in_parallel() -> None:

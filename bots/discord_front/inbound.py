@@ -1,4 +1,5 @@
-"""Reading Discord messages: who they are for, which files they carry, and what we cannot use.
+"""Reading Discord messages for the shared inbound path: who they are for, which files they carry, what we cannot
+use, and downloading their attachments.
 
 Discord sends several attachments of one message together (up to ten): that is the album, and it reaches the
 assistant as one message. Files are checked against the download limit before anything is fetched.
@@ -6,51 +7,33 @@ assistant as one message. Files are checked against the download limit before an
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
 
 import discord
 
-from core.errors import InvalidUpload
-from core.messages import Upload
+from bots.discord_front.delivery import PLATFORM
+from bots.discord_front.outbound import with_retry
+from bots.inbound import ASSET_TAG_RE, Arrival, FileRef, download_within, too_large, upload_limit
+from core.messages import Incoming, Upload
 from core.settings import Settings
 
-ASSET_TAG_RE = re.compile(r"#([0-9a-f]{6,32})\b")
-# Commands that work on a photo or video: sent as a reply to a file, they take that file as their input.
-FILE_COMMANDS = ("animate", "swap")
 SEND_INSTEAD = "send photos (JPEG, PNG or WebP) or a video"
 
-
-@dataclass(frozen=True)
-class FileRef:
-    """An attachment of a message, before it is downloaded."""
-
-    attachment: discord.Attachment
-    kind: str  # photo | video | document
-
-    @property
-    def filename(self) -> str:
-        return self.attachment.filename
-
-    @property
-    def size(self) -> int:
-        return self.attachment.size
-
-    @property
-    def mime(self) -> str:
-        return self.attachment.content_type or ""
+AttachmentRef = FileRef[discord.Attachment]
 
 
-def download_limit(settings: Settings) -> int:
-    """The largest file we fetch from Discord: ``STUDIO_MAX_UPLOAD_MB``."""
-    return settings.max_upload_mb * 2**20
+class DiscordFiles:
+    """Downloads attachments (``Downloader``) up to ``STUDIO_MAX_UPLOAD_MB``, checked before anything is fetched."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.limit = upload_limit(settings)
 
-def command_name(text: str) -> str | None:
-    """"animate" for "/animate #1a2b", None when ``text`` is not a slash command."""
-    if not text.startswith("/"):
-        return None
-    return text.split(maxsplit=1)[0][1:].partition("@")[0].lower()
+    async def download(self, ref: AttachmentRef) -> Upload:
+        """The file's bytes as an ``Upload``; raises ``InvalidUpload`` before downloading anything too large."""
+        refusal = functools.partial(too_large, ref.filename, limit=self.limit,
+                                    advice="Send a smaller or more compressed file.")
+        return await with_retry(functools.partial(download_within, ref, self.limit, ref.source.read, refusal))
 
 
 def addressed_text(message: discord.Message, *, bot_id: int) -> str | None:
@@ -92,33 +75,38 @@ def kind_of(attachment: discord.Attachment) -> str | None:
     return "document" if not mime else None
 
 
-def file_refs(attachments: list[discord.Attachment]) -> tuple[list[FileRef], list[str]]:
+def file_refs(attachments: list[discord.Attachment]) -> tuple[list[AttachmentRef], list[str]]:
     """The attachments we can use, and a one-line refusal for each one we cannot (audio, PDFs, archives ...)."""
-    refs: list[FileRef] = []
+    refs: list[AttachmentRef] = []
     refused: list[str] = []
     for attachment in attachments:
         kind = kind_of(attachment)
         if kind is None:
             refused.append(f"{attachment.filename} can't be used here: {SEND_INSTEAD}.")
         else:
-            refs.append(FileRef(attachment, kind))
+            refs.append(FileRef(attachment, attachment.filename, attachment.size, kind,
+                                attachment.content_type or ""))
     return refs, refused
 
 
-def too_large(ref: FileRef, size: int, *, limit: int) -> InvalidUpload:
-    """The refusal for a file over ``limit``, saying what to do instead."""
-    return InvalidUpload(f"{ref.filename} is {size / 2**20:.1f} MB; the limit is {limit // 2**20} MB. "
-                         "Send a smaller or more compressed file.")
-
-
-async def download(ref: FileRef, *, limit: int) -> Upload:
-    """The file's bytes as an ``Upload``; raises ``InvalidUpload`` before downloading anything too large."""
-    if ref.size > limit:
-        raise too_large(ref, ref.size, limit=limit)
-    data = await ref.attachment.read()
-    if len(data) > limit:
-        raise too_large(ref, len(data), limit=limit)
-    return Upload(data=data, filename=ref.filename, kind=ref.kind, mime=ref.mime)
+def arrival(message: discord.Message, text: str, *, bot_id: int) -> Arrival[discord.Attachment]:
+    """What the shared inbound path needs of a message and its ``text``."""
+    files, refused = file_refs(list(message.attachments))
+    replied_files, replied_refused = file_refs(replied_attachments(message, bot_id=bot_id))
+    return Arrival(
+        incoming=Incoming(
+            platform=PLATFORM,
+            user_id=str(message.author.id),
+            chat_id=str(message.channel.id),
+            text=text,
+            display_name=message.author.display_name,
+            reply_to_asset=replied_asset(message, bot_id=bot_id),
+            message_id=str(message.id),
+            private=message.guild is None,
+        ),
+        files=files, refused=refused, replied_files=replied_files, replied_refused=replied_refused,
+        unsupported=unsupported_answer(message),
+    )
 
 
 def asset_tag(message: discord.Message) -> str | None:
@@ -148,7 +136,7 @@ def replied_asset(message: discord.Message, *, bot_id: int) -> str | None:
     return asset_tag(replied)
 
 
-def replied_files(message: discord.Message, *, bot_id: int) -> list[discord.Attachment]:
+def replied_attachments(message: discord.Message, *, bot_id: int) -> list[discord.Attachment]:
     """The attachments of the user's (or another person's) message this one replies to.
 
     Our own results are named by their ``#<id>`` tag instead (``replied_asset``), so they are not fetched again.

@@ -1,4 +1,5 @@
-"""Answering one interaction (a slash command, a context-menu command or a button press).
+"""Answering one interaction (a slash command, a context-menu command or a button press): ``Responder`` is the
+``bots.inbound.Answer`` for interactions.
 
 Discord wants an acknowledgement within three seconds, once. The answer is sent directly when it is ready in
 time; otherwise the interaction is deferred a little before the deadline and the answer edits the deferred
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import discord
@@ -79,9 +81,9 @@ class Responder:
             return False
         return reply.error or self.private
 
-    async def send(self, replies: list[Reply]) -> list[tuple[Reply, int | None]]:
-        """Send every reply; returns each with the id of its first message (None when ephemeral)."""
-        sent: list[tuple[Reply, int | None]] = []
+    async def send(self, replies: Sequence[Reply]) -> list[str | None]:
+        """Send every reply; returns the id of each one's first message (None when ephemeral)."""
+        shown: list[str | None] = []
         async with self._lock:
             self._stop_timer()
             limit = self.interaction.filesize_limit
@@ -91,15 +93,15 @@ class Responder:
                 for part in await self.outbox.plan(reply, upload_limit=limit):
                     message_id = await self._send_part(part, ephemeral=ephemeral)
                     first = first if first is not None else message_id
-                sent.append((reply, None if ephemeral else first))
+                shown.append(None if ephemeral or first is None else str(first))
             if not self.interaction.response.is_done():
                 # Nothing to show (an empty answer): still acknowledge, or Discord reports that the app failed.
                 await self.interaction.response.send_message("Done.", ephemeral=True)
             await self._finish()
-        return sent
+        return shown
 
-    async def fail(self, text: str) -> None:
-        """Tell the user, privately and in one line, that handling their interaction failed."""
+    async def refuse(self, text: str) -> None:
+        """Tell the user alone (ephemeral in a server), in one line: a refusal, or that handling failed."""
         await self.send([Reply(text=text, error=True)])
 
     async def acknowledge(self) -> None:

@@ -1,4 +1,5 @@
-"""Reading Telegram messages: who they are for, which file they carry, albums, and what we cannot use.
+"""Reading Telegram messages for the shared inbound path: who they are for, which file they carry, albums, what
+we cannot use, and downloading their files within the Bot API's limits.
 
 Forwarded messages are treated as their content: a forwarded photo counts as a photo the user sent, a
 forwarded text as text they typed. Consent for a persona is still asked of the user who forwards.
@@ -7,21 +8,24 @@ forwarded text as text they typed. Consent for a persona is still asked of the u
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from dataclasses import dataclass, field
 
 from telegram import Bot, Message, MessageEntity
 
+from bots.inbound import ASSET_TAG_RE, MB, Arrival, FileRef, download_within, too_large, upload_limit
+from bots.telegram_front.delivery import PLATFORM
+from bots.telegram_front.outbound import with_retry
 from core.errors import InvalidUpload
-from core.messages import Upload
+from core.messages import Incoming, Upload
 from core.settings import Settings
 
 # The cloud Bot API lets a bot download files up to 20 MB; a local Bot API server has no such limit.
-BOT_API_DOWNLOAD_BYTES = 20 * 2**20
+BOT_API_DOWNLOAD_BYTES = 20 * MB
 # Telegram delivers an album as separate updates sharing a media_group_id, usually within a few hundred ms.
 ALBUM_QUIET_S = 1.0
-ASSET_TAG_RE = re.compile(r"#([0-9a-f]{6,32})\b")
 
 UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("sticker", "Stickers can't be used here: send a photo, or a command (/help lists them)."),
@@ -40,20 +44,9 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class FileRef:
-    """A file attached to a message, before it is downloaded."""
-
-    file_id: str
-    size: int | None
-    filename: str
-    kind: str  # photo | document | video
-    mime: str
-
-
 def download_limit(settings: Settings) -> int:
     """The largest file we download: ``max_upload_mb``, capped at 20 MB unless a local Bot API server runs."""
-    limit = settings.max_upload_mb * 2**20
+    limit = upload_limit(settings)
     return limit if settings.telegram_local_api else min(limit, BOT_API_DOWNLOAD_BYTES)
 
 
@@ -65,43 +58,70 @@ def unsupported_answer(message: Message) -> str | None:
     return None
 
 
-def file_ref(message: Message) -> FileRef | None:
-    """The photo (largest size), video or document the message carries, or None."""
+def file_ref(message: Message) -> FileRef[str] | None:
+    """The photo (largest size), video or document the message carries, or None; its source is the file id."""
     if message.photo:
         largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
-        return FileRef(largest.file_id, largest.file_size, f"photo-{message.message_id}.jpg", "photo", "image/jpeg")
+        return FileRef(largest.file_id, f"photo-{message.message_id}.jpg", largest.file_size, "photo", "image/jpeg")
     if message.video:
         video = message.video
-        return FileRef(video.file_id, video.file_size, video.file_name or f"video-{message.message_id}.mp4",
+        return FileRef(video.file_id, video.file_name or f"video-{message.message_id}.mp4", video.file_size,
                        "video", video.mime_type or "video/mp4")
     if message.document:
         doc = message.document
         mime = doc.mime_type or ""
         kind = "video" if mime.startswith("video/") else "document"
-        return FileRef(doc.file_id, doc.file_size, doc.file_name or f"file-{message.message_id}", kind, mime)
+        return FileRef(doc.file_id, doc.file_name or f"file-{message.message_id}", doc.file_size, kind, mime)
     return None
 
 
-def too_large(ref: FileRef, size: int, *, limit: int, local_api: bool) -> InvalidUpload:
-    """The refusal for a file over ``limit``, saying what to do instead."""
-    mb = size / 2**20
-    if not local_api and limit == BOT_API_DOWNLOAD_BYTES:
-        return InvalidUpload(f"{ref.filename} is {mb:.1f} MB, but Telegram lets bots download only 20 MB: "
-                             "send it as a photo (compressed) or a shorter video.")
-    return InvalidUpload(f"{ref.filename} is {mb:.1f} MB; the limit is {limit // 2**20} MB. Send a smaller file.")
+class TelegramFiles:
+    """Downloads the files of messages (``Downloader``), refusing what the Bot API or our limit cannot take."""
+
+    def __init__(self, bot: Bot, settings: Settings) -> None:
+        self.bot = bot
+        self.local_api = settings.telegram_local_api
+        self.limit = download_limit(settings)
+
+    def too_large(self, ref: FileRef[str], size: int) -> InvalidUpload:
+        """The refusal for a file over the limit, saying what to do instead."""
+        if not self.local_api and self.limit == BOT_API_DOWNLOAD_BYTES:
+            return InvalidUpload(f"{ref.filename} is {size / MB:.1f} MB, but Telegram lets bots download only "
+                                 "20 MB: send it as a photo (compressed) or a shorter video.")
+        return too_large(ref.filename, size, self.limit, advice="Send a smaller file.")
+
+    async def download(self, ref: FileRef[str]) -> Upload:
+        """The file's bytes as an ``Upload``; raises ``InvalidUpload`` before downloading anything too large."""
+        return await with_retry(functools.partial(download_within, ref, self.limit, functools.partial(self._fetch, ref),
+                                                  functools.partial(self.too_large, ref)))
+
+    async def _fetch(self, ref: FileRef[str]) -> bytes:
+        remote = await self.bot.get_file(ref.source)
+        if remote.file_size is not None and remote.file_size > self.limit:
+            raise self.too_large(ref, remote.file_size)
+        return bytes(await remote.download_as_bytearray())
 
 
-async def download(bot: Bot, ref: FileRef, *, limit: int, local_api: bool) -> Upload:
-    """The file's bytes as an ``Upload``; raises ``InvalidUpload`` before downloading anything too large."""
-    if ref.size is not None and ref.size > limit:
-        raise too_large(ref, ref.size, limit=limit, local_api=local_api)
-    remote = await bot.get_file(ref.file_id)
-    if remote.file_size is not None and remote.file_size > limit:
-        raise too_large(ref, remote.file_size, limit=limit, local_api=local_api)
-    data = bytes(await remote.download_as_bytearray())
-    if len(data) > limit:
-        raise too_large(ref, len(data), limit=limit, local_api=local_api)
-    return Upload(data=data, filename=ref.filename, kind=ref.kind, mime=ref.mime)
+def arrival(message: Message, parts: list[Message], text: str, *, bot_id: int) -> Arrival[str]:
+    """What the shared inbound path needs of a message (with the other ``parts`` of its album) and its ``text``."""
+    user = message.from_user
+    assert user is not None  # only messages with a sender are handled
+    replied = replied_file(message, bot_id=bot_id)
+    return Arrival(
+        incoming=Incoming(
+            platform=PLATFORM,
+            user_id=str(user.id),
+            chat_id=str(message.chat.id),
+            text=text,
+            display_name=user.full_name,
+            reply_to_asset=replied_asset(message, bot_id=bot_id),
+            message_id=str(message.message_id),
+            private=message.chat.type == "private",
+        ),
+        files=[ref for part in parts if (ref := file_ref(part)) is not None],
+        replied_files=[replied] if replied is not None else [],
+        unsupported=unsupported_answer(message),
+    )
 
 
 def addressed_text(message: Message, *, bot_username: str, bot_id: int) -> str | None:
@@ -144,7 +164,7 @@ def replied_asset(message: Message, *, bot_id: int) -> str | None:
     return found[-1] if found else None
 
 
-def replied_file(message: Message, *, bot_id: int) -> FileRef | None:
+def replied_file(message: Message, *, bot_id: int) -> FileRef[str] | None:
     """The file of the user's own (or another person's) message this command replies to, if it carries one.
 
     Our own results are named by their ``#<id>`` tag instead (``replied_asset``), so they are not fetched again.

@@ -1,5 +1,5 @@
-"""Per-sender lanes: one user's messages and commands in one channel run in the order they arrived, while
-different users (and channels) run in parallel.
+"""Per-sender lanes for every chat front end: one user's messages, commands and button presses in one chat run
+in the order they arrived, while different users (and chats) run in parallel.
 
 The place in a lane is taken synchronously when the event arrives, so a set of photos followed at once by
 ``/done`` is always seen in that order, however the event loop schedules the work afterwards.
