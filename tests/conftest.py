@@ -14,6 +14,9 @@ from storage.db import Database
 from storage.migrate import upgrade
 from tests import services
 
+# Fixtures that several test modules use live in these modules, not in each other's test files.
+pytest_plugins = ("tests.tiny_models",)
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:

@@ -30,7 +30,7 @@ from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
 from tests import faces_data, faceswap_data
 from tests.fake_telegram import fake_telegram, running
-from tests.test_telegram_bot import ALICE, telegram_settings
+from tests.telegram.support import ALICE, telegram_settings
 from tests.workers import drain
 
 

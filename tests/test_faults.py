@@ -17,7 +17,7 @@ from core.settings import Settings
 from storage.db import Database
 from storage.repositories import jobs as job_repo
 from storage.repositories import users as user_repo
-from tests.workers import ROOT, drain, spawn_worker
+from tests.workers import ROOT, drain, spawn_worker, wait_for_status
 
 
 def _submit_slow_echo(settings: Settings, db: Database, redis: Redis, seconds: float = 20.0) -> str:
@@ -28,22 +28,11 @@ def _submit_slow_echo(settings: Settings, db: Database, redis: Redis, seconds: f
                        chat={"platform": "console", "chat_id": "bob"}).job_id
 
 
-def _wait_for_status(db: Database, job_id: str, status: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with db.session() as session:
-            job = job_repo.get(session, job_id=job_id)
-            if job is not None and job.status == status and (status != "running" or job.progress > 0):
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached {status}")
-
-
 def _kill_worker_mid_job(settings: Settings, db: Database, redis: Redis, seconds: float) -> str:
     job_id = _submit_slow_echo(settings, db, redis, seconds=seconds)
     worker = spawn_worker(settings, queues="cpu")
     try:
-        _wait_for_status(db, job_id, "running")
+        wait_for_status(db, job_id, "running")
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)

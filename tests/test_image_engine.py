@@ -18,7 +18,7 @@ from inference.engines.image import (
     identity_gate,
     size_for_aspect,
 )
-from tests import tiny_models
+from tests.tiny_models import load_tiny_engine
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +81,6 @@ def test_check_inputs_names_the_bad_argument(engine: ImageEngine, changes: dict[
     with pytest.raises(ValueError, match=argument):
         engine.check_inputs(request(**changes))
 
-# Fixtures shared by the image and model tests (see tests/tiny_models.py).
-tiny_models_dir = tiny_models.tiny_models_dir
-load_tiny_engine = tiny_models.load_tiny_engine
 
 
 def test_each_image_is_reproducible_from_its_own_seed(engine: ImageEngine) -> None:

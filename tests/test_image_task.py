@@ -20,12 +20,7 @@ from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
-from tests import tiny_models
 from tests.workers import drain
-
-# Fixtures shared by the image and model tests (see tests/tiny_models.py).
-tiny_models_dir = tiny_models.tiny_models_dir
-tiny_settings = tiny_models.tiny_settings
 
 CHAT = {"platform": "console", "chat_id": "1"}
 

@@ -13,7 +13,7 @@ from core.settings import Settings
 from storage.db import Database
 from storage.repositories import jobs as job_repo
 from storage.repositories import users as user_repo
-from tests.workers import drain
+from tests.workers import drain, wait_for_status
 
 
 def _user(db: Database):
@@ -44,7 +44,6 @@ def test_echo_job_runs_and_emits_events(settings: Settings, db: Database, redis:
 
 
 def test_running_job_stops_on_cancel(settings: Settings, db: Database, redis: Redis) -> None:
-    from tests.test_faults import _wait_for_status
     from tests.workers import spawn_worker
 
     jobs = JobService(db=db, redis=redis, settings=settings)
@@ -53,9 +52,9 @@ def test_running_job_stops_on_cancel(settings: Settings, db: Database, redis: Re
                          chat={"platform": "console", "chat_id": "1"}).job_id
     worker = spawn_worker(settings, queues="cpu")
     try:
-        _wait_for_status(db, job_id, "running")
+        wait_for_status(db, job_id, "running")
         assert jobs.cancel(owner_id=user.id, job_id=job_id).startswith("Stopping")
-        _wait_for_status(db, job_id, "cancelled", timeout=15)
+        wait_for_status(db, job_id, "cancelled", timeout=15)
     finally:
         worker.terminate()
         worker.wait(timeout=30)

@@ -23,7 +23,7 @@ from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
-from tests import tiny_models
+from tests.tiny_models import load_tiny_engine
 from tests.workers import drain
 
 CHAT = {"platform": "console", "chat_id": "1"}
@@ -78,10 +78,6 @@ def test_train_spec_names_the_bad_argument(spec: dict[str, object], argument: st
     with pytest.raises(ValueError, match=argument):
         TrainSpec.model_validate(spec)
 
-# Fixtures shared by the image and model tests (see tests/tiny_models.py).
-tiny_models_dir = tiny_models.tiny_models_dir
-tiny_settings = tiny_models.tiny_settings
-load_tiny_engine = tiny_models.load_tiny_engine
 
 
 def test_face_box_crops_a_square_around_the_face() -> None:

@@ -30,10 +30,6 @@ from inference.models.registry import (
 )
 from inference.models.sources import DEFAULT_SOURCES, HubSource
 from inference.models.store import MANIFEST, ModelStore, PullFailed
-from tests import tiny_models
-
-# Fixtures shared by the image and model tests (see tests/tiny_models.py).
-tiny_models_dir = tiny_models.tiny_models_dir
 
 
 def test_registry_lists_the_models_the_studio_needs() -> None:

@@ -77,8 +77,7 @@ def test_a_users_second_job_waits_while_the_first_runs(settings: Settings, db: D
     """Two workers, one user with STUDIO_MAX_RUNNING_JOBS=1: the second worker does not start the second job
     until the first is done."""
     from storage.repositories import jobs as job_repo
-    from tests.test_faults import _wait_for_status
-    from tests.workers import drain, spawn_worker
+    from tests.workers import drain, spawn_worker, wait_for_status
 
     jobs = JobService(db=db, redis=redis, settings=settings)
     with db.session() as session:
@@ -86,7 +85,7 @@ def test_a_users_second_job_waits_while_the_first_runs(settings: Settings, db: D
     first = jobs.submit(user=user, spec=EchoSpec(text="1", seconds=3), chat={}).job_id
     worker = spawn_worker(settings, queues="cpu")
     try:
-        _wait_for_status(db, first, "running")
+        wait_for_status(db, first, "running")
         second = jobs.submit(user=user, spec=EchoSpec(text="2"), chat={}).job_id
         drain(settings, db, redis)  # the second worker: defers the job until the first is done, then runs it
     finally:

@@ -29,9 +29,6 @@ from inference.media import probe, read_frames
 from inference.models.registry import video_model_for_profile
 from inference.models.resolve import video_model
 from inference.models.store import ModelStore
-from tests import tiny_models
-
-tiny_video_models_dir = tiny_models.tiny_video_models_dir  # the session fixture, shared
 
 SIDE = 192  # longest side of the test clips: small enough to keep the suite fast, large enough to measure
 

@@ -35,10 +35,8 @@ from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
-from tests import faces_data, tiny_models
+from tests import faces_data
 from tests.workers import drain, drain_cancelling_midway, resources
-
-tiny_video_models_dir = tiny_models.tiny_video_models_dir  # the session fixture, shared
 
 CHAT = {"platform": "console", "chat_id": "1"}
 

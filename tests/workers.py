@@ -89,3 +89,15 @@ def spawn_worker(settings: Settings, queues: str = "cpu,gpu") -> subprocess.Pope
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def wait_for_status(db: Database, job_id: str, status: str, timeout: float = 60.0) -> None:
+    """Block until the job reaches ``status`` (a running one: with some progress made)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.session() as session:
+            job = job_repo.get(session, job_id=job_id)
+            if job is not None and job.status == status and (status != "running" or job.progress > 0):
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached {status}")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from core.jobs import JobService
 from core.jobspecs import ImageSpec
@@ -18,50 +16,17 @@ from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
 from storage.repositories import users as user_repo
 from storage.states import JobStatus
-from tests.test_telegram_bot import ALICE, BOB, Bot, bot  # noqa: F401 - the fixture is shared
+from tests.telegram.support import ALICE, BOB, Bot, finish_image_job, png
 from tests.workers import drain
 
 
-def _png(shade: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (96, 96), (shade, 80, 160)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def finish_image_job(tg: Bot, db: Database, uid: int, items: list[tuple[str, bytes, int]]) -> str:
-    """Submit an image job for ``uid`` and complete it as a worker would: assets, blobs, then ``done``.
-
-    The image engine is not needed to check what the chat shows; the job row, the delivery event and the
-    presenter are the real ones. ``items`` are (kind, bytes, claimed size or 0).
-    """
-    jobs: JobService = tg.studio.jobs
-    with db.session() as session:
-        user = user_repo.get_or_create(session, platform="telegram", platform_user_id=str(uid))
-    chat = {"platform": "telegram", "chat_id": str(uid), "user_id": str(uid)}
-    job_id = jobs.submit(user=user, spec=ImageSpec(prompt="test"), chat=chat).job_id
-    assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
-    media: list[dict[str, Any]] = []
-    with db.session() as session:
-        for index, (kind, data, claimed) in enumerate(items):
-            digest = tg.studio.blobs.put_bytes(data)
-            asset = asset_repo.create(session, owner_id=user.id, kind=kind, blob=digest,
-                                      mime="video/mp4" if kind == "video" else "image/png", job_id=job_id,
-                                      meta={"prompt": "test"}, origin="generated")
-            media.append({"blob": digest, "kind": kind, "filename": f"{asset.id}.{'mp4' if kind == 'video' else 'png'}",
-                          "caption": f"#{asset.id}", "asset_id": asset.id, "size_bytes": claimed or len(data),
-                          "index": index})
-    assert jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING],
-                           result={"media": media, "message": "Here you go."})
-    return job_id
-
-
-def test_one_image_is_a_photo_with_result_buttons_that_work(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_one_image_is_a_photo_with_result_buttons_that_work(bot: Bot, db: Database) -> None:
     fake = bot.fake
-    finish_image_job(bot, db, ALICE, [("image", _png(10), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(10), 0)])
     photo = fake.wait_call("sendPhoto", chat_id=ALICE)
     assert photo.text.startswith("Here you go.")
     assert [label for label, _ in photo.buttons] == ["🔁 Variations", "✏️ Remix", "🎬 Animate", "📦 Export"]
-    assert photo.files["photo"][1] == _png(10)
+    assert photo.files["photo"][1] == png(10)
     status = fake.wait_call("sendMessage", chat_id=ALICE, contains="image done")
     assert status.text.startswith("✅"), "a status line even without a status message"
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
@@ -86,9 +51,9 @@ def test_one_image_is_a_photo_with_result_buttons_that_work(bot: Bot, db: Databa
     assert "Variations of your image" in status.text
 
 
-def test_albums_videos_and_oversized_files(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_albums_videos_and_oversized_files(bot: Bot, db: Database) -> None:
     fake = bot.fake
-    finish_image_job(bot, db, ALICE, [("image", _png(20), 0), ("image", _png(30), 0), ("image", _png(40), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(20), 0), ("image", png(30), 0), ("image", png(40), 0)])
     group = fake.wait_call("sendMediaGroup", chat_id=ALICE)
     assert [item["type"] for item in group.params["media"]] == ["photo"] * 3
     assert len(group.files) == 3
@@ -105,7 +70,7 @@ def test_albums_videos_and_oversized_files(bot: Bot, db: Database) -> None:  # n
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
 
 
-def test_flood_control_is_waited_out_not_dropped(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_flood_control_is_waited_out_not_dropped(bot: Bot, db: Database) -> None:
     fake = bot.fake
     fake.fail_next("sendMessage", retry_after=1)
     fake.text(ALICE, "/start")
@@ -125,7 +90,7 @@ def test_flood_control_is_waited_out_not_dropped(bot: Bot, db: Database) -> None
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged only after Telegram accepted")
 
 
-def test_fifty_users_at_once(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_fifty_users_at_once(bot: Bot, db: Database) -> None:
     fake = bot.fake
     users = list(range(5000, 5050))
     started = time.monotonic()
@@ -142,25 +107,25 @@ def test_fifty_users_at_once(bot: Bot, db: Database) -> None:  # noqa: F811
     assert answered < 15, f"50 status messages took {answered:.1f} s"
 
 
-def test_results_stay_unacknowledged_until_telegram_accepts_them(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_results_stay_unacknowledged_until_telegram_accepts_them(bot: Bot, db: Database) -> None:
     fake = bot.fake
     fake.fail_next("sendPhoto", status=502, times=2)
-    finish_image_job(bot, db, ALICE, [("image", _png(50), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(50), 0)])
     fake.wait_for(lambda: len(fake.calls_to("sendPhoto", chat_id=ALICE)) >= 1, what="the first, failing try")
     assert bot.pending() >= 1, "an event whose message Telegram refused must not be acknowledged"
     fake.wait_for(lambda: len(fake.calls_to("sendPhoto", chat_id=ALICE)) >= 3, what="the retries", timeout=60)
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged once Telegram accepted", timeout=60)
     photos = fake.calls_to("sendPhoto", chat_id=ALICE)
-    assert len(photos) == 3 and photos[-1].files["photo"][1] == _png(50)
+    assert len(photos) == 3 and photos[-1].files["photo"][1] == png(50)
 
 
 def test_a_long_outage_is_not_shown_twice_when_the_event_is_taken_over_again(
-        bot: Bot, db: Database) -> None:  # noqa: F811
+        bot: Bot, db: Database) -> None:
     fake = bot.fake
     assert bot.frontend.delivery is not None
     consumer = bot.frontend.delivery.consumer
     fake.fail_next("sendPhoto", status=502, times=10_000)
-    finish_image_job(bot, db, ALICE, [("image", _png(90), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(90), 0)])
     fake.wait_for(lambda: fake.calls_to("sendPhoto", chat_id=ALICE), what="the first, failing try")
     # As if the outage had lasted past the consumer's idle time: the event is taken over while still retried.
     consumer.retry_idle_ms = 200
@@ -170,7 +135,7 @@ def test_a_long_outage_is_not_shown_twice_when_the_event_is_taken_over_again(
     delivery = bot.frontend.delivery
     fake.wait_for(lambda: bot.pending() == 0 and not delivery.busy, what="acknowledged, lanes empty", timeout=60)
     accepted = [c for c in fake.calls_to("sendPhoto", chat_id=ALICE) if c.status == 200]
-    assert len(accepted) == 1 and accepted[0].files["photo"][1] == _png(90), "the result is sent exactly once"
+    assert len(accepted) == 1 and accepted[0].files["photo"][1] == png(90), "the result is sent exactly once"
 
 
 def _times_delivered(consumer: Any) -> int:
@@ -180,16 +145,16 @@ def _times_delivered(consumer: Any) -> int:
     return max((int(e["times_delivered"]) for e in entries), default=0)
 
 
-def test_a_blocked_bot_drops_the_result_instead_of_retrying_forever(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_a_blocked_bot_drops_the_result_instead_of_retrying_forever(bot: Bot, db: Database) -> None:
     fake = bot.fake
     fake.fail_next("sendPhoto", status=403)  # Forbidden: the user blocked the bot
-    finish_image_job(bot, db, ALICE, [("image", _png(60), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(60), 0)])
     fake.wait_for(lambda: bot.pending() == 0, what="a permanent refusal is acknowledged", timeout=30)
     time.sleep(0.5)
     assert len(fake.calls_to("sendPhoto", chat_id=ALICE)) == 1, "no retries against a permanent error"
 
 
-def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> None:
     fake = bot.fake
     jobs: JobService = bot.studio.jobs
     with db.session() as session:
@@ -252,9 +217,9 @@ def _job(db: Database, job_id: str) -> tuple[str, dict[str, Any], str]:
 
 
 def test_animate_button_queues_a_video_for_its_owner_and_the_video_arrives_with_its_buttons(
-        bot: Bot, db: Database, tmp_path: Path) -> None:  # noqa: F811
+        bot: Bot, db: Database, tmp_path: Path) -> None:
     fake = bot.fake
-    finish_image_job(bot, db, ALICE, [("image", _png(70), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(70), 0)])
     photo = fake.wait_call("sendPhoto", chat_id=ALICE)
     actions = dict(photo.buttons)
     image_id = actions["🎬 Animate"].removeprefix("anim:")
@@ -307,9 +272,9 @@ def test_animate_button_queues_a_video_for_its_owner_and_the_video_arrives_with_
                                                                           "seconds": 3.0}
 
 
-def test_animate_as_a_reply_to_the_users_own_photo_uses_that_photo(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_animate_as_a_reply_to_the_users_own_photo_uses_that_photo(bot: Bot, db: Database) -> None:
     fake = bot.fake
-    photo = _png(90)
+    photo = png(90)
     thumb, _ = fake.add_file(b"not the largest size")
     full, size = fake.add_file(photo)
     sent = {"message_id": 1, "date": int(time.time()), "chat": fake.chat(ALICE), "from": fake.user(ALICE),
@@ -334,9 +299,9 @@ def test_animate_as_a_reply_to_the_users_own_photo_uses_that_photo(bot: Bot, db:
 
 
 def test_an_album_mixing_photos_and_videos_is_one_media_group(
-        bot: Bot, db: Database, tmp_path: Path) -> None:  # noqa: F811
+        bot: Bot, db: Database, tmp_path: Path) -> None:
     fake = bot.fake
-    finish_image_job(bot, db, ALICE, [("image", _png(80), 0), ("video", _mp4(tmp_path), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(80), 0), ("video", _mp4(tmp_path), 0)])
     group = fake.wait_call("sendMediaGroup", chat_id=ALICE)
     assert [item["type"] for item in group.params["media"]] == ["photo", "video"]
     assert group.params["media"][1]["supports_streaming"] is True

@@ -17,9 +17,8 @@ from storage.db import Database
 from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
 from storage.repositories import users as user_repo
+from tests.discord.support import ALICE, BOB, DM_ALICE, Bot, finish_image_job, job_of, started
 from tests.fake_discord import GUILD_CHANNEL, fake_discord
-from tests.test_discord_bot import ALICE, BOB, DM_ALICE, Bot, bot, job_of, started  # noqa: F401 - shared fixture
-from tests.test_discord_delivery import finish_image_job
 
 
 def _png(shade: int, size: int = 96) -> bytes:
@@ -46,7 +45,7 @@ def _uploaded(db: Database, uid: int, asset_id: str) -> tuple[str, list[str], in
 # ---- files ---------------------------------------------------------------------------------------------------
 
 
-def test_files_we_cannot_use_get_one_line_each_and_big_ones_are_not_downloaded(bot: Bot) -> None:  # noqa: F811
+def test_files_we_cannot_use_get_one_line_each_and_big_ones_are_not_downloaded(bot: Bot) -> None:
     fake = bot.fake
     huge = fake.add_file(b"\xff\xd8\xff" + b"0" * 100, filename="huge.jpg", content_type="image/jpeg",
                          size=30 * 2**20)
@@ -78,7 +77,7 @@ def test_files_we_cannot_use_get_one_line_each_and_big_ones_are_not_downloaded(b
     assert "Got your file" in fake.wait_call("send", channel_id=DM_ALICE, after=before).text
 
 
-def test_slash_animate_takes_an_attached_photo_and_refuses_one_too_big(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_slash_animate_takes_an_attached_photo_and_refuses_one_too_big(bot: Bot, db: Database) -> None:
     fake = bot.fake
     photo = fake.add_file(_png(30, 128), filename="beach.png", content_type="image/png")
     asked = fake.slash(ALICE, "animate", photo=photo, motion="pan-left", seconds=3.5)
@@ -95,7 +94,7 @@ def test_slash_animate_takes_an_attached_photo_and_refuses_one_too_big(bot: Bot,
 
 
 def test_animate_a_replied_photo_a_result_or_a_message_through_the_app_menu(
-        bot: Bot, db: Database) -> None:  # noqa: F811
+        bot: Bot, db: Database) -> None:
     fake = bot.fake
     photo = fake.add_file(_png(40, 100), filename="mine.png", content_type="image/png")
     mine = fake.user_message(ALICE, "", attachments=[photo])
@@ -173,7 +172,7 @@ def _status_id(db: Database, job_id: str) -> str | None:
 # ---- accounts, mistakes and failures ---------------------------------------------------------------------------
 
 
-def test_linking_shares_a_telegram_accounts_personas(bot: Bot) -> None:  # noqa: F811
+def test_linking_shares_a_telegram_accounts_personas(bot: Bot) -> None:
     assistant = bot.studio.assistant
     telegram = Incoming(platform="telegram", user_id="77", chat_id="77")
     assert "Creating Ava" in assistant.handle(_with(telegram, "/persona new Ava"))[0].text
@@ -191,7 +190,7 @@ def _with(incoming: Incoming, text: str) -> Incoming:
 
 
 def test_slash_options_reach_the_assistant_as_typed_and_bad_ones_are_refused_privately(
-        bot: Bot, db: Database) -> None:  # noqa: F811
+        bot: Bot, db: Database) -> None:
     fake = bot.fake
     # Dashes, quotes and option-like words in a text option stay the user's text: nothing is parsed again.
     typed = "it\u2019s \u2014 \"fine\" --seconds 9"
@@ -207,7 +206,7 @@ def test_slash_options_reach_the_assistant_as_typed_and_bad_ones_are_refused_pri
     assert fake.calls_to("send", channel_id=GUILD_CHANNEL) == [], "refusals never reach the channel"
 
 
-def test_mistakes_get_a_hint_and_a_stale_command_an_apology(bot: Bot) -> None:  # noqa: F811
+def test_mistakes_get_a_hint_and_a_stale_command_an_apology(bot: Bot) -> None:
     fake = bot.fake
     fake.send(ALICE, "/imagin a cat")
     assert "Did you mean /imagine?" in fake.wait_call("send", channel_id=DM_ALICE).text
@@ -216,7 +215,7 @@ def test_mistakes_get_a_hint_and_a_stale_command_an_apology(bot: Bot) -> None:  
 
 
 def test_a_failure_is_logged_answered_in_one_line_and_the_bot_keeps_going(
-        bot: Bot, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+        bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
     fake = bot.fake
     caplog.set_level(logging.ERROR)
     gone = fake.add_file(_png(1), filename="gone.png", content_type="image/png")

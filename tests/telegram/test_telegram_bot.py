@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
-import pytest
 from redis import Redis
 from sqlalchemy import select
 
@@ -16,39 +12,9 @@ from core.settings import Settings
 from storage.db import Database
 from storage.models import Persona
 from storage.repositories import jobs as job_repo
-from tests.fake_telegram import BOT_USER, TOKEN, FakeTelegram, fake_telegram, running
+from tests.fake_telegram import BOT_USER, fake_telegram, running
+from tests.telegram.support import ALICE, BOB, Bot, telegram_settings
 from tests.workers import drain
-
-ALICE, BOB = 1001, 1002
-
-
-@dataclass
-class Bot:
-    fake: FakeTelegram
-    frontend: TelegramFrontend
-    studio: Studio
-    settings: Settings
-
-    def pending(self) -> int:
-        assert self.frontend.delivery is not None
-        return self.frontend.delivery.consumer.pending_count()
-
-
-def telegram_settings(settings: Settings, fake: FakeTelegram, **extra: object) -> Settings:
-    return settings.model_copy(update={"telegram_token": TOKEN, "telegram_base_url": fake.base_url,
-                                       "telegram_base_file_url": fake.base_file_url, **extra})
-
-
-@pytest.fixture
-def bot(settings: Settings, db: Database, redis: Redis) -> Iterator[Bot]:
-    with fake_telegram() as fake:
-        tg_settings = telegram_settings(settings, fake)
-        studio = Studio.build(tg_settings, redis=redis)
-        frontend = TelegramFrontend(studio, album_quiet_s=0.5)
-        with running(frontend, fake):
-            yield Bot(fake, frontend, studio, tg_settings)
-        frontend.close()
-        studio.close()
 
 
 def test_start_registers_the_command_menu_and_answers(bot: Bot) -> None:

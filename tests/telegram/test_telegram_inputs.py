@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 from tests.fake_telegram import BOT_USER
-from tests.test_telegram_bot import ALICE, BOB, Bot, bot  # noqa: F401 - the fixture is shared
+from tests.telegram.support import ALICE, BOB, Bot
 
 GROUP = -100200
 
 
-def test_unsupported_content_gets_a_one_line_answer(bot: Bot) -> None:  # noqa: F811
+def test_unsupported_content_gets_a_one_line_answer(bot: Bot) -> None:
     fake = bot.fake
     cases: list[tuple[dict[str, Any], str]] = [
         ({"sticker": {"file_id": "st", "file_unique_id": "st", "type": "regular", "width": 512, "height": 512,
@@ -27,7 +27,7 @@ def test_unsupported_content_gets_a_one_line_answer(bot: Bot) -> None:  # noqa: 
         assert answer.text.startswith(expected) and "\n" not in answer.text
 
 
-def test_a_30_mb_document_is_refused_before_downloading(bot: Bot) -> None:  # noqa: F811
+def test_a_30_mb_document_is_refused_before_downloading(bot: Bot) -> None:
     fake = bot.fake
     fake.document(ALICE, b"\xff\xd8\xff" + b"0" * 100, filename="huge.jpg", mime="image/jpeg", size=30 * 2**20)
     answer = fake.wait_call("sendMessage", chat_id=ALICE, contains="huge.jpg")
@@ -35,7 +35,7 @@ def test_a_30_mb_document_is_refused_before_downloading(bot: Bot) -> None:  # no
     assert fake.calls_to("getFile") == [] and fake.calls_to("download") == []
 
 
-def test_unknown_commands_and_forwarded_messages(bot: Bot) -> None:  # noqa: F811
+def test_unknown_commands_and_forwarded_messages(bot: Bot) -> None:
     fake = bot.fake
     fake.text(ALICE, "/imagin a cat")
     assert "Did you mean /imagine?" in fake.wait_call("sendMessage", chat_id=ALICE).text
@@ -50,7 +50,7 @@ def test_unknown_commands_and_forwarded_messages(bot: Bot) -> None:  # noqa: F81
     assert "Got your file" in fake.wait_call("sendMessage", chat_id=ALICE, after=before).text
 
 
-def test_groups_answer_only_when_addressed_and_personas_stay_private(bot: Bot) -> None:  # noqa: F811
+def test_groups_answer_only_when_addressed_and_personas_stay_private(bot: Bot) -> None:
     fake = bot.fake
     fake.text(ALICE, "what a nice day", chat_id=GROUP)
     fake.text(ALICE, "/start@some_other_bot", chat_id=GROUP)
@@ -73,7 +73,7 @@ def test_groups_answer_only_when_addressed_and_personas_stay_private(bot: Bot) -
     fake.wait_call("sendMessage", chat_id=GROUP, contains="gallery is empty", after=before)
 
 
-def test_a_failing_download_is_logged_answered_and_the_bot_keeps_going(bot: Bot, caplog) -> None:  # noqa: F811
+def test_a_failing_download_is_logged_answered_and_the_bot_keeps_going(bot: Bot, caplog) -> None:
     fake = bot.fake
     fake.text(ALICE, "/persona new Ava")
     fake.wait_call("sendMessage", chat_id=ALICE, contains="Creating Ava")

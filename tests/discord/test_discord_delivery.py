@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from redis import Redis
 
 from bots.discord_front.outbound import EditPacer, Outbox, split_text
@@ -19,52 +17,18 @@ from core.messages import Button, Media, Reply
 from core.settings import Settings
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.repositories import assets as asset_repo
 from storage.repositories import users as user_repo
 from storage.states import JobStatus
+from tests.discord.support import ALICE, BOB, DM_ALICE, DM_BOB, Bot, finish_image_job, png, started
 from tests.fake_discord import dm_channel, fake_discord
-from tests.test_discord_bot import ALICE, BOB, DM_ALICE, DM_BOB, Bot, bot, started  # noqa: F401 - shared fixture
 from tests.workers import drain
 
 
-def _png(shade: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (96, 96), (shade, 80, 160)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def finish_image_job(bot: Bot, db: Database, uid: int, items: list[tuple[str, bytes, int]]) -> str:  # noqa: F811
-    """Submit an image job for ``uid`` and complete it as a worker would: assets, blobs, then ``done``.
-
-    The image engine is not needed to check what the channel shows; the job row, the delivery event and the
-    presenter are the real ones. ``items`` are (kind, bytes, claimed size or 0).
-    """
-    jobs: JobService = bot.studio.jobs
-    with db.session() as session:
-        user = user_repo.get_or_create(session, platform="discord", platform_user_id=str(uid))
-    chat = {"platform": "discord", "chat_id": str(dm_channel(uid)), "user_id": str(uid)}
-    job_id = jobs.submit(user=user, spec=ImageSpec(prompt="test"), chat=chat).job_id
-    assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED])
-    media: list[dict[str, Any]] = []
-    with db.session() as session:
-        for index, (kind, data, claimed) in enumerate(items):
-            digest = bot.studio.blobs.put_bytes(data)
-            asset = asset_repo.create(session, owner_id=user.id, kind=kind, blob=digest,
-                                      mime="video/mp4" if kind == "video" else "image/png", job_id=job_id,
-                                      meta={"prompt": "test"}, origin="generated")
-            media.append({"blob": digest, "kind": kind, "filename": f"{asset.id}.{'mp4' if kind == 'video' else 'png'}",
-                          "caption": f"#{asset.id}", "asset_id": asset.id, "size_bytes": claimed or len(data),
-                          "index": index})
-    assert jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING],
-                           result={"media": media, "message": "Here you go."})
-    return job_id
-
-
-def test_one_image_arrives_as_an_attachment_with_its_buttons(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_one_image_arrives_as_an_attachment_with_its_buttons(bot: Bot, db: Database) -> None:
     fake = bot.fake
-    finish_image_job(bot, db, ALICE, [("image", _png(10), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(10), 0)])
     result = fake.wait_call("send", channel_id=DM_ALICE, contains="Here you go.")
-    assert result.files == [(result.files[0][0], _png(10))] and result.files[0][0].endswith(".png")
+    assert result.files == [(result.files[0][0], png(10))] and result.files[0][0].endswith(".png")
     assert result.text.startswith("Here you go.\n#")
     assert [label for label, _ in result.buttons] == ["🔁 Variations", "✏️ Remix", "🎬 Animate", "📦 Export"]
     status = fake.wait_call("send", channel_id=DM_ALICE, contains="image done")
@@ -72,9 +36,9 @@ def test_one_image_arrives_as_an_attachment_with_its_buttons(bot: Bot, db: Datab
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
 
 
-def test_twelve_images_are_two_messages_and_a_video_is_an_attachment(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_twelve_images_are_two_messages_and_a_video_is_an_attachment(bot: Bot, db: Database) -> None:
     fake = bot.fake
-    finish_image_job(bot, db, ALICE, [("image", _png(shade), 0) for shade in range(12)])
+    finish_image_job(bot, db, ALICE, [("image", png(shade), 0) for shade in range(12)])
     first = fake.wait_call("send", channel_id=DM_ALICE, contains="Here you go.")
     assert len(first.files) == 10 and first.buttons[0][0] == "🔁 Variations"
     second = fake.wait_call("send", channel_id=DM_ALICE, contains="#", after=fake.calls.index(first) + 1)
@@ -88,9 +52,9 @@ def test_twelve_images_are_two_messages_and_a_video_is_an_attachment(bot: Bot, d
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
 
 
-def test_a_file_over_the_upload_limit_becomes_a_link_to_that_file(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_a_file_over_the_upload_limit_becomes_a_link_to_that_file(bot: Bot, db: Database) -> None:
     fake = bot.fake
-    finish_image_job(bot, db, ALICE, [("video", b"\x00\x00\x00\x18ftypmp42", 60 * 2**20), ("image", _png(5), 0)])
+    finish_image_job(bot, db, ALICE, [("video", b"\x00\x00\x00\x18ftypmp42", 60 * 2**20), ("image", png(5), 0)])
     link = fake.wait_call("send", channel_id=DM_ALICE, contains="Download it here")
     assert "60 MB" in link.text and "10 MB" in link.text and f"{bot.settings.public_url}/a/" in link.text
     sent = [c for c in fake.calls_to("send", channel_id=DM_ALICE, ok=True) if c.files]
@@ -98,7 +62,7 @@ def test_a_file_over_the_upload_limit_becomes_a_link_to_that_file(bot: Bot, db: 
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged")
 
 
-def test_a_rate_limit_is_waited_out_not_dropped(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_a_rate_limit_is_waited_out_not_dropped(bot: Bot, db: Database) -> None:
     fake = bot.fake
     fake.fail_next("send", retry_after=1.0, channel_id=DM_ALICE)
     fake.send(ALICE, "/start")
@@ -117,10 +81,10 @@ def test_a_rate_limit_is_waited_out_not_dropped(bot: Bot, db: Database) -> None:
     fake.wait_for(lambda: bot.pending() == 0, what="acknowledged only after Discord accepted")
 
 
-def test_an_outage_leaves_the_result_pending_until_discord_takes_it(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_an_outage_leaves_the_result_pending_until_discord_takes_it(bot: Bot, db: Database) -> None:
     fake = bot.fake
     fake.fail_next("send", status=503, times=3, channel_id=DM_ALICE)
-    finish_image_job(bot, db, ALICE, [("image", _png(50), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(50), 0)])
     fake.wait_for(lambda: fake.calls_to("send", channel_id=DM_ALICE, ok=False), what="the first, failing try")
     assert bot.pending() >= 1, "an event whose message Discord refused must not be acknowledged"
     fake.wait_call("send", channel_id=DM_ALICE, contains="Here you go.", timeout=60)
@@ -131,12 +95,12 @@ def test_an_outage_leaves_the_result_pending_until_discord_takes_it(bot: Bot, db
 
 
 def test_a_long_outage_is_not_shown_twice_when_the_event_is_taken_over_again(
-        bot: Bot, db: Database) -> None:  # noqa: F811
+        bot: Bot, db: Database) -> None:
     fake = bot.fake
     assert bot.frontend.delivery is not None
     consumer = bot.frontend.delivery.consumer
     fake.fail_next("send", status=503, times=10_000, channel_id=DM_ALICE)
-    finish_image_job(bot, db, ALICE, [("image", _png(80), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(80), 0)])
     fake.wait_for(lambda: fake.calls_to("send", channel_id=DM_ALICE), what="the first, failing try")
     # As if the outage had lasted past the consumer's idle time: the event is taken over while still retried.
     consumer.retry_idle_ms = 200
@@ -161,28 +125,28 @@ def test_an_outage_survives_a_restart(settings: Settings, db: Database, redis: R
     with fake_discord() as fake:
         with started(settings, redis, fake) as first:
             fake.fail_next("send", status=503, times=10_000, channel_id=DM_BOB)
-            finish_image_job(first, db, BOB, [("image", _png(70), 0)])
+            finish_image_job(first, db, BOB, [("image", png(70), 0)])
             fake.wait_for(lambda: len(fake.calls_to("send", channel_id=DM_BOB)) >= 2, what="retries")
             assert first.pending() >= 1
         fake.clear_failures()
         assert fake.calls_to("send", channel_id=DM_BOB, ok=True) == [], "nothing got through during the outage"
         with started(settings, redis, fake) as second:
             result = fake.wait_call("send", channel_id=DM_BOB, contains="Here you go.")
-            assert result.files[0][1] == _png(70)
+            assert result.files[0][1] == png(70)
             fake.wait_for(lambda: second.pending() == 0, what="the pending event acknowledged after the restart")
 
 
-def test_a_refusal_drops_the_result_instead_of_retrying_forever(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_a_refusal_drops_the_result_instead_of_retrying_forever(bot: Bot, db: Database) -> None:
     fake = bot.fake
     fake.fail_next("send", status=403, channel_id=DM_ALICE)  # Forbidden: the user closed their DMs
-    finish_image_job(bot, db, ALICE, [("image", _png(60), 0)])
+    finish_image_job(bot, db, ALICE, [("image", png(60), 0)])
     fake.wait_for(lambda: bot.pending() == 0, what="a permanent refusal is acknowledged", timeout=30)
     time.sleep(0.5)
     assert [c.status for c in fake.calls_to("send", channel_id=DM_ALICE)] == [403], \
         "the DM is closed: one try, no retries, nothing more sent for that event"
 
 
-def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> None:
     fake = bot.fake
     jobs: JobService = bot.studio.jobs
     with db.session() as session:
@@ -199,7 +163,7 @@ def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> N
     assert [c for c in fake.calls_to("send", channel_id=DM_BOB) if c.files] == []
 
 
-def test_fifty_users_at_once(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_fifty_users_at_once(bot: Bot, db: Database) -> None:
     fake = bot.fake
     users = list(range(5000, 5050))
     asked = {uid: fake.slash(uid, "help", command="jobs") for uid in users}
@@ -258,7 +222,7 @@ def test_long_text_is_split_at_line_ends_and_buttons_go_with_the_files(tmp_path:
     assert split_text("y" * 4500) == ["y" * 2000, "y" * 2000, "y" * 500]
 
     blobs = BlobStore(tmp_path / "blobs")
-    digest = blobs.put_bytes(_png(1))
+    digest = blobs.put_bytes(png(1))
 
     async def plan() -> list[Any]:
         async def run_sync(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -2,107 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from bots.discord_bot import DiscordFrontend
 from core import grammar, help
-from core.app import Studio
 from core.grammar import MOTIONS
 from core.prompts import PLATFORMS
 from core.settings import Settings
 from storage.db import Database
 from storage.models import Persona
 from storage.repositories import jobs as job_repo
-from tests import faces_data
+from tests.discord.support import (
+    ALICE,
+    BOB,
+    DM_ALICE,
+    Bot,
+    callback_of,
+    face_photos,
+    job_of,
+    started,
+    status_message_id,
+)
 from tests.fake_discord import (
     APP_ID,
     GUILD_CHANNEL,
     GUILD_ID,
-    TOKEN,
-    Call,
-    FakeDiscord,
-    dm_channel,
     fake_discord,
-    running,
 )
-from tests.tiny_models import tiny_models_dir  # noqa: F401 - the session fixture is shared
 from tests.workers import drain
-
-ALICE, BOB = 1001, 1002
-DM_ALICE, DM_BOB = dm_channel(ALICE), dm_channel(BOB)
-
-
-@dataclass
-class Bot:
-    fake: FakeDiscord
-    frontend: DiscordFrontend
-    studio: Studio
-    settings: Settings
-
-    def pending(self) -> int:
-        assert self.frontend.delivery is not None
-        return self.frontend.delivery.consumer.pending_count()
-
-
-def discord_settings(settings: Settings, fake: FakeDiscord, **extra: object) -> Settings:
-    return settings.model_copy(update={"discord_token": TOKEN, "discord_base_url": fake.base_url,
-                                       "discord_gateway_url": fake.gateway_url, **extra})
-
-
-@contextmanager
-def started(settings: Settings, redis: Redis, fake: FakeDiscord, *, ack_budget_s: float = 2.0,
-            **extra: object) -> Iterator[Bot]:
-    """A running front end against ``fake``; quick retries so outages are tried again within a test."""
-    bot_settings = discord_settings(settings, fake, **extra)
-    studio = Studio.build(bot_settings, redis=redis)
-    # The fake sends its one server right after READY: no need to wait for more. Short stream reads make the
-    # shutdown at the end of each test quick (it lets the read in flight finish).
-    frontend = DiscordFrontend(studio, retry_backoff_s=0.2, guild_ready_timeout_s=0.1, ack_budget_s=ack_budget_s,
-                               delivery_block_ms=200)
-    try:
-        with running(frontend, fake):
-            yield Bot(fake, frontend, studio, bot_settings)
-    finally:
-        frontend.close()
-        studio.close()
-
-
-@pytest.fixture
-def bot(settings: Settings, db: Database, redis: Redis) -> Iterator[Bot]:
-    with fake_discord() as fake, started(settings, redis, fake) as running_bot:
-        yield running_bot
-
-
-def face_photos(count: int) -> list[bytes]:
-    """Distinct JPEGs of one real face (augmentations of a photo shipped with an installed package)."""
-    kinds = faces_data.AUGMENTATIONS[:count]
-    return [faces_data.jpeg_bytes(faces_data.augment(faces_data.tom(), kind)) for kind in kinds]
-
-
-def job_of(call: Call) -> str:
-    """The job id a status message's Cancel button names."""
-    return dict(call.buttons)["Cancel"].removeprefix("cancel:")
-
-
-def callback_of(fake: FakeDiscord, interaction: dict[str, Any]) -> Call:
-    """The callback the bot made for ``interaction`` (whatever its type)."""
-    return fake.wait_for(lambda: next((c for c in fake.calls_to("callback") if interaction["token"] in c.path), None),
-                         what=f"the callback of interaction {interaction['id']}")
-
-
-def status_message_id(db: Database, job_id: str) -> str | None:
-    with db.session() as session:
-        job = job_repo.get(session, job_id=job_id)
-        return job.chat.get("status_message_id") if job is not None else None
-
 
 # ---- commands --------------------------------------------------------------------------------------------------
 
@@ -213,7 +142,7 @@ def test_persona_from_several_photos_in_one_message_then_analysis_and_the_ready_
 
 
 def test_imagine_delivers_attachments_with_buttons_that_only_their_owner_can_press(
-        bot: Bot, db: Database, tiny_models_dir: Path) -> None:  # noqa: F811
+        bot: Bot, db: Database, tiny_models_dir: Path) -> None:
     fake = bot.fake
     asked = fake.slash(ALICE, "imagine", prompt="a lighthouse in a storm, it's dramatic", n=2, ar="4:5")
     status = fake.answer_to(asked, contains="image queued")
