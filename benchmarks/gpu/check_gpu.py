@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -79,6 +80,9 @@ def describe() -> tuple[bool, dict[str, Any]]:
         cudnn=torch.backends.cudnn.version(),
         flash_sdp=torch.backends.cuda.flash_sdp_enabled(),
         nvidia_smi=nvidia_smi(),
+        # Triton builds its launcher with a C compiler on first use: without one torch.compile cannot run.
+        c_compiler=next((found for cc in ("cc", "gcc", "clang") if (found := shutil.which(cc))), None),
+        cpu_count=os.cpu_count(),
     )
     return True, info
 

@@ -4,8 +4,8 @@ The real buffalo_l weights (about 180 MB) cannot travel with the run, and the dl
 either, so the gate runs the project's insightface backend on two small ONNX models with the real layouts:
 ``det_10g.onnx`` (input ``input.1`` 1x3x640x640; nine outputs: scores, box distances and five landmarks for
 strides 8, 16 and 32, two anchors a cell) and ``w600k_r50.onnx`` (``input.1`` Nx3x112x112 -> ``683`` Nx512).
-The detector reports one face in the middle of every image, so the gate does all of its work (detection,
-alignment, embedding, comparison); what it leaves out is the compute of the real networks, which the report
+The detector reports one face in the middle of its 640 px canvas (the middle of a square image, such as
+SD3's 1:1 output), so the gate does all of its work (detection, alignment, embedding, comparison); what it leaves out is the compute of the real networks, which the report
 says.
 """
 

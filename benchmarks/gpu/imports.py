@@ -35,6 +35,7 @@ OPTIONAL = {
     "opentelemetry": "redis: metrics, imported only when present",
     "pygments": "mako: syntax highlighting of template errors, imported only when present",
     "hiredis": "redis: a faster parser, imported only when present",
+    "scipy": "diffusers: schedulers import it only where installed (is_scipy_available), for beta sigmas",
 }
 # Run only on a CUDA machine, so a CPU trace cannot see them; all belong to torch's CUDA build.
 CUDA_ONLY = ("triton",)

@@ -38,7 +38,7 @@ def figure_rows(stages: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]
     size = sd3.get("size") or comp.get("size") or "1024x1024"
     steps = sd3.get("steps") or comp.get("steps") or 28
     rows: list[tuple[str, str, str]] = []
-    head = f"SD3 Medium {size}, {steps} steps, bf16"
+    head = f"SD3 Medium {size}, {steps} steps, {sd3.get('dtype', 'bfloat16')}"
     eager = _get(sd3, "eager_s")
     rows.append((f"{head}, eager (pipeline call)",
                  f"{_num(eager, ' s/image')}, peak {_num(_get(sd3, 'eager_peak_gib'), ' GiB')}"
@@ -61,6 +61,10 @@ def figure_rows(stages: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]
     rows.append(("/imagine job through the worker (embedded Redis, SQLite, identity gate, blobs) vs the bare call",
                  f"{_num(_get(sd3, 'job_s'), ' s')} vs {_num(_get(sd3, 'bare_s'), ' s')}: ratio {_num(ratio, '', 3)}"
                  if ratio is not None else _missing(sd3), ANCHORS["ratio"]))
+    parts = _get(sd3, "job_parts_s")
+    if parts:
+        rows.append(("CPU work a job adds, on its own image", ", ".join(f"{k.replace('_', ' ')} {v:.3f} s"
+                                                                       for k, v in parts.items()), ""))
     cold = _get(sd3, "cold_job_s")
     if cold is not None:
         loads = ", ".join(f"{k} {v} s" for k, v in (_get(sd3, "engine_load_s") or {}).items())
@@ -73,7 +77,7 @@ def figure_rows(stages: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]
                  f"{_num(_get(ltx, 'encode_s'), ' s')}), peak {_num(_get(ltx, 'peak_gib'), ' GiB')}"
                  if clip is not None else _missing(ltx), ANCHORS["ltx"]))
     step = _get(lora, "step_s")
-    rows.append(("SD3 LoRA training, rank 4, 1024 px, batch 1",
+    rows.append((f"SD3 LoRA training, rank 4, {lora.get('resolution', 1024)} px, batch 1",
                  f"{_num(step, ' s/step', 3)}, peak {_num(_get(lora, 'peak_gib'), ' GiB')}"
                  if step is not None else _missing(lora), ANCHORS["lora"]))
     counts = _get(tests, "counts")
@@ -93,9 +97,9 @@ def markdown(run: dict[str, Any]) -> str:
     """The run as markdown: the machine, the figures and the stages."""
     machine = run.get("machine", {})
     versions = machine.get("versions", {})
+    memory = f" ({machine['memory_gib']} GiB)" if machine.get("memory_gib") else ""
     lines = [
-        f"GPU run {run.get('started_at', '')}: {machine.get('gpu', 'unknown GPU')} "
-        f"({machine.get('memory_gib', '?')} GiB), torch {versions.get('torch')} (CUDA {machine.get('torch_cuda')}), "
+        f"GPU run {run.get('started_at', '')}: {machine.get('gpu', 'unknown GPU')}{memory}, torch {versions.get('torch')} (CUDA {machine.get('torch_cuda')}), "
         f"diffusers {versions.get('diffusers')}, transformers {versions.get('transformers')}, "
         f"Python {machine.get('python')}; {run.get('seconds', '?')} s of {run.get('budget_s', '?')} s.",
         "",

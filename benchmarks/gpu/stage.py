@@ -171,7 +171,14 @@ class ImportTracer:
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        imported = {name.split(".", 1)[0] for name in list(sys.modules)}
+        generated = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or "\0"
+        imported = set()
+        for name, module in list(sys.modules.items()):
+            spec = getattr(module, "__spec__", None)
+            # Skipped: modules without a spec (cython_runtime) and the code torch.compile writes and loads.
+            if spec is None or str(spec.origin or "").startswith(generated):
+                continue
+            imported.add(name.split(".", 1)[0])
         found = {name: self.first_importer.get(name, "(before the trace)") for name in sorted(imported)}
         path.write_text(json.dumps(found, indent=1), encoding="utf-8")
 

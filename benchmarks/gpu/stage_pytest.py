@@ -48,7 +48,8 @@ def run(stage: Stage) -> None:
     for case in cases:
         counts[case["outcome"]] = counts.get(case["outcome"], 0) + 1
     record.set("counts", counts)
-    if int(code) not in (0, 5):
+    # On the GPU every test must run and pass; the CPU rehearsal can only see them skip (exit status 5).
+    if int(code) not in ((0,) if stage.workload.full else (0, 5)):
         raise RuntimeError(f"pytest -m gpu exited with {int(code)}: {counts}")
 
 

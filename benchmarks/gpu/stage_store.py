@@ -32,7 +32,7 @@ def run(stage: Stage) -> None:
     record.set("store", written)
     record.set("store_write_s", round(time.perf_counter() - started, 2))
     write_pack(stage.models)
-    record.set("face_pack", "stand-in insightface buffalo_l (one face at the centre of every image)")
+    record.set("face_pack", "stand-in insightface buffalo_l (one face in the middle of a square image)")
 
 
 if __name__ == "__main__":
