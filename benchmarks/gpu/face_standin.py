@@ -5,8 +5,8 @@ either, so the gate runs the project's insightface backend on two small ONNX mod
 ``det_10g.onnx`` (input ``input.1`` 1x3x640x640; nine outputs: scores, box distances and five landmarks for
 strides 8, 16 and 32, two anchors a cell) and ``w600k_r50.onnx`` (``input.1`` Nx3x112x112 -> ``683`` Nx512).
 The detector reports one face in the middle of its 640 px canvas (the middle of a square image, such as
-SD3's 1:1 output), so the gate does all of its work (detection, alignment, embedding, comparison); what it leaves out is the compute of the real networks, which the report
-says.
+SD3's 1:1 output), so the gate does all of its work (detection, alignment, embedding, comparison); what it
+leaves out is the compute of the real networks, which the report says.
 """
 
 from __future__ import annotations

@@ -99,7 +99,8 @@ def markdown(run: dict[str, Any]) -> str:
     versions = machine.get("versions", {})
     memory = f" ({machine['memory_gib']} GiB)" if machine.get("memory_gib") else ""
     lines = [
-        f"GPU run {run.get('started_at', '')}: {machine.get('gpu', 'unknown GPU')}{memory}, torch {versions.get('torch')} (CUDA {machine.get('torch_cuda')}), "
+        f"GPU run {run.get('started_at', '')}: {machine.get('gpu', 'unknown GPU')}{memory}, "
+        f"torch {versions.get('torch')} (CUDA {machine.get('torch_cuda')}), "
         f"diffusers {versions.get('diffusers')}, transformers {versions.get('transformers')}, "
         f"Python {machine.get('python')}; {run.get('seconds', '?')} s of {run.get('budget_s', '?')} s.",
         "",
