@@ -94,10 +94,9 @@ def parameter_counts(pipeline: Any) -> dict[str, int]:
             for name, module in pipeline.components.items() if isinstance(module, torch.nn.Module)}
 
 
-def _same_t5(a: Any, b: Any) -> bool:
+def _same_t5(a: dict[str, Any], b: dict[str, Any]) -> bool:
     keep = ("d_model", "d_kv", "d_ff", "num_layers", "num_heads", "vocab_size", "feed_forward_proj")
-    ca, cb = _config_dict(a), _config_dict(b)
-    return all(ca.get(k) == cb.get(k) for k in keep)
+    return all(a.get(k) == b.get(k) for k in keep)
 
 
 def write_store(workload: Workload, root: Path, scratch: Path,
@@ -105,11 +104,13 @@ def write_store(workload: Workload, root: Path, scratch: Path,
     """Save SD3 and LTX into the model store at ``root`` (``<name>/random-weights/``); returns what it wrote.
 
     ``inspect(name, pipeline)`` is called with each model as soon as it is built (the store stage checks it
-    against its published configuration there).
+    against its published configuration there). SD3 is installed before LTX is built, so it is usable even
+    if there is no time left for LTX.
 
     LTX's T5 encoder has SD3's third text encoder's configuration, so with random weights the same files serve
     both: they are hard-linked rather than written twice (about 9.5 GB less to write and read back).
     """
+    from inference.device import empty_cache
     from inference.models.store import ModelStore
 
     store = ModelStore(root)
@@ -120,13 +121,17 @@ def write_store(workload: Workload, root: Path, scratch: Path,
         inspect(SD3, sd3)
     sd3_dir = Path(tempfile.mkdtemp(prefix="sd3-", dir=scratch))
     sd3.save_pretrained(sd3_dir, safe_serialization=True)
-    t5_files = sd3_dir / "text_encoder_3"
+    sd3_t5 = _config_dict(sd3.text_encoder_3)
+    del sd3
+    empty_cache(workload.device)
+    written[SD3] = _install(store, SD3, sd3_dir)
+    t5_files = Path(written[SD3]["path"]) / "text_encoder_3"
+
     ltx = build_ltx(workload)
     if inspect is not None:
         inspect(LTX, ltx)
     ltx_dir = Path(tempfile.mkdtemp(prefix="ltx-", dir=scratch))
-    shared = _same_t5(ltx.text_encoder, sd3.text_encoder_3)
-    del sd3
+    shared = _same_t5(_config_dict(ltx.text_encoder), sd3_t5)
     if shared:
         # Saved without its text encoder, which is then linked in and named in model_index.json again.
         ltx.register_modules(text_encoder=None)
@@ -141,10 +146,14 @@ def write_store(workload: Workload, root: Path, scratch: Path,
     else:
         ltx.save_pretrained(ltx_dir, safe_serialization=True)
     del ltx
-    for name, directory in ((SD3, sd3_dir), (LTX, ltx_dir)):
-        size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
-        resolved = store.install(name, REVISION, directory)
-        written[name] = {"path": str(resolved.path), "gib": round(size / 2**30, 2)}
+    empty_cache(workload.device)
+    written[LTX] = _install(store, LTX, ltx_dir)
     written["t5_shared"] = shared
     shutil.rmtree(scratch, ignore_errors=True)
     return written
+
+
+def _install(store: Any, name: str, directory: Path) -> dict[str, Any]:
+    size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    resolved = store.install(name, REVISION, directory)
+    return {"path": str(resolved.path), "gib": round(size / 2**30, 2)}
