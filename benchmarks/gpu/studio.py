@@ -33,7 +33,8 @@ from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
 
 # The default budget (8192 MB) is below SD3 Medium's 15.4 GB of weights: loading the face engine for the gate
-# would evict the image engine and every job would load SD3 again. A GPU worker needs room for both.
+# would evict and unload the image engine the job is about to use, and the job would fail. A GPU worker needs
+# room for both.
 ENGINE_BUDGET_MB = 65536
 CHAT = {"platform": "console", "chat_id": "gpu-run"}
 PROMPT = "reading a book in a Paris cafe by the window, natural light, 35mm photo"
