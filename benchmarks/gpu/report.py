@@ -82,11 +82,16 @@ def figure_rows(stages: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]
                  if step is not None else _missing(lora), ANCHORS["lora"]))
     counts = _get(tests, "counts")
     if counts:
-        kernels = sorted({case["properties"]["attention_kernels"] for case in tests.get("tests", [])
-                          if case.get("properties", {}).get("attention_kernels")})
+        properties: dict[str, str] = {}
+        for case in tests.get("tests", []):
+            properties.update(case.get("properties") or {})
+        failed = [case["name"] for case in tests.get("tests", []) if case["outcome"] in ("failed", "error")]
         text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-        if kernels:
-            text += f"; attention kernels: {'; '.join(kernels)}"
+        if failed:
+            text += f" ({', '.join(failed)})"
+        labels = {"attention_kernels": "attention runs on", "attention_backend_ms_per_call": "per denoising call",
+                  "offload_peak_gib": "offloaded plan's peak GiB"}
+        text += "".join(f"; {label}: {properties[key]}" for key, label in labels.items() if properties.get(key))
         rows.append(("pytest -m gpu (loading on CUDA: dtype, placement, offload, attention)", text, ""))
     else:
         rows.append(("pytest -m gpu", _missing(tests), ""))
