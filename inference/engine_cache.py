@@ -33,13 +33,23 @@ class EngineCache:
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = budget_bytes
         self._engines: OrderedDict[str, Engine] = OrderedDict()
+        # Engines the running job has used: never evicted under it (an image job that then loads the face
+        # engine for its likeness check still holds the image pipeline it is about to call again).
+        self._in_use: set[str] = set()
         self._lock = threading.Lock()
         self.stats = CacheStats()
+
+    def release(self) -> None:
+        """The job is over: every engine may be evicted again (the worker calls this after each job)."""
+        with self._lock:
+            self._in_use.clear()
+            self._evict_to_fit()
 
     def get(self, key: str, load: Callable[[], E]) -> E:
         """The engine for ``key``, loading it with ``load()`` on a miss and evicting others to fit."""
         with self._lock:
             engine = self._engines.get(key)
+            self._in_use.add(key)
             if engine is not None:
                 self._engines.move_to_end(key)
                 self.stats.hits += 1
@@ -51,18 +61,20 @@ class EngineCache:
             self.stats.loads += 1
             self.stats.load_seconds[key] = elapsed
             self._engines[key] = loaded
-            self._evict_to_fit(keep=key)
+            self._evict_to_fit()
         log.info("loaded engine %s in %.2f s (%.0f MB)", key, elapsed, loaded.memory_bytes() / 2**20)
         return loaded
 
-    def _evict_to_fit(self, *, keep: str) -> None:
-        # The engine just loaded stays even if it alone exceeds the budget: the job needs it.
-        while self.used_bytes() > self.budget_bytes and len(self._engines) > 1:
-            oldest = next(iter(self._engines))
-            if oldest == keep:
-                self._engines.move_to_end(oldest)
-                oldest = next(iter(self._engines))
-            self._drop(oldest)
+    def _evict_to_fit(self) -> None:
+        # Least recently used first, never one the running job uses: over budget with only those loaded, the
+        # job still runs (the budget is a target for what stays warm between jobs, not a hard cap).
+        for key in [k for k in self._engines if k not in self._in_use]:
+            if self.used_bytes() <= self.budget_bytes:
+                return
+            self._drop(key)
+        if self.used_bytes() > self.budget_bytes:
+            log.warning("engines in use take %.0f MB, over the %.0f MB budget", self.used_bytes() / 2**20,
+                        self.budget_bytes / 2**20)
 
     def _drop(self, key: str) -> None:
         engine = self._engines.pop(key)

@@ -306,7 +306,10 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
             _drop_earlier_outputs(resources, job_id)
         ctx = TaskContext(resources, job_id=job_id, owner_id=owner_id, kind=kind, spec=spec, attempt=attempt,
                           content_owner_id=content_owner_id)
-        _run_to_outcome(ctx, fn)
+        try:
+            _run_to_outcome(ctx, fn)
+        finally:
+            resources.engines.release()
 
 
 def _drop_earlier_outputs(resources: WorkerResources, job_id: str) -> None:

@@ -51,8 +51,11 @@ def test_second_get_is_a_hit_and_does_not_reload() -> None:
 def test_least_recently_used_is_evicted_to_fit_budget() -> None:
     cache = EngineCache(budget_bytes=100)
     a = cache.get("a", lambda: SizedEngine("a", 40))
+    cache.release()
     b = cache.get("b", lambda: SizedEngine("b", 40))
+    cache.release()
     cache.get("a", lambda: SizedEngine("a", 40))  # a is now more recent than b
+    cache.release()
     c = cache.get("c", lambda: SizedEngine("c", 40))
     assert cache.keys() == ["a", "c"]
     assert b.unloaded and not a.unloaded and not c.unloaded
@@ -62,6 +65,7 @@ def test_least_recently_used_is_evicted_to_fit_budget() -> None:
 def test_an_engine_larger_than_the_budget_still_loads_alone() -> None:
     cache = EngineCache(budget_bytes=50)
     small = cache.get("small", lambda: SizedEngine("small", 10))
+    cache.release()
     big = cache.get("big", lambda: SizedEngine("big", 500))
     assert cache.keys() == ["big"]
     assert small.unloaded and not big.unloaded
@@ -72,3 +76,14 @@ def test_clear_unloads_everything() -> None:
     engines = [cache.get(k, lambda k=k: SizedEngine(k, 1)) for k in "xyz"]
     cache.clear()
     assert cache.keys() == [] and all(e.unloaded for e in engines)
+
+
+def test_an_engine_the_running_job_uses_is_never_evicted_under_it() -> None:
+    # An image job (the pipeline) that then loads the face engine for its likeness check, over budget.
+    cache = EngineCache(budget_bytes=100)
+    pipeline = cache.get("image", lambda: SizedEngine("image", 90))
+    faces = cache.get("faces", lambda: SizedEngine("faces", 30))
+    assert not pipeline.unloaded and not faces.unloaded, "both are in use by the job"
+    assert cache.get("image", lambda: SizedEngine("image", 90)) is pipeline
+    cache.release()  # the job ended: now the least recently used goes until the rest fits
+    assert cache.keys() == ["image"] and faces.unloaded
