@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from redis import Redis
 
+from core.errors import UsageError
 from core.jobs import JobService
 from core.jobspecs import FaceSwapSpec
 from core.settings import Settings
@@ -83,12 +84,12 @@ def test_photo_swap_is_stored_with_its_likeness(settings: Settings, db: Database
 
     assert job.status == "done", job.error
     result = job.result
-    assert set(result) == {"message", "media", "asset_ids"}
+    assert set(result) == {"message", "media", "asset_ids", "link"}
     assert result["message"] == f"Lisa's face swapped into #{target_id} (the face)."
     (media,) = result["media"]
     assert result["asset_ids"] == [media["asset_id"]]
     assert (media["kind"], media["mime"], media["filename"]) == ("image", "image/png", f"{job.id}.png")
-    assert (media["width"], media["height"]) == (512, 515) and "duration_s" not in media
+    assert (media["width"], media["height"]) == (512, 515) and media["duration_s"] is None
     assert media["caption"].startswith("Lisa · landmark swap · likeness ")
     blobs = BlobStore(settings.blobs_dir)
     assert media["size_bytes"] == blobs.path(media["blob"]).stat().st_size > 0
@@ -181,9 +182,12 @@ def test_no_face_too_long_and_not_ready_are_refused(settings: Settings, db: Data
         (short_limit, {"persona_id": persona_id, "asset_id": too_long},
          "That video is 2 s long; face swap takes videos up to 1 s. Trim it and send it again."),
         (settings, {"persona_id": unready, "asset_id": coffee}, "Nia is not ready yet (collecting)"),
-        (settings, {"persona_id": "1", "asset_id": coffee}, "persona_id must be a positive integer"),
-        (settings, {"persona_id": persona_id}, "asset_id is missing"),
     ]
+    # What the spec itself rules out never reaches a worker: the submission is refused, naming the field.
+    for spec, field in (({"persona_id": "1", "asset_id": coffee}, "persona_id"), ({"persona_id": persona_id},
+                                                                                 "asset_id")):
+        with pytest.raises(UsageError, match=field):
+            _run(settings, db, redis, user, spec)
     for cfg, spec, expected in cases:
         job = _run(cfg, db, redis, user, spec)
         assert job.status == "failed" and (job.error or "").startswith(expected), (spec, job.error)
