@@ -56,45 +56,46 @@ class CancelJob:
 
 
 @dataclass(frozen=True)
-class Variations:
+class _OnAsset:
+    """An action on one of the user's results."""
+
+    verb: ClassVar[str]
+    asset_id: str
+
+
+class Variations(_OnAsset):
     """New seeds on the same prompt."""
 
-    verb: ClassVar[str] = "var"
-    asset_id: str
+    verb = "var"
 
 
-@dataclass(frozen=True)
-class Remix:
+class Remix(_OnAsset):
     """The same seed with a small prompt change."""
 
-    verb: ClassVar[str] = "remix"
-    asset_id: str
+    verb = "remix"
+
+
+class MotionPicker(_OnAsset):
+    """Ask which camera motion to animate with."""
+
+    verb = "motions"
 
 
 @dataclass(frozen=True)
-class AnimateAsset:
-    verb: ClassVar[str] = "anim"
-    asset_id: str
+class AnimateAsset(_OnAsset):
+    verb = "anim"
     motion: str | None = None
 
 
 @dataclass(frozen=True)
-class MotionPicker:
-    verb: ClassVar[str] = "motions"
-    asset_id: str
-
-
-@dataclass(frozen=True)
-class ExportAsset:
-    verb: ClassVar[str] = "exp"
-    asset_id: str
+class ExportAsset(_OnAsset):
+    verb = "exp"
     platform: str | None = None
 
 
 @dataclass(frozen=True)
-class SwapInto:
-    verb: ClassVar[str] = "swap"
-    asset_id: str
+class SwapInto(_OnAsset):
+    verb = "swap"
     persona_id: int | None = None
 
 

@@ -1,25 +1,13 @@
-"""What a finished job hands back to the chat: typed results, written by the worker and read by the presenter."""
+"""What a finished job hands back to the chat: typed results, written by the worker and read by the presenter.
+
+Files are ``core.messages.Media``, the same type a front end sends.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class ResultMedia(BaseModel):
-    """One stored file to send with the result."""
-
-    model_config = ConfigDict(frozen=True)
-
-    blob: str
-    kind: str = "image"  # image | video | document
-    filename: str = "result"
-    caption: str = ""
-    asset_id: str | None = None
-    size_bytes: int = 0
-    width: int = 0
-    height: int = 0
-    duration_s: float | None = None
-    mime: str = ""
+from core.messages import Media
 
 
 class JobResult(BaseModel):
@@ -31,7 +19,7 @@ class JobResult(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     message: str = ""
-    media: list[ResultMedia] = Field(default_factory=list)
+    media: list[Media] = Field(default_factory=list)
     asset_ids: list[str] = Field(default_factory=list)
     link: str | None = None
 

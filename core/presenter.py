@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ from core import actions, jobkinds
 from core.delivery import DeliveryEvent
 from core.grammar import ASSET_ID_RE
 from core.jobkinds import JobKind
-from core.jobresults import EchoResult, JobResult, ResultMedia
+from core.jobresults import EchoResult, JobResult
 from core.messages import Button, Media, Reply
 from core.progress import status_text
 from storage.db import Database
@@ -63,14 +64,12 @@ def _results(kind: str, spec: dict[str, Any], result: JobResult) -> list[Reply]:
     return [Reply(text=message, media=media, buttons=_buttons(kind, spec, assets, first_kind=first_kind))]
 
 
-def _media(item: ResultMedia) -> Media:
+def _media(item: Media) -> Media:
     caption = item.caption
     if item.asset_id and f"#{item.asset_id}" not in caption:
         # Every result names its id: a reply to it (or "/animate #id") then points at exactly this file.
         caption = f"#{item.asset_id} · {caption}" if caption else f"#{item.asset_id}"
-    return Media(blob=item.blob, kind=item.kind, filename=item.filename, caption=caption, asset_id=item.asset_id,
-                 size_bytes=item.size_bytes, width=item.width, height=item.height, duration_s=item.duration_s,
-                 mime=item.mime)
+    return dataclasses.replace(item, caption=caption)
 
 
 def _buttons(kind: str, spec: dict[str, Any], assets: list[str], *, first_kind: str = "") -> list[Button]:

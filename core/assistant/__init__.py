@@ -53,22 +53,6 @@ class Assistant:
         if unhandled:
             raise RuntimeError(f"no handler for {sorted(t.__name__ for t in unhandled)}")
 
-    @property
-    def db(self) -> Database:
-        return self.services.db
-
-    @property
-    def blobs(self) -> BlobStore:
-        return self.services.blobs
-
-    @property
-    def jobs(self) -> JobService:
-        return self.services.jobs
-
-    @property
-    def settings(self) -> Settings:
-        return self.services.settings
-
     def handle(self, msg: Incoming) -> list[Reply]:
         """Replies to one message; user mistakes become one-line answers, never exceptions."""
         return self._run(msg, self._message)
@@ -87,12 +71,12 @@ class Assistant:
 
     def attach_status_message(self, job_id: str, message_id: str) -> None:
         """Record which chat message shows ``job_id``'s status, so delivery edits it in place."""
-        with self.db.session() as session:
+        with self.services.db.session() as session:
             job_repo.update_chat(session, job_id=job_id, status_message_id=message_id)
 
     def _run(self, msg: Incoming, handler: Callable[[Turn], list[Reply]]) -> list[Reply]:
         try:
-            with self.db.session() as session:
+            with self.services.db.session() as session:
                 return handler(Turn(self.services, msg, session))
         except StudioError as exc:
             return [Reply(text=str(exc), error=True)]

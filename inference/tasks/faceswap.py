@@ -24,8 +24,9 @@ import numpy as np
 from PIL import Image
 
 from core.errors import NotAvailable, NotFound, UsageError
-from core.jobresults import JobResult, ResultMedia
+from core.jobresults import JobResult
 from core.jobspecs import FaceSwapSpec
+from core.messages import Media
 from inference.engines.base import scaled
 from inference.engines.faces import FaceAnalyzer, engine_key, load_analyzer
 from inference.engines.faces.dlib_backend import DlibFaceAnalyzer
@@ -304,7 +305,7 @@ def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult,
     message = f"{persona.name}'s face swapped into #{job.asset_id} ({faces})."
     if job.notes:
         message += "\n" + "\n".join(job.notes)
-    media = ResultMedia(blob=stored.blob, kind=result.kind, filename=f"{ctx.job_id}.{extension}", caption=caption,
+    media = Media(blob=stored.blob, kind=result.kind, filename=f"{ctx.job_id}.{extension}", caption=caption,
                         asset_id=stored.id, size_bytes=stored.size_bytes, width=result.width, height=result.height,
                         mime=mime, duration_s=duration)
     return JobResult(message=message, media=[media], asset_ids=[stored.id])

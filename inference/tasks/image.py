@@ -12,8 +12,9 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from core.errors import NotFound
-from core.jobresults import JobResult, ResultMedia
+from core.jobresults import JobResult
 from core.jobspecs import ImageSpec
+from core.messages import Media
 from core.prompts import BuiltPrompt, PersonaText, build_prompt, vary_prompt
 from inference.device import plan_for
 from inference.engines.base import Progress
@@ -299,7 +300,7 @@ def _store(ctx: TaskContext, spec: ImageSpec, inputs: _JobInputs, model: Resolve
         caption = f"seed {item.image.seed}"
         if item.score is not None:
             caption += f" · likeness {item.score:.2f}" + ("" if item.passed else " (weak)")
-        media.append(ResultMedia(blob=saved.blob, kind="image", filename=f"{ctx.job_id}-{index + 1}.png",
+        media.append(Media(blob=saved.blob, kind="image", filename=f"{ctx.job_id}-{index + 1}.png",
                                  caption=caption, asset_id=saved.id, size_bytes=saved.size_bytes,
                                  width=item.image.width, height=item.image.height, mime="image/png"))
     who = f"{persona.name}: " if persona is not None else ""

@@ -15,9 +15,10 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
-from core.jobresults import PersonaResult, ResultMedia
+from core.jobresults import PersonaResult
 from core.jobspecs import PersonaAnalyzeSpec
 from core.limits import MIN_PHOTOS  # one number for intake and analysis
+from core.messages import Media
 from inference.engines.faces import (
     Face,
     FaceAnalyzer,
@@ -217,10 +218,10 @@ def _result(persona_id: int, name: str, accepted: list[_Photo], rejected: list[_
             analyzer: FaceAnalyzer) -> PersonaResult:
     refused = [{"photo": p.label, "reason": p.reason or "refused"} for p in rejected]
     refused_text = "Removed: " + "; ".join(p.reason or p.label for p in rejected) + "." if rejected else ""
-    media: list[ResultMedia] = []
+    media: list[Media] = []
     if card_blob is not None:
         message = f"{name} is ready: {len(accepted)} of {len(accepted) + len(rejected)} photos accepted."
-        media = [ResultMedia(blob=card_blob, kind="image", filename="persona-card.png",
+        media = [Media(blob=card_blob, kind="image", filename="persona-card.png",
                              caption=f"{name}: {len(accepted)} reference photos ({analyzer.name})")]
     else:
         missing = MIN_PHOTOS - len(accepted)

@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from core.errors import NotAvailable, NotFound, UsageError
-from core.jobresults import JobResult, ResultMedia
+from core.jobresults import JobResult
 from core.jobspecs import VideoSpec
+from core.messages import Media
 from core.settings import Settings
 from inference.device import pick_device, plan_for
 from inference.engines.base import scaled
@@ -191,7 +192,7 @@ def _store(ctx: TaskContext, seconds: float, source: _Source, request: VideoRequ
     message = f"{seconds:g} s {label} animation of {source.asset_id}"
     if source.notes:
         message += "\n" + "\n".join(source.notes)
-    media = ResultMedia(blob=stored.blob, kind="video", filename=f"{ctx.job_id}.mp4", caption=caption,
+    media = Media(blob=stored.blob, kind="video", filename=f"{ctx.job_id}.mp4", caption=caption,
                         asset_id=stored.id, size_bytes=stored.size_bytes, width=result.width, height=result.height,
                         duration_s=duration, mime="video/mp4")
     return JobResult(message=message, media=[media], asset_ids=[stored.id])
