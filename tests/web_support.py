@@ -73,19 +73,17 @@ def plain_png(colour: tuple[int, int, int], size: tuple[int, int] = (256, 256)) 
 
 def make_clip(path: Path, *, still: Image.Image | None = None, seconds: float = 1.0, side: int = 360,
               audio: bool = True) -> Path:
-    """An H.264 MP4 as the animate task writes them: ``still`` fading in (or a test pattern), with a tone."""
+    """An H.264 MP4 as the animate task writes them: ``still`` held (or a moving test pattern), with a tone."""
     command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     if still is not None:
         source = path.with_suffix(".png")
         still.convert("RGB").resize((side, side)).save(source)
         command += ["-loop", "1", "-framerate", "24", "-t", str(seconds), "-i", str(source)]
-        video_filter = "fade=in:st=0:d=0.5"
     else:
         command += ["-f", "lavfi", "-i", f"testsrc2=size={side}x{side}:rate=24:duration={seconds}"]
-        video_filter = "null"
     if audio:
         command += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
-    command += ["-vf", video_filter, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+    command += ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
                 "-movflags", "+faststart", str(path)]
     subprocess.run(command, check=True, timeout=120)
     return path

@@ -73,6 +73,7 @@ def open_package(web: WebContext, token: str) -> OpenPackage:
         blob, platform, stored = package.blob, package.platform, dict(package.manifest or {})
         expires, package_id = export_repo.expires_at(package), package.id
     try:
+        web.zips.members(blob)  # a zip that cannot be read is damaged, whatever the row says
         view = package_view(manifest_of(stored, web.zips, blob), platform=platform)
     except BrokenPackage:
         raise PageError(errors.BROKEN) from None

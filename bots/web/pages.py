@@ -59,7 +59,7 @@ def iso(moment: datetime | None) -> str:
 
 
 def time_left(moment: datetime | None, now: datetime | None = None) -> str:
-    """How long until ``moment``, roughly: ``2 days``, ``5 hours``, ``12 minutes``."""
+    """How long until ``moment``, rounded: ``3 days``, ``5 hours``, ``12 minutes``."""
     if moment is None:
         return ""
     moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -68,7 +68,7 @@ def time_left(moment: datetime | None, now: datetime | None = None) -> str:
         return "less than a minute"
     for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
         if seconds >= size * (2 if size > 60 else 1):
-            count = int(seconds // size)
+            count = round(seconds / size)
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return "a few minutes"
 
