@@ -108,7 +108,7 @@ def test_export_page(browser: Any, site: Site, viewport: str, screenshots: Path)
             video.scroll_into_view_if_needed()
             page.wait_for_function("v => v.readyState >= 1", arg=video.element_handle(), timeout=15_000)
             width, height, duration = video.evaluate("v => [v.videoWidth, v.videoHeight, v.duration]")
-            assert width == 1080 and height in (1350, 1920) and duration == pytest.approx(2.0, abs=0.2)
+            assert width == 1080 and height in (1350, 1920) and duration == pytest.approx(1.0, abs=0.2)
 
         # Save: the first file of the page is the feed cut of the first picture.
         entry, data = site.member(0)
@@ -166,7 +166,7 @@ def test_gallery_page(browser: Any, site: Site, viewport: str, screenshots: Path
         assert all(t["src"].startswith(f"/u/{token}/thumb/") for t in thumbs), "never the originals in the grid"
         assert all(max(t["w"], t["h"]) <= 360 for t in thumbs)
         clip_tile = page.locator("li.card", has=page.locator(".play")).first
-        assert clip_tile.locator(".play").inner_text() == "▶ 2 s"
+        assert clip_tile.locator(".play").inner_text() == "▶ 1 s"
         assert "Ava reading in a Paris café" in clip_tile.inner_text(), "a clip shows its still's prompt"
         newest_picture = page.locator("section.group").nth(1).locator("li.card").first
         described = newest_picture.inner_text()

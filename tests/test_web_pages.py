@@ -62,7 +62,7 @@ def test_the_package_page_shows_each_preset_and_file(client: TestClient, site: S
     for index, entry in enumerate(manifest["files"]):
         name = f"instagram-{entry['preset']}-{entry['path'].rsplit('/', 1)[1]}"
         assert f'<a class="button" href="/x/{token}/file/{index}" download="{name}">Save</a>' in html
-        assert f'<textarea id="post-{index}" class="post" rows="3" readonly>' in html
+        assert f'<textarea id="post-{index}" class="post" rows="4" readonly>' in html
     assert html.count('<video class="media" controls playsinline preload="metadata"') == 2
     assert html.count(f'poster="/x/{token}/preview/') == 2, "videos show a frame before they play"
     assert "Ava reading in a Paris café\n\n#AIgenerated #Ava" in html

@@ -36,7 +36,7 @@ from inference.media import ffmpeg_exe
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import ExportPackage, utcnow
+from storage.models import ExportPackage, new_id, utcnow
 from storage.repositories import assets as asset_repo
 from storage.repositories import exports as export_repo
 from storage.repositories import personas as persona_repo
@@ -131,7 +131,7 @@ def store_package(settings: Settings, db: Database, blobs: BlobStore, *, owner_i
                   sources: list[ExportSource], workdir: Path, ttl: timedelta = timedelta(hours=72)) -> tuple[str, str]:
     """A package built by the real packager and stored as the export task stores it; (package id, link token)."""
     created = utcnow().replace(microsecond=0)
-    package_id = f"pkg{int(time.time() * 1000) % 10**12:012d}"
+    package_id = new_id()
     built = build_package(sources, PRESETS[platform], workdir=workdir, package_id=package_id, created_at=created,
                           expires_at=created + ttl)
     with db.session() as session:
@@ -162,10 +162,10 @@ def seed_studio(settings: Settings, db: Database, blobs: BlobStore, workdir: Pat
         seeded.assets[f"ava{number}"] = add_asset(
             db, blobs, owner_id=ann, data=png_bytes(picture), width=picture.width, height=picture.height,
             persona_id=ava, prompt=prompt, score=0.78 + number / 50, age_s=600 - number * 60)
-    clip = make_clip(workdir / "ava.mp4", still=astronaut, seconds=2.0)
+    clip = make_clip(workdir / "ava.mp4", still=astronaut, seconds=1.0)
     seeded.assets["ava_clip"] = add_asset(
         db, blobs, owner_id=ann, data=clip.read_bytes(), kind="video", mime="video/mp4", width=360, height=360,
-        persona_id=ava, duration_s=2.0, score=0.8, age_s=30, meta={"source_asset": seeded.assets["ava0"]})
+        persona_id=ava, duration_s=1.0, score=0.8, age_s=30, meta={"source_asset": seeded.assets["ava0"]})
     for number, look in enumerate(("flip", "darker")):
         picture = faces_data.augment(faces_data.tom(), look)
         seeded.assets[f"tom{number}"] = add_asset(
@@ -287,28 +287,46 @@ class Site:
                 return entry, archive.read(entry["path"])
 
 
+@dataclass
+class _Shared:
+    site: Site | None = None
+    running: _Running | None = None
+    users: int = 0
+
+
+_SHARED = _Shared()
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("web-site")
-    settings = Settings(environment="test", data_dir=root / "data", redis_url=redis_url, model_profile="tiny",
-                        _env_file=None)  # type: ignore[call-arg]
-    db = Database(settings.resolved_database_url)
-    upgrade(db.engine)
-    blobs = BlobStore(settings.blobs_dir)
-    workdir = root / "work"
-    workdir.mkdir()
-    seeded = seed_studio(settings, db, blobs, workdir)
-    app = create_app(settings)
+    """The seeded studio on a live server, made once for the session and shared by every module that imports
+    this fixture (pytest would otherwise make one per importing module)."""
+    if _SHARED.site is None:
+        root = tmp_path_factory.mktemp("web-site")
+        settings = Settings(environment="test", data_dir=root / "data", redis_url=redis_url, model_profile="tiny",
+                            _env_file=None)  # type: ignore[call-arg]
+        db = Database(settings.resolved_database_url)
+        upgrade(db.engine)
+        blobs = BlobStore(settings.blobs_dir)
+        workdir = root / "work"
+        workdir.mkdir()
+        seeded = seed_studio(settings, db, blobs, workdir)
+        app = create_app(settings)
 
-    def explode(token: str) -> None:
-        raise RuntimeError("a failure no route expected")
+        def explode(token: str) -> None:
+            raise RuntimeError("a failure no route expected")
 
-    # A route that fails the way a bug would, to see the server-error page and its log line.
-    app.add_api_route("/x/{token}/explode", explode)
-    live, running = start_server(app)
-    yield Site(settings, db, blobs, seeded, live)
-    stop_server(running, live)
-    db.dispose()
+        # A route that fails the way a bug would, to see the server-error page and its log line.
+        app.add_api_route("/x/{token}/explode", explode)
+        live, _SHARED.running = start_server(app)
+        _SHARED.site = Site(settings, db, blobs, seeded, live)
+    _SHARED.users += 1
+    yield _SHARED.site
+    _SHARED.users -= 1
+    if _SHARED.users == 0 and _SHARED.running is not None:
+        stop_server(_SHARED.running, _SHARED.site.live)
+        _SHARED.site.db.dispose()
+        _SHARED.site, _SHARED.running = None, None
 
 
 # ---- the browser ----------------------------------------------------------------------------------------------

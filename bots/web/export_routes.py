@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from bots.web import errors
-from bots.web.blob_access import blob_file, blob_response, blob_size
+from bots.web.blob_access import blob_file, blob_response, blob_size, content_disposition
 from bots.web.context import WebContext
 from bots.web.errors import PageError
 from bots.web.packages import BrokenPackage, Member, PackageFile, PackageView, manifest_of, package_view
@@ -103,16 +103,17 @@ def export_routes(web: WebContext) -> APIRouter:
             enlarged=enlarged, trimmed=trimmed,
         )
 
-    @router.get("/x/{token}/zip")
+    # HEAD too: download managers ask for the size before they fetch.
+    @router.api_route("/x/{token}/zip", methods=["GET", "HEAD"])
     def export_zip(token: str, request: Request) -> Response:
         package = open_package(web, token)
-        if counts_as_download(request):
+        if request.method == "GET" and counts_as_download(request):
             with web.database.session() as session:
                 export_repo.count_download(session, package_id=package.package_id)
         return blob_response(web.blobs, package.blob, request, media_type="application/zip",
                              filename=f"{package.platform}-{package.package_id}.zip")
 
-    @router.get("/x/{token}/file/{index}")
+    @router.api_route("/x/{token}/file/{index}", methods=["GET", "HEAD"])
     def export_file(token: str, index: str, request: Request, view: str | None = None) -> Response:
         package = open_package(web, token)
         chosen = _file(package, index)
@@ -123,9 +124,8 @@ def export_routes(web: WebContext) -> APIRouter:
                                  length=member.size)
         # Not stored as is (not what the packager writes for media): unpack it whole.
         content = web.zips.read_member(package.blob, chosen.path)
-        disposition = "inline" if view is not None else "attachment"
-        return Response(content, media_type=chosen.media_type,
-                        headers={"Content-Disposition": f'{disposition}; filename="{chosen.download_name}"'})
+        disposition = content_disposition(chosen.download_name, inline=view is not None)
+        return Response(content, media_type=chosen.media_type, headers={"Content-Disposition": disposition})
 
     @router.get("/x/{token}/preview/{index}")
     def export_preview(token: str, index: str) -> Response:

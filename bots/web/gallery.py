@@ -108,14 +108,10 @@ def _as_utc(moment: datetime) -> datetime:
 
 def load_page(session: Session, *, owner_id: int, filters: Filters, page_size: int = PAGE_SIZE) -> GalleryPage:
     """The page ``filters`` ask for of ``owner_id``'s gallery (a page past the end shows the last one)."""
-    origins = UPLOADS if filters.uploads else RESULTS
-    base = [Asset.owner_id == owner_id, Asset.origin.in_(origins), Asset.kind.in_(KINDS)]
+    mine = [Asset.owner_id == owner_id, Asset.kind.in_(KINDS)]
+    base = [*mine, Asset.origin.in_(UPLOADS if filters.uploads else RESULTS)]
     persona_key = func.coalesce(Asset.persona_id, 0)
-    chosen = list(base)
-    if filters.persona == NO_PERSONA:
-        chosen.append(Asset.persona_id.is_(None))
-    elif filters.persona is not None:
-        chosen.append(Asset.persona_id == int(filters.persona))
+    chosen = [*base, *_persona_filter(filters)]
     if filters.kind is not None:
         chosen.append(Asset.kind == filters.kind)
 
@@ -150,8 +146,8 @@ def load_page(session: Session, *, owner_id: int, filters: Filters, page_size: i
 
     return GalleryPage(
         filters=filters, groups=groups, total=total, pages=pages,
-        results_count=_count(session, [*base[:1], Asset.origin.in_(RESULTS), base[2]]),
-        uploads_count=_count(session, [*base[:1], Asset.origin.in_(UPLOADS), base[2]]),
+        results_count=_count(session, [*mine, Asset.origin.in_(RESULTS)]),
+        uploads_count=_count(session, [*mine, Asset.origin.in_(UPLOADS)]),
         personas=_persona_choices(session, base, names),
         kinds=_kind_counts(session, base, filters),
         sources=_sources(session, owner_id=owner_id, items=items),
@@ -197,13 +193,17 @@ def _persona_choices(session: Session, base: list[Any], names: dict[int, str]) -
     return choices
 
 
+def _persona_filter(filters: Filters) -> list[Any]:
+    if filters.persona == NO_PERSONA:
+        return [Asset.persona_id.is_(None)]
+    if filters.persona is not None:
+        return [Asset.persona_id == int(filters.persona)]
+    return []
+
+
 def _kind_counts(session: Session, base: list[Any], filters: Filters) -> dict[str, int]:
     """Items per kind under the chosen persona (what the kind filter offers)."""
-    where = list(base)
-    if filters.persona == NO_PERSONA:
-        where.append(Asset.persona_id.is_(None))
-    elif filters.persona is not None:
-        where.append(Asset.persona_id == int(filters.persona))
+    where = [*base, *_persona_filter(filters)]
     rows = session.execute(select(Asset.kind, func.count()).where(*where).group_by(Asset.kind)).all()
     return {str(kind): int(n) for kind, n in rows}
 

@@ -106,7 +106,7 @@ def gallery_routes(web: WebContext) -> APIRouter:
                                     prompts=prompts, created_at=created_at, fitted=fitted, side=GRID_SIDE,
                                     posters=web.previews.makes_posters)
 
-    @router.get("/u/{token}/asset/{asset_id}")
+    @router.api_route("/u/{token}/asset/{asset_id}", methods=["GET", "HEAD"])
     def gallery_file(token: str, asset_id: str, request: Request, view: str | None = None) -> Response:
         grant = check_link(web, token, single_file=False)
         asset, persona = _owned(web, asset_id=asset_id, owner_id=grant.owner_id)
@@ -125,7 +125,7 @@ def gallery_routes(web: WebContext) -> APIRouter:
             return placeholder(asset.kind)
         return FileResponse(made, media_type="image/webp", headers={"Cache-Control": PREVIEW_CACHE})
 
-    @router.get("/a/{token}")
+    @router.api_route("/a/{token}", methods=["GET", "HEAD"])
     def single_file(token: str, request: Request, view: str | None = None) -> Response:
         grant = check_link(web, token, single_file=True)
         assert grant.asset_id is not None

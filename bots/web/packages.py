@@ -176,7 +176,6 @@ class PackageView:
     files: list[PackageFile]
     groups: list[PresetGroup]
     results: int
-    label_text: str
 
     @property
     def ai_files(self) -> int:
@@ -243,12 +242,10 @@ def package_view(manifest: dict[str, Any], *, platform: str) -> PackageView:
             name=preset_name, label=str(spec.get("label") or preset_name),
             width=int(spec.get("width") or members[0].width), height=int(spec.get("height") or members[0].height),
             aspect=str(spec.get("aspect") or ""), files=members))
-    label = manifest.get("ai_label")
-    label_text = str(label.get("text") or "") if isinstance(label, dict) else ""
     return PackageView(package_id=str(manifest.get("package_id") or ""), platform=name,
                        platform_title=str(manifest.get("platform_title") or name.title()),
                        created_at=_parse_time(manifest.get("created_at")), files=files, groups=groups,
-                       results=len({f.asset_id for f in files}), label_text=label_text)
+                       results=len({f.asset_id for f in files}))
 
 
 def manifest_of(stored: dict[str, Any] | None, index: ZipIndex, digest: str) -> dict[str, Any]:
