@@ -13,7 +13,8 @@ The pictures are windows of a real group photo (``tests/faces_data.group``), so 
 Reported per page and viewport, medians over ``--runs`` visits: first contentful paint, the load event, the
 HTML's size, the bytes fetched until the network is idle without scrolling (what a visitor pays to see the
 page), and the bytes once every preview was scrolled into view. "cold" visits find the server's preview cache
-empty (previews are made during the visit); "warm" ones find them made.
+empty (previews are made during the visit); "warm" ones find them made. Also: the time to make one thumbnail
+and one poster frame.
 
     .venv/bin/python benchmarks/web_pages.py [--runs 5] [--items 200]
 """
@@ -27,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bots.web.app import create_app  # noqa: E402
+from bots.web.previews import GRID_SIDE, Previews, find_ffmpeg  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from inference.export.package import ExportSource  # noqa: E402
 from storage.blobs import BlobStore  # noqa: E402
@@ -77,7 +80,7 @@ def picture(number: int) -> Image.Image:
 
 def png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, "PNG")
+    image.save(buffer, "PNG", compress_level=1)  # quick to seed; decoding costs the same
     return buffer.getvalue()
 
 
@@ -96,7 +99,16 @@ def visit(browser: Any, url: str, viewport: str) -> Visit:
     context = browser.new_context(**VIEWPORTS[viewport])
     page = context.new_page()
     sizes: list[int] = []
-    page.on("requestfinished", lambda request: sizes.append(request.sizes()["responseBodySize"]))
+    failed: list[str] = []
+
+    def finished(request: Any) -> None:
+        sizes.append(request.sizes()["responseBodySize"])
+        response = request.response()
+        if response is None or response.status >= 400:
+            failed.append(request.url)
+
+    page.on("requestfinished", finished)
+    page.on("requestfailed", lambda request: failed.append(request.url))
     page.goto(url, wait_until="networkidle")
     first_view = sum(sizes)
     timing = page.evaluate("""() => {
@@ -116,10 +128,29 @@ def visit(browser: Any, url: str, viewport: str) -> Visit:
         }
     }""")
     page.wait_for_load_state("networkidle")
+    if failed:
+        raise RuntimeError(f"{len(failed)} requests failed, e.g. {failed[0]}")
     result = Visit(fcp_ms=timing["fcp"], load_ms=timing["load"], html_kb=timing["html"] / 1024,
                    first_view_kb=first_view / 1024, all_previews_kb=sum(sizes) / 1024, requests=len(sizes))
     context.close()
     return result
+
+
+def preview_costs(settings: Settings, blobs: BlobStore, work: Path, runs: int) -> tuple[float, float]:
+    """Median seconds to make one gallery thumbnail (a 1024x1024 PNG) and one poster frame (a 2 s clip)."""
+    still = png(picture(9999))
+    clip = work / "clip-0.mp4"
+    thumbs, posters = [], []
+    for _ in range(runs):
+        previews = Previews(work / "preview-costs", ffmpeg=find_ffmpeg())
+        started = time.perf_counter()
+        previews.image("a" * 64, GRID_SIDE, lambda: io.BytesIO(still))
+        thumbs.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        previews.poster("b" * 64, GRID_SIDE, lambda: nullcontext(clip), 2.0)
+        posters.append(time.perf_counter() - started)
+        shutil.rmtree(work / "preview-costs")
+    return statistics.median(thumbs), statistics.median(posters)
 
 
 def median(visits: list[Visit], name: str) -> float:
@@ -175,6 +206,7 @@ def main() -> None:
         blobs = BlobStore(settings.blobs_dir)
         (root / "work").mkdir()
         export_token, gallery = seed(settings, db, blobs, root / "work", args.items)
+        thumb_s, poster_s = preview_costs(settings, blobs, root / "work", args.runs)
         live, running = start_server(create_app(settings))
         cache = settings.resolved_data_dir / "cache" / "previews"
         pages = {"export page (20 files)": f"{live.url}/x/{export_token}",
@@ -194,6 +226,8 @@ def main() -> None:
         stop_server(running, live)
         db.dispose()
 
+    print(f"\nmaking one preview: thumbnail of a 1024x1024 PNG {thumb_s * 1000:.0f} ms, poster frame of a clip "
+          f"{poster_s * 1000:.0f} ms (medians of {args.runs})")
     print(f"\nmedians of {args.runs} visits each (fresh browser context per visit)")
     header = (f"{'page':38} {'viewport':8} {'cache':5} {'FCP ms':>7} {'load ms':>8} {'HTML KB':>8} "
               f"{'first view KB':>14} {'all previews KB':>16} {'requests':>9}")

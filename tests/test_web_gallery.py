@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,9 @@ def test_thumbnails_are_small_made_once_and_never_the_original(settings: Setting
     made = cached.stat().st_mtime_ns
     again = TestClient(create_app(settings)).get(f"/u/{token}/thumb/{picture}")
     assert again.content == thumb.content and cached.stat().st_mtime_ns == made, "kept on disk, made once"
+    shutil.rmtree(settings.resolved_data_dir / "cache")
+    remade = client.get(f"/u/{token}/thumb/{picture}")
+    assert remade.headers["content-type"] == "image/webp" and cached.is_file(), "the cache may be deleted any time"
 
     saved = client.get(f"/u/{token}/asset/{picture}")
     assert saved.content == original

@@ -76,8 +76,12 @@ def test_the_package_page_shows_each_preset_and_file(client: TestClient, site: S
 def test_single_files_are_the_zips_bytes_and_seek(client: TestClient, site: Site) -> None:  # noqa: F811
     token = site.seeded.export_token
     before = package_row(site.db, site.seeded.package_id).download_count
-    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/x/{token}/zip").content))
+    whole = client.get(f"/x/{token}/zip").content
+    archive = zipfile.ZipFile(io.BytesIO(whole))
     assert package_row(site.db, site.seeded.package_id).download_count == before + 1
+    asked = client.head(f"/x/{token}/zip")
+    assert asked.status_code == 200 and asked.content == b"" and int(asked.headers["content-length"]) == len(whole)
+    assert package_row(site.db, site.seeded.package_id).download_count == before + 1, "asking the size is no download"
     for index, entry in enumerate(package_row(site.db, site.seeded.package_id).manifest["files"]):
         expected = archive.read(entry["path"])
         response = client.get(f"/x/{token}/file/{index}")

@@ -92,6 +92,7 @@ class Previews:
         if self.ffmpeg is None:
             return None
         at = min(1.0, (duration_s or 0.0) / 10)
+        self.scratch.mkdir(parents=True, exist_ok=True)
         with video() as path:
             frame = self._frame(path, at) or (self._frame(path, 0.0) if at else None)
         if frame is None:
@@ -116,7 +117,9 @@ class Previews:
         return done.stdout
 
     def _save(self, picture: Image.Image, target: Path) -> Path:
+        # The cache may have been deleted while the page runs (that is allowed): make its folders again.
         target.parent.mkdir(parents=True, exist_ok=True)
+        self.scratch.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=self.scratch, prefix="preview-", suffix=".webp")
         try:
             with os.fdopen(fd, "wb") as out:
