@@ -105,10 +105,15 @@ def visit(browser: Any, url: str, viewport: str) -> Visit:
         sizes.append(request.sizes()["responseBodySize"])
         response = request.response()
         if response is None or response.status >= 400:
-            failed.append(request.url)
+            failed.append(f"{request.url} ({response.status if response else 'no answer'})")
 
     page.on("requestfinished", finished)
-    page.on("requestfailed", lambda request: failed.append(request.url))
+    def aborted(request: Any) -> None:
+        # A player stops fetching a clip once it has its metadata: that abort is no failure.
+        if not (request.resource_type == "media" and "ERR_ABORTED" in (request.failure or "")):
+            failed.append(f"{request.url} ({request.failure})")
+
+    page.on("requestfailed", aborted)
     page.goto(url, wait_until="networkidle")
     first_view = sum(sizes)
     timing = page.evaluate("""() => {

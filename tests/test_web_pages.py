@@ -214,6 +214,16 @@ def test_errors_are_short_pages_and_only_health_is_json(client: TestClient, site
     assert home.status_code == 200 and "Send <code>/web</code>" in home.text
 
 
+def test_link_preview_fetchers_see_nothing_private(client: TestClient, site: Site) -> None:  # noqa: F811
+    before = package_row(site.db, site.seeded.package_id).download_count
+    for path in (f"/x/{site.seeded.export_token}", f"/u/{site.seeded.gallery_token}"):
+        for agent in ("TelegramBot (like TwitterBot)", "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)"):
+            shown = client.get(path, headers={"User-Agent": agent})
+            assert shown.status_code == 200 and "<h1>A private page</h1>" in shown.text
+            assert "Ava" not in shown.text and "#AIgenerated" not in shown.text and "/file/" not in shown.text
+    assert package_row(site.db, site.seeded.package_id).download_count == before
+
+
 def test_tokens_are_cut_out_of_log_lines() -> None:
     assert redact('127.0.0.1 - "GET /x/ZXhw.b3J0/file/3?view=1 HTTP/1.1" 200') == \
         '127.0.0.1 - "GET /x/…/file/3?view=1 HTTP/1.1" 200'

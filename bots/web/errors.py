@@ -50,6 +50,9 @@ SERVER_ERROR = Notice(500, "Something went wrong on our side",
                       "It was not something you did. Try again in a minute; if it keeps happening, send /web in "
                       "the chat for a fresh link.")
 
+# What a chat app's link-preview fetcher gets instead of a private page.
+PRIVATE = Notice(200, "A private page", "Open this link in your browser to see it.")
+
 # Export packages (/x/...).
 EXPIRED = Notice(410, "This download has expired",
                  "Export packages are kept for a limited time. Send /export again in the chat for a new one.")

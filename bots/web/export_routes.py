@@ -16,7 +16,8 @@ from fastapi.responses import FileResponse, Response
 from bots.web import errors
 from bots.web.blob_access import blob_file, blob_response, blob_size, content_disposition
 from bots.web.context import WebContext
-from bots.web.errors import PageError
+from bots.web.errors import PageError, notice_page
+from bots.web.fetchers import is_preview_fetcher
 from bots.web.packages import BrokenPackage, Member, PackageFile, PackageView, manifest_of, package_view
 from bots.web.pages import placeholder
 from bots.web.previews import WIDE_SIDE, fitted
@@ -25,15 +26,12 @@ from core.signing import BadToken, ExpiredToken
 from storage.repositories import exports as export_repo
 
 PREVIEW_CACHE = "private, max-age=86400"
-# Chat apps fetch links posted in a chat to draw a preview; that is not somebody downloading the package.
-PREVIEW_AGENTS = ("telegrambot", "discordbot", "twitterbot", "facebookexternalhit", "slackbot", "whatsapp")
 
 
 def counts_as_download(request: Request) -> bool:
     """Whether this request is a person's download: from the first byte (a resumed or split download counts
     once), and not a chat app drawing a link preview."""
-    agent = request.headers.get("user-agent", "").lower()
-    if any(name in agent for name in PREVIEW_AGENTS):
+    if is_preview_fetcher(request):
         return False
     ranges = request.headers.get("range", "").replace(" ", "").lower()
     return not ranges or ranges.startswith("bytes=0-")
@@ -91,7 +89,9 @@ def export_routes(web: WebContext) -> APIRouter:
     router = APIRouter()
 
     @router.get("/x/{token}")
-    def export_page(token: str) -> Response:
+    def export_page(token: str, request: Request) -> Response:
+        if is_preview_fetcher(request):
+            return notice_page(web.pages, errors.PRIVATE)
         package = open_package(web, token)
         view = package.view
         enlarged = [f.upscaled for f in view.files if f.upscaled]

@@ -13,7 +13,8 @@ from fastapi.responses import FileResponse, Response
 from bots.web import errors
 from bots.web.blob_access import blob_file, blob_response, open_blob
 from bots.web.context import WebContext
-from bots.web.errors import PageError
+from bots.web.errors import PageError, notice_page
+from bots.web.fetchers import is_preview_fetcher
 from bots.web.gallery import Filters, created_at, load_page, prompt_of
 from bots.web.pages import placeholder
 from bots.web.previews import GRID_SIDE, fitted
@@ -89,8 +90,10 @@ def gallery_routes(web: WebContext) -> APIRouter:
     router = APIRouter()
 
     @router.get("/u/{token}")
-    def gallery_page(token: str, show: str | None = None, persona: str | None = None, kind: str | None = None,
-                     page: str | None = None) -> Response:
+    def gallery_page(token: str, request: Request, show: str | None = None, persona: str | None = None,
+                     kind: str | None = None, page: str | None = None) -> Response:
+        if is_preview_fetcher(request):
+            return notice_page(web.pages, errors.PRIVATE)
         grant = check_link(web, token, single_file=False)
         filters = Filters.parse(show=show, persona=persona, kind=kind, page=page)
         base = f"/u/{token}"
