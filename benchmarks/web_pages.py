@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageEnhance
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -100,19 +102,28 @@ def visit(browser: Any, url: str, viewport: str) -> Visit:
     page = context.new_page()
     sizes: list[int] = []
     failed: list[str] = []
+    measuring = [True]
+
+    def answered(response: Any) -> None:
+        if response.status >= 400:
+            failed.append(f"{response.url} ({response.status})")
 
     def finished(request: Any) -> None:
-        sizes.append(request.sizes()["responseBodySize"])
-        response = request.response()
-        if response is None or response.status >= 400:
-            failed.append(f"{request.url} ({response.status if response else 'no answer'})")
+        if not measuring[0]:
+            return  # events still arriving while the context closes
+        try:
+            sizes.append(request.sizes()["responseBodySize"])
+        except PlaywrightError:
+            if measuring[0]:
+                raise
 
-    page.on("requestfinished", finished)
     def aborted(request: Any) -> None:
         # A player stops fetching a clip once it has its metadata: that abort is no failure.
         if not (request.resource_type == "media" and "ERR_ABORTED" in (request.failure or "")):
             failed.append(f"{request.url} ({request.failure})")
 
+    page.on("response", answered)
+    page.on("requestfinished", finished)
     page.on("requestfailed", aborted)
     page.goto(url, wait_until="networkidle")
     first_view = sum(sizes)
@@ -137,6 +148,7 @@ def visit(browser: Any, url: str, viewport: str) -> Visit:
         raise RuntimeError(f"{len(failed)} requests failed, e.g. {failed[0]}")
     result = Visit(fcp_ms=timing["fcp"], load_ms=timing["load"], html_kb=timing["html"] / 1024,
                    first_view_kb=first_view / 1024, all_previews_kb=sum(sizes) / 1024, requests=len(sizes))
+    measuring[0] = False
     context.close()
     return result
 
@@ -201,8 +213,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--items", type=int, default=200)
     args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
-
     with tempfile.TemporaryDirectory(prefix="web-bench-") as tmp:
         root = Path(tmp)
         settings = Settings(environment="test", data_dir=root / "data", _env_file=None)  # type: ignore[call-arg]
