@@ -76,6 +76,11 @@ def content_disposition(filename: str, *, inline: bool) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
+def blob_exists(blobs: BlobStore, digest: str) -> bool:
+    """Whether ``digest`` is stored."""
+    return blobs.exists(digest)
+
+
 def blob_size(blobs: BlobStore, digest: str) -> int:
     """The stored size of ``digest`` in bytes (0 when it is gone)."""
     return blobs.size(digest)

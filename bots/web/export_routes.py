@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from bots.web import errors
-from bots.web.blob_access import blob_file, blob_response, blob_size, content_disposition
+from bots.web.blob_access import blob_exists, blob_file, blob_response, blob_size, content_disposition
 from bots.web.context import WebContext
 from bots.web.errors import PageError, notice_page
 from bots.web.fetchers import is_preview_fetcher
@@ -66,7 +66,7 @@ def open_package(web: WebContext, token: str) -> OpenPackage:
             raise PageError(errors.REVOKED)
         if export_repo.is_expired(package):
             raise PageError(errors.EXPIRED)
-        if package.blob is None or not web.blobs.exists(package.blob):
+        if package.blob is None or not blob_exists(web.blobs, package.blob):
             raise PageError(errors.EXPIRED if package.blob is None else errors.BROKEN)
         blob, platform, stored = package.blob, package.platform, dict(package.manifest or {})
         expires, package_id = export_repo.expires_at(package), package.id
