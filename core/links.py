@@ -103,7 +103,8 @@ def revoke_all(session: Session, *, owner_id: int) -> None:
 
 
 def check(settings: Settings, session: Session, token: str) -> Grant:
-    """What ``token`` grants; raises ``BadToken`` when altered, expired or revoked."""
+    """What ``token`` grants; raises ``ExpiredToken`` when its time is over, ``Revoked`` after ``/web revoke``,
+    ``BadToken`` when it is altered or not a page or file link."""
     payload = verify(settings.secret_key, token)
     parts = payload.split(":")
     if parts[0] == "user" and len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
@@ -113,5 +114,5 @@ def check(settings: Settings, session: Session, token: str) -> Grant:
     else:
         raise BadToken("this link is not valid")
     if epoch != _epoch(session.get(User, grant.owner_id)):
-        raise BadToken("this link was revoked; ask the bot for a new one with /web")
+        raise Revoked("this link was revoked; ask the bot for a new one with /web")
     return grant

@@ -20,6 +20,20 @@ fi
 VENV_PY=.venv/bin/python
 EXTRAS=${STUDIO_EXTRAS:-bots,inference,dev}
 TORCH_VERSION=2.13.0
+# Browser tests drive Debian's chromium through Playwright (Playwright never downloads a browser here). It is
+# installed where apt can be used; elsewhere the rest installs all the same and browser tests are skipped
+# (outside CI).
+if [[ "$EXTRAS" == *dev* ]] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  apt=""
+  noninteractive="env DEBIAN_FRONTEND=noninteractive apt-get"
+  if [ "$(id -u)" = 0 ]; then apt="$noninteractive"; elif sudo -n true 2>/dev/null; then apt="sudo $noninteractive"; fi
+  if [ -n "$apt" ]; then
+    $apt install -y chromium >/dev/null 2>&1 || { $apt update >/dev/null 2>&1 && $apt install -y chromium >/dev/null 2>&1; } \
+      || echo "could not install chromium: the browser tests will be skipped" >&2
+  else
+    echo "chromium is missing and apt-get needs root: the browser tests will be skipped" >&2
+  fi
+fi
 stamp=".venv/.studio-installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$EXTRAS"
 if [ -f "$stamp" ]; then
   exit 0

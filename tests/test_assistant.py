@@ -143,7 +143,7 @@ def test_web_link_opens_only_the_owners_page(studio: Studio, settings: Settings)
     path = reply.split(settings.public_url)[1].split()[0]
     client = TestClient(create_app(settings))
     page = client.get(path)
-    assert page.status_code == 200 and "Your downloads" in page.text
+    assert page.status_code == 200 and "Your gallery" in page.text
     assert client.get(path[:-3] + "abc").status_code == 403
     assert client.get("/u/not-a-token").status_code == 403
     assert client.get("/health").json() == {"status": "ok"}
@@ -246,32 +246,6 @@ def test_an_expired_link_code_is_refused(studio: Studio, db: Database) -> None:
         user = user_repo.get_or_create(session, platform="telegram", platform_user_id="1")
         user.link_code_expires_at = datetime.now(UTC) - timedelta(seconds=1)
     assert "unknown or expired" in say(studio, f"/link {code}", platform="discord", user="9")
-
-
-def test_the_downloads_page_plays_videos_and_shows_images(studio: Studio, settings: Settings, db: Database) -> None:
-    from storage.repositories import assets as asset_repo
-
-    clip = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200
-    with db.session() as session:
-        ann = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
-        image = asset_repo.create(session, owner_id=ann.id, kind="image", blob=studio.blobs.put_bytes(png((5, 5, 5))),
-                                  mime="image/png", width=256, height=256, origin="generated").id
-        video = asset_repo.create(session, owner_id=ann.id, kind="video", blob=studio.blobs.put_bytes(clip),
-                                  mime="video/mp4", width=768, height=512, duration_s=4.04, origin="generated").id
-    path = say(studio, "/web").split(settings.public_url)[1].split()[0]
-    client = TestClient(create_app(settings))
-    page = client.get(path).text
-    assert (f'<video controls playsinline preload="metadata" width="768" height="512">'
-            f'<source src="{path}/asset/{video}" type="video/mp4"></video>') in page
-    assert f"video #{video}</a> 4 s · 768×512" in page
-    assert f'<img src="{path}/asset/{image}" loading="lazy"' in page
-    response = client.get(f"{path}/asset/{video}")
-    assert response.status_code == 200 and response.content == clip
-    assert response.headers["content-type"] == "video/mp4"
-    assert response.headers["content-disposition"] == f'attachment; filename="{video}.mp4"'
-    # Players fetch a video in ranges to start playing and to seek.
-    part = client.get(f"{path}/asset/{video}", headers={"Range": "bytes=0-11"})
-    assert part.status_code == 206 and part.content == clip[:12]
 
 
 def test_every_command_and_button_has_exactly_one_handler(studio: Studio) -> None:

@@ -174,7 +174,8 @@ def test_export_last_two_end_to_end(studio: Studio, web: TestClient) -> None:
     ttl = export_repo.is_expired(package, now=utcnow() + timedelta(hours=studio.settings.export_ttl_hours, minutes=1))
     assert ttl and not export_repo.is_expired(package), "the link works for STUDIO_EXPORT_TTL_HOURS"
 
-    response = web.get(link_path(studio, reply))
+    assert "Download all (zip)" in web.get(link_path(studio, reply)).text, "the link opens the package's page"
+    response = web.get(link_path(studio, reply) + "/zip")
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     assert f'filename="instagram-{package.id}.zip"' in response.headers["content-disposition"]
     assert "attachment" in response.headers["content-disposition"]
@@ -195,19 +196,19 @@ def test_export_last_two_end_to_end(studio: Studio, web: TestClient) -> None:
     assert "Ava reading in a cosy library" in archive.read("captions.txt").decode()
     assert sorted(archive.namelist()) == sorted(["manifest.json", "captions.txt", *(f["path"] for f in files)])
     assert package_row(studio, package.id).download_count == 1
-    web.get(link_path(studio, reply), headers={"Range": "bytes=100-"})
+    web.get(link_path(studio, reply) + "/zip", headers={"Range": "bytes=100-"})
     assert package_row(studio, package.id).download_count == 1, "resuming a download is not a new download"
-    preview = web.get(link_path(studio, reply), headers={"User-Agent": "TelegramBot (like TwitterBot)"})
+    preview = web.get(link_path(studio, reply) + "/zip", headers={"User-Agent": "TelegramBot (like TwitterBot)"})
     assert preview.status_code == 200 and package_row(studio, package.id).download_count == 1, \
         "a chat app drawing a link preview is not a download"
-    web.get(link_path(studio, reply))
+    web.get(link_path(studio, reply) + "/zip")
     assert package_row(studio, package.id).download_count == 2
 
 
 def test_a_clip_exports_with_its_sound(studio: Studio, web: TestClient, tmp_path: Path) -> None:
     clip = add_clip(studio, tmp_path)
     _, reply = export_now(studio, f"/export tiktok #{clip}")
-    archive = zipfile.ZipFile(io.BytesIO(web.get(link_path(studio, reply)).content))
+    archive = zipfile.ZipFile(io.BytesIO(web.get(link_path(studio, reply) + "/zip").content))
     (entry,) = json.loads(archive.read("manifest.json"))["files"]
     assert entry["path"].endswith(".mp4") and (entry["width"], entry["height"]) == (1080, 1920)
     assert entry["audio"] is True and entry["fps"] == 30 and entry["duration_s"] == pytest.approx(1.0, abs=0.1)

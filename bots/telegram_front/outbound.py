@@ -16,7 +16,15 @@ from datetime import timedelta
 from pathlib import PurePath
 from typing import Any, TypeVar
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, InputMediaVideo, Message
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    InputMediaVideo,
+    LinkPreviewOptions,
+    Message,
+)
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from bots.delivery_lanes import RunSync
@@ -129,6 +137,15 @@ def video_kwargs(media: Media) -> dict[str, Any]:
     return kwargs
 
 
+# Links in our messages are private (a gallery, a package, a file): a preview fetcher would open them.
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def preview_options(text: str) -> LinkPreviewOptions | None:
+    """Link previews off for a message that carries a link; None (Telegram's default) otherwise."""
+    return NO_PREVIEW if "://" in text else None
+
+
 def clip(text: str, limit: int) -> str:
     """``text`` cut to Telegram's ``limit`` characters, marked with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -196,7 +213,7 @@ class Outbox:
     def _text_step(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, reply_to: int | None) -> Step:
         async def step() -> Message:
             return await self.bot.send_message(chat_id, clip(text, TEXT_LIMIT), reply_markup=markup,
-                                               **_reply_kwargs(reply_to))
+                                               link_preview_options=preview_options(text), **_reply_kwargs(reply_to))
         return step
 
     def _file_step(self, chat_id: int, media: Media, caption: str, markup: InlineKeyboardMarkup | None,

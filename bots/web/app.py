@@ -1,162 +1,63 @@
-"""FastAPI app: health check, each user's private downloads page, single-file links and export packages; all
-signed and revocable."""
+"""The web app: private pages behind signed, expiring, revocable links, and ``/health``.
 
-# No `from __future__ import annotations`: FastAPI must see the real dependency types of the local routes.
+| address | what it is |
+|---|---|
+| ``/x/<token>`` | an export package: previews per preset, Save and Copy per file, "Download all (zip)" |
+| ``/u/<token>`` | the user's gallery (the ``/web`` link): results by persona and kind, uploads apart |
+| ``/a/<token>`` | one file, sent in place of a result too big for the chat |
+| ``/health`` | ``{"status": "ok"}``, the only JSON |
 
-import html
-from typing import Annotated
+Pages are Jinja2 templates (``templates/``) with one stylesheet and one small script (``static/``).
+"""
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from __future__ import annotations
 
-from core import links
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from bots.web.context import WebContext
+from bots.web.errors import CatchErrors, install_error_pages
+from bots.web.export_routes import export_routes
+from bots.web.gallery_routes import gallery_routes
+from bots.web.headers import SecurityHeaders
+from bots.web.logs import protect_access_log
+from bots.web.packages import ZipIndex
+from bots.web.pages import STATIC, Pages
+from bots.web.previews import Previews, find_ffmpeg
 from core.settings import Settings
-from core.signing import BadToken, ExpiredToken
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.models import Asset
-from storage.repositories import assets as asset_repo
-from storage.repositories import exports as export_repo
-
-STYLE = "<style>li{margin:1em 0}img,video{display:block;max-width:min(100%,480px);height:auto}</style>"
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "video/mp4": "mp4"}
 
 
-def content_type(asset: Asset) -> str:
-    """The asset's MIME type; rows written without one fall back on their kind."""
-    if asset.mime:
-        return asset.mime
-    return "video/mp4" if asset.kind == "video" else "application/octet-stream"
+def create_app(settings: Settings, *, posters: bool = True) -> FastAPI:
+    """The web app for ``settings``; the database and blob store are opened once here.
 
-
-def item_html(url: str, asset: Asset) -> str:
-    """One list entry: the video playable in place (or the image shown), then its link and details."""
-    details = f"{asset.width}×{asset.height}" if asset.width and asset.height else ""
-    if asset.kind == "video":
-        if asset.duration_s:
-            details = f"{round(asset.duration_s, 1):g} s" + (f" · {details}" if details else "")
-        size = f' width="{asset.width}" height="{asset.height}"' if asset.width and asset.height else ""
-        preview = (f'<video controls playsinline preload="metadata"{size}>'
-                   f'<source src="{url}" type="{html.escape(content_type(asset))}"></video>')
-    else:
-        preview = f'<img src="{url}" loading="lazy" alt="{asset.kind} #{asset.id}">'
-    when = f"{asset.created_at:%Y-%m-%d %H:%M}"
-    return (f'<li>{preview}<a href="{url}">{asset.kind} #{asset.id}</a> '
-            f"{' · '.join(part for part in (details, when) if part)}</li>")
-
-
-def message_page(status: int, title: str, text: str) -> HTMLResponse:
-    """A short page saying why a link does not open, and what to do instead."""
-    return HTMLResponse(
-        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>{STYLE}"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>",
-        status_code=status,
-    )
-
-
-EXPIRED = (410, "This download has expired", "Export packages are kept for a limited time. Send /export again in "
-           "the chat for a new one.")
-REVOKED = (403, "This download link was revoked", "Its owner cancelled every link sent so far (/web revoke). "
-           "Send /export again in the chat for a new one.")
-UNKNOWN = (404, "No such download", "This link is not valid: check that it was copied whole, or ask the bot for "
-           "a new one with /export.")
-
-
-# Chat apps fetch links posted in a chat to draw a preview; that is not somebody downloading the package.
-PREVIEW_AGENTS = ("telegrambot", "discordbot", "twitterbot", "facebookexternalhit", "slackbot", "whatsapp")
-
-
-def counts_as_download(request: Request) -> bool:
-    """Whether this request is a person's download: from the first byte (a resumed or split download counts
-    once), and not a chat app drawing a link preview."""
-    agent = request.headers.get("user-agent", "").lower()
-    if any(name in agent for name in PREVIEW_AGENTS):
-        return False
-    ranges = request.headers.get("range", "").replace(" ", "").lower()
-    return not ranges or ranges.startswith("bytes=0-")
-
-
-def create_app(settings: Settings) -> FastAPI:
-    """The web app for ``settings``; the database and blob store are opened once here."""
-    app = FastAPI(title="Persona Studio", docs_url=None, redoc_url=None)
-    database = Database(settings.resolved_database_url)
+    ``posters=False`` makes no video poster frames even where ffmpeg is found (video tiles show a placeholder).
+    """
+    protect_access_log()
     blobs = BlobStore(settings.blobs_dir)
-
-    def grant_from(token: str) -> links.Grant:
-        with database.session() as session:
-            try:
-                return links.check(settings, session, token)
-            except BadToken as exc:
-                raise HTTPException(status_code=403, detail=str(exc)) from None
-
-    GrantDep = Annotated[links.Grant, Depends(grant_from)]
-
-    def file_of(asset: Asset) -> FileResponse:
-        mime = content_type(asset)
-        extension = "mp4" if mime == "video/mp4" else (EXTENSIONS.get(mime) or mime.split("/")[-1] or "bin")
-        # A link downloads the file; the page's <video> and <img> elements play and show it all the same
-        # (FileResponse answers Range requests, so players can seek).
-        return FileResponse(blobs.path(asset.blob), media_type=mime, filename=f"{asset.id}.{extension}")
+    binary = find_ffmpeg() if posters else None
+    pages = Pages()
+    web = WebContext(settings=settings, database=Database(settings.resolved_database_url), blobs=blobs,
+                     pages=pages, zips=ZipIndex(blobs),
+                     previews=Previews(settings.resolved_data_dir / "cache" / "previews", ffmpeg=binary))
+    app = FastAPI(title="Persona Studio", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.web = web
+    install_error_pages(app, pages)
+    # The last one added runs first: headers go on everything, the error page included.
+    app.add_middleware(CatchErrors, pages=pages)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/u/{token}", response_class=HTMLResponse)
-    def downloads(token: str, grant: GrantDep) -> str:
-        if grant.asset_id is not None:
-            raise HTTPException(status_code=403, detail="this link opens a single file, not a page")
-        with database.session() as session:
-            items = asset_repo.recent(session, owner_id=grant.owner_id, limit=50, origins=None)
-            rows = "".join(item_html(f"/u/{html.escape(token)}/asset/{a.id}", a) for a in items)
-        body = f"<ul>{rows}</ul>" if rows else "<p>Nothing here yet: make something with /imagine.</p>"
-        return (f"<!doctype html><meta charset=utf-8><title>Persona Studio downloads</title>{STYLE}"
-                f"<h1>Your downloads</h1>{body}")
+    @app.get("/")
+    def home() -> HTMLResponse:
+        return pages.render("home.html")
 
-    @app.get("/u/{token}/asset/{asset_id}")
-    def page_asset(token: str, asset_id: str, grant: GrantDep) -> FileResponse:
-        if grant.asset_id is not None:
-            raise HTTPException(status_code=403, detail="this link opens a single file, not a page")
-        with database.session() as session:
-            found = asset_repo.get_owned(session, asset_id=asset_id, owner_id=grant.owner_id)
-            if found is None:
-                raise HTTPException(status_code=404, detail="no such item among yours")
-            return file_of(found)
-
-    @app.get("/a/{token}")
-    def single_asset(token: str, grant: GrantDep) -> FileResponse:
-        if grant.asset_id is None:
-            raise HTTPException(status_code=403, detail="this link is not valid")
-        with database.session() as session:
-            found = asset_repo.get_owned(session, asset_id=grant.asset_id, owner_id=grant.owner_id)
-            if found is None:
-                raise HTTPException(status_code=404, detail="this file was deleted")
-            return file_of(found)
-
-    @app.get("/x/{token}", response_model=None)
-    def export_package(token: str, request: Request) -> Response:
-        with database.session() as session:
-            try:
-                grant = links.check_export(settings, session, token)
-            except ExpiredToken:
-                return message_page(*EXPIRED)
-            except links.Revoked:
-                return message_page(*REVOKED)
-            except BadToken:
-                return message_page(*UNKNOWN)
-            package = export_repo.get_owned(session, package_id=grant.package_id, owner_id=grant.owner_id)
-            if package is None:
-                return message_page(*UNKNOWN)
-            if package.revoked:
-                return message_page(*REVOKED)
-            if export_repo.is_expired(package):
-                return message_page(*EXPIRED)
-            if package.blob is None or not blobs.exists(package.blob):
-                return message_page(*UNKNOWN)
-            if counts_as_download(request):
-                export_repo.count_download(session, package_id=package.id)
-            path, name = blobs.path(package.blob), f"{package.platform}-{package.id}.zip"
-        # FileResponse streams from disk in chunks and answers Range requests, so large packages can resume.
-        return FileResponse(path, media_type="application/zip", filename=name)
-
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(export_routes(web))
+    app.include_router(gallery_routes(web))
     return app
