@@ -5,13 +5,18 @@ Everything that varies by kind reads this table; nothing builds names from a kin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pydantic import ValidationError
+
 from core import jobresults as results
 from core import jobspecs as specs
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 GPU_QUEUE = "gpu"
 CPU_QUEUE = "cpu"
@@ -78,12 +83,18 @@ def label(kind: str) -> str:
 
 
 def parse_result(kind: str, data: dict[str, object] | None) -> results.JobResult:
-    """A stored result as its kind's type (an unknown kind reads as the common base)."""
+    """A stored result as its kind's type (an unknown kind reads as the common base); one this release cannot
+    read keeps only its message, so a chat still hears how the job ended."""
     try:
         model = info(kind).result
     except ValueError:
         model = results.JobResult
-    return model.model_validate(data or {})
+    try:
+        return model.model_validate(data or {})
+    except ValidationError:
+        log.error("unreadable %s result %r", kind, data)
+        message = (data or {}).get("message")
+        return results.JobResult(message=message if isinstance(message, str) else "")
 
 
 def for_spec(spec: specs.JobSpec) -> KindInfo:

@@ -349,7 +349,8 @@ def test_image_results_offer_the_export_button(studio: Studio) -> None:
     with studio.db.session() as session:
         job = job_repo.create(session, owner_id=owner_id(studio), kind="image", queue="gpu", spec={}, chat={})
         job.status = "done"
-        job.result = {"message": "1 image", "media": [{"blob": "0" * 64, "asset_id": image}]}
+        job.result = {"message": "1 image", "media": [{"blob": "0" * 64, "kind": "image", "filename": "k.png",
+                                                       "asset_id": image}]}
         job_id = job.id
     shown = present(studio.db, DeliveryEvent(job_id=job_id, status="done", progress=1.0))
     assert shown is not None

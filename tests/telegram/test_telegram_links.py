@@ -3,10 +3,10 @@ open the gallery or package page. Checked on the real python-telegram-bot agains
 
 from __future__ import annotations
 
-from tests.test_telegram_bot import ALICE, Bot, bot  # noqa: F401 - the fixture is shared
+from tests.telegram.support import ALICE, Bot
 
 
-def test_link_messages_carry_no_preview(bot: Bot) -> None:  # noqa: F811
+def test_link_messages_carry_no_preview(bot: Bot) -> None:
     fake = bot.fake
     fake.text(ALICE, "/web")
     link = fake.wait_call("sendMessage", chat_id=ALICE, contains=f"{bot.settings.public_url}/u/")
