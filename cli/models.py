@@ -74,6 +74,22 @@ def pull(store: ModelStore, name: str, revision: str | None, no_activate: bool) 
 
 
 @models.command()
+@click.argument("name")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--revision", default=None, help="Revision name (default: the registry's).")
+@click.option("--no-activate", is_flag=True, help="Install and checksum only; keep the active revision.")
+@click.pass_obj
+def install(store: ModelStore, name: str, folder: Path, revision: str | None, no_activate: bool) -> None:
+    """Copy FOLDER into the store as model NAME (a model of your own, listed in <models dir>/registry.toml)."""
+    try:
+        spec = store.spec(name)
+        resolved = store.install_copy(name, revision or spec.revision, folder, activate=not no_activate)
+    except (StudioError, UnknownModel, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    click.echo(f"{name}@{resolved.revision} installed at {resolved.path}")
+
+
+@models.command()
 @click.argument("name", required=False)
 @click.option("--revision", default=None, help="Revision to check (default: the active one).")
 @click.pass_obj

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     models_dir: Path | None = None
     model_profile: ModelProfile = "cpu"
+    # A registry model to generate images with instead of the profile's (a fine-tune of your own, say).
+    image_model: str | None = None
     secret_key: str = PLACEHOLDER_SECRET
     public_url: str = "http://127.0.0.1:8080"
     web_host: str = "127.0.0.1"

@@ -439,3 +439,52 @@ def test_a_source_that_cannot_resume_leaves_nothing_behind_when_it_fails(tmp_pat
     with pytest.raises(PullFailed):
         store.pull("pack")
     assert list((tmp_path / "models" / "pack").iterdir()) == []
+
+
+def test_models_of_the_operators_own_are_listed_beside_the_shipped_ones(tmp_path: Path) -> None:
+    from inference.models.registry import LOCAL_REGISTRY
+
+    own = """[models.my-finetune]
+source = "local"
+revision = "v1"
+licence = "mine"
+size_gb = 0.1
+role = "text-to-image"
+pipeline = "custom"
+min_hardware = "any CPU"
+"""
+    (tmp_path / LOCAL_REGISTRY).write_text(own)
+    store = ModelStore(tmp_path)
+    assert store.spec("my-finetune").pipeline == "custom" and store.spec("sd3-tiny").source == "tiny"
+    with pytest.raises(PullFailed, match="studio models install my-finetune"):
+        store.pull("my-finetune")
+    (tmp_path / LOCAL_REGISTRY).write_text(own.replace("my-finetune", "sd3-tiny"))
+    with pytest.raises(ValueError, match="names shipped models again"):
+        ModelStore(tmp_path)
+    (tmp_path / LOCAL_REGISTRY).write_text(own.replace('source = "local"', 'source = "url"\nurl = "https://x/y.zip"'))
+    with pytest.raises(ValueError, match="only for source 'local'"):
+        ModelStore(tmp_path)
+
+
+def test_a_model_folder_of_ones_own_is_installed_by_copy_and_loads_its_own_pipeline(tmp_path: Path) -> None:
+    from inference.device import plan_for
+    from inference.engines.image import ImageEngine, ImageRequest
+    from tests import standin
+
+    models_dir = tmp_path / "models"
+    standin.install(models_dir, people=[0])
+    store = ModelStore(models_dir)
+    copy = tmp_path / "copy"
+    shutil.copytree(store.resolve(standin.NAME).path, copy, ignore=shutil.ignore_patterns(MANIFEST))
+    result = CliRunner().invoke(models_cli, ["--models-dir", str(models_dir), "install", standin.NAME, str(copy),
+                                             "--revision", "again"])
+    assert result.exit_code == 0, result.output
+    assert copy.exists(), "the folder installed from is left as it is"
+    assert ModelStore(models_dir).active_revision(standin.NAME) == "again"
+
+    settings = Settings(data_dir=tmp_path, models_dir=models_dir, image_model=standin.NAME,
+                        _env_file=None)  # type: ignore[call-arg]
+    engine = ImageEngine.load(image_model(settings), plan_for(full_gb=0, min_gb=0, prefer="cpu"))
+    result_images = engine.run(ImageRequest(prompt="a portrait", negative="", aspect_ratio="1:1", seeds=(3,),
+                                            steps=2, guidance=0.0)).images
+    assert (result_images[0].width, result_images[0].height) == (512, 512)

@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 REGISTRY_FILE = Path(__file__).with_name("registry.toml")
-SOURCES = ("hf", "url", "tiny")
-Source = Literal["hf", "url", "tiny"]
+SOURCES = ("hf", "url", "tiny", "local")
+# "local": a model of the operator's own, copied in with `studio models install` (nothing to download).
+Source = Literal["hf", "url", "tiny", "local"]
+# Models of the operator's own are listed in this file in the model store, beside the shipped registry.
+LOCAL_REGISTRY = "registry.toml"
 
 
 class UnknownModel(KeyError):
@@ -39,6 +42,7 @@ class ModelSpec:
     # sha256 of the file at ``url``: a changed or tampered archive is refused before anything is unpacked.
     sha256: str = ""
     variant: str | None = None
+    # A diffusers pipeline class, or "custom": the model's folder carries its own ``pipeline.py``.
     pipeline: str = ""
     profile: str | None = None
     min_vram_gb: float = 0.0
@@ -69,6 +73,9 @@ def _entry(name: str, raw: Mapping[str, Any]) -> ModelSpec:
         raise ValueError(f"registry entry {name!r}: source 'hf' needs a repo")
     if source == "url" and not raw.get("url"):
         raise ValueError(f"registry entry {name!r}: source 'url' needs a url")
+    if raw.get("pipeline") == "custom" and source != "local":
+        # Its pipeline.py would run as code: only for a model the operator copied in themselves.
+        raise ValueError(f"registry entry {name!r}: pipeline 'custom' is only for source 'local'")
     known = set(ModelSpec.__dataclass_fields__) - {"name"}
     unknown = set(raw) - known
     if unknown:
@@ -90,9 +97,17 @@ def parse_registry(text: str) -> dict[str, ModelSpec]:
     return {name: _entry(name, raw) for name, raw in models.items()}
 
 
-def load_registry(path: Path = REGISTRY_FILE) -> dict[str, ModelSpec]:
-    """Registry entries by name from ``path`` (the shipped ``registry.toml`` by default)."""
-    return parse_registry(path.read_text(encoding="utf-8"))
+def load_registry(path: Path = REGISTRY_FILE, *, local: Path | None = None) -> dict[str, ModelSpec]:
+    """Registry entries by name from ``path`` (the shipped ``registry.toml`` by default), plus the operator's own
+    from ``local`` where that file exists; a name may not stand in both."""
+    entries = parse_registry(path.read_text(encoding="utf-8"))
+    if local is not None and local.is_file():
+        own = parse_registry(local.read_text(encoding="utf-8"))
+        clash = sorted(entries.keys() & own.keys())
+        if clash:
+            raise ValueError(f"{local} names shipped models again ({', '.join(clash)}); pick other names")
+        entries.update(own)
+    return entries
 
 
 def get_spec(name: str, registry: Mapping[str, ModelSpec] | None = None) -> ModelSpec:

@@ -22,13 +22,19 @@ def store_for(settings: Settings) -> ModelStore:
 
 
 def image_model(settings: Settings, store: ModelStore | None = None) -> ResolvedModel:
-    """The text-to-image model for ``STUDIO_MODEL_PROFILE``, installed and active.
+    """The text-to-image model ``STUDIO_IMAGE_MODEL`` names, else the one for ``STUDIO_MODEL_PROFILE``, installed
+    and active.
 
     The tiny model is written on first use, so tests and offline demos need no set-up; the real models raise
     ``NotAvailable`` naming the `studio models pull` command to run.
     """
     store = store or store_for(settings)
-    spec = image_model_for_profile(settings.model_profile, store.registry)
+    if settings.image_model:
+        spec = store.spec(settings.image_model)
+        if spec.role != "text-to-image":
+            raise NotAvailable(f"STUDIO_IMAGE_MODEL={spec.name} is a {spec.role} model, not text-to-image.")
+    else:
+        spec = image_model_for_profile(settings.model_profile, store.registry)
     if spec.source == "tiny" and store.active_revision(spec.name) is None:
         from inference.models.tiny import make_tiny
 

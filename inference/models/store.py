@@ -34,7 +34,7 @@ from inference.models.manifest import (
     verify_directory,
     write_text_atomic,
 )
-from inference.models.registry import ModelSpec, get_spec, load_registry
+from inference.models.registry import LOCAL_REGISTRY, ModelSpec, get_spec, load_registry
 from inference.models.sources import DEFAULT_SOURCES, ModelSource, PullFailed, source_for
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,8 @@ class ModelStore:
     def __init__(self, root: Path, registry: Mapping[str, ModelSpec] | None = None, *,
                  sources: Mapping[str, ModelSource] = DEFAULT_SOURCES) -> None:
         self.root = Path(root)
-        self.registry: Mapping[str, ModelSpec] = registry if registry is not None else load_registry()
+        self.registry: Mapping[str, ModelSpec] = (
+            registry if registry is not None else load_registry(local=self.root / LOCAL_REGISTRY))
         self.sources = sources
 
     # -- layout ---------------------------------------------------------------------------------------
@@ -211,6 +212,16 @@ class ModelStore:
         if activate or self.active_revision(name) is None:
             self.activate(name, revision)
         return ResolvedModel(spec=self.spec(name), revision=revision, path=target)
+
+    def install_copy(self, name: str, revision: str, folder: Path, *, activate: bool = True) -> ResolvedModel:
+        """Install a copy of ``folder`` (left as it is) as ``name``/``revision``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".install-{name}-", dir=self.root))
+        try:
+            shutil.copytree(folder, work, dirs_exist_ok=True)
+            return self.install(name, revision, work, activate=activate)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def resolve(self, name: str) -> ResolvedModel:
         """The active revision of ``name``; raises ``NotAvailable`` saying what to run when there is none."""

@@ -120,6 +120,7 @@ class ImageEngine:
 
         spec = model.spec
         kwargs: dict[str, Any] = {"dtype": plan.dtype}
+        pipeline_class: Any
         if spec.variant:
             kwargs["variant"] = spec.variant
         if spec.is_sd3:
@@ -127,6 +128,11 @@ class ImageEngine:
                 # Without T5 SD3 Medium fits in about half the memory; prompts past 77 tokens lose detail.
                 kwargs.update(text_encoder_3=None, tokenizer_3=None)
             pipeline_class = diffusers.StableDiffusion3Pipeline
+        elif spec.pipeline == "custom":
+            # The model's folder carries its pipeline code (pipeline.py), as community pipelines do. The registry
+            # allows that only for models the operator installed themselves, so no downloaded code runs.
+            pipeline_class = diffusers.DiffusionPipeline
+            kwargs.update(custom_pipeline=str(model.path), trust_remote_code=True)
         else:
             pipeline_class = getattr(diffusers, spec.pipeline or "AutoPipelineForText2Image")
         pipeline = pipeline_class.from_pretrained(str(model.path), **kwargs)

@@ -8,10 +8,12 @@ from inference.models.registry import ModelSpec
 from inference.models.sources.archive import UrlArchiveSource
 from inference.models.sources.base import ModelSource, PullFailed
 from inference.models.sources.hub import HubSource
+from inference.models.sources.local import LocalSource
 from inference.models.sources.tiny import TinySource
 
 # One per registry ``source`` value (see registry.SOURCES).
-DEFAULT_SOURCES: Mapping[str, ModelSource] = {"hf": HubSource(), "url": UrlArchiveSource(), "tiny": TinySource()}
+DEFAULT_SOURCES: Mapping[str, ModelSource] = {"hf": HubSource(), "url": UrlArchiveSource(), "tiny": TinySource(),
+                                              "local": LocalSource()}
 
 
 def source_for(spec: ModelSpec, sources: Mapping[str, ModelSource] = DEFAULT_SOURCES) -> ModelSource:
@@ -19,5 +21,5 @@ def source_for(spec: ModelSpec, sources: Mapping[str, ModelSource] = DEFAULT_SOU
     return sources[spec.source]
 
 
-__all__ = ["DEFAULT_SOURCES", "HubSource", "ModelSource", "PullFailed", "TinySource", "UrlArchiveSource",
+__all__ = ["DEFAULT_SOURCES", "HubSource", "LocalSource", "ModelSource", "PullFailed", "TinySource", "UrlArchiveSource",
            "source_for"]
