@@ -15,7 +15,7 @@ from storage.migrate import upgrade
 from tests import services
 
 # Fixtures that several test modules use live in these modules, not in each other's test files.
-pytest_plugins = ("tests.tiny_models",)
+pytest_plugins = ("tests.tiny_models", "tests.web_support")
 
 
 @pytest.fixture(scope="session")

@@ -22,10 +22,7 @@ from core.signing import sign
 from tests.web_support import (
     VIEWPORTS,
     Site,
-    browser,  # noqa: F401 - the session's browser fixture
     save_doc_image,
-    screenshots,  # noqa: F401 - the screenshot folder fixture
-    site,  # noqa: F401 - the seeded studio on a live server
 )
 
 
@@ -42,7 +39,7 @@ class Visit:
 
 
 @contextmanager
-def visit(browser: Any, site: Site, viewport: str, *, allow_errors: bool = False) -> Iterator[Visit]:  # noqa: F811
+def visit(browser: Any, site: Site, viewport: str, *, allow_errors: bool = False) -> Iterator[Visit]:
     """A fresh browser context (no cache, no cookies) at ``viewport``, recording every request and page error."""
     context = browser.new_context(**VIEWPORTS[viewport], accept_downloads=True, base_url=site.live.url)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.live.url)
@@ -82,7 +79,7 @@ def fits_the_screen(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
-def test_export_page(browser: Any, site: Site, viewport: str, screenshots: Path) -> None:  # noqa: F811
+def test_export_page(browser: Any, site: Site, viewport: str, screenshots: Path) -> None:
     token = site.seeded.export_token
     with visit(browser, site, viewport) as seen:
         page = seen.page
@@ -149,7 +146,7 @@ def test_export_page(browser: Any, site: Site, viewport: str, screenshots: Path)
     assert any(f"/x/{token}/preview/" in url for url in seen.requests if "preview" in url)
 
 
-def test_gallery_page(browser: Any, site: Site, viewport: str, screenshots: Path) -> None:  # noqa: F811
+def test_gallery_page(browser: Any, site: Site, viewport: str, screenshots: Path) -> None:
     token, assets = site.seeded.gallery_token, site.seeded.assets
     with visit(browser, site, viewport) as seen:
         page = seen.page
@@ -200,7 +197,7 @@ def test_gallery_page(browser: Any, site: Site, viewport: str, screenshots: Path
         page.screenshot(path=screenshots / f"gallery-uploads-{viewport}.png", full_page=True, scale="css")
 
 
-def test_error_pages_are_html(browser: Any, site: Site, viewport: str, screenshots: Path) -> None:  # noqa: F811
+def test_error_pages_are_html(browser: Any, site: Site, viewport: str, screenshots: Path) -> None:
     secret, ann = site.settings.secret_key, site.seeded.owner_id
     package = site.seeded.package_id
     expired = sign(secret, f"export:{package}:{ann}:0", ttl_s=-5)
@@ -231,7 +228,7 @@ def test_error_pages_are_html(browser: Any, site: Site, viewport: str, screensho
     assert all("Failed to load resource" in problem for problem in seen.problems), seen.problems
 
 
-def test_tokens_never_reach_the_log(site: Site) -> None:  # noqa: F811
+def test_tokens_never_reach_the_log(site: Site) -> None:
     token = site.seeded.export_token
     for path in (f"/x/{token}", f"/x/{token}/zip", f"/u/{site.seeded.gallery_token}", f"/x/{token}/explode"):
         try:
