@@ -8,6 +8,7 @@ otherwise it goes back to ``collecting`` and the message says how many more phot
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from inference.engines.faces import (
     engine_key,
     load_analyzer,
 )
+from inference.engines.faces.annotate import render_faces
 from inference.engines.faces.card import CELL as CARD_CELL
 from inference.engines.faces.card import CardEntry, render_card
 from inference.identity import build_identity, leave_one_out, load_rgb
@@ -40,8 +42,9 @@ MAX_YAW = 45.0
 MAX_PITCH = 40.0  # the estimate reads frontal faces as up to ~30 degrees pitched: leave room
 MAX_ROLL = 45.0
 # A second face counts when the detector is sure of it and it is not tiny next to the subject (people far
-# behind are fine). dlib's HOG margin and SCRFD's probability are on different scales.
-OTHER_FACE_SCORE = {"dlib": 0.3, "insightface": 0.6}
+# behind are fine). dlib's finds are already confirmed by its CNN where the HOG margin is low, so each counts;
+# SCRFD's probability needs a bar of its own.
+OTHER_FACE_SCORE = {"dlib": 0.0, "insightface": 0.6}
 OTHER_FACE_RATIO = 0.4
 CARD_ZOOM = 0.72
 CARD_FILL = (235, 235, 232)
@@ -55,6 +58,7 @@ class _Photo:
     face: Face | None = None
     crop: np.ndarray | None = None
     reason: str | None = None
+    marked: bytes | None = None  # the photo with its faces boxed, when refused for showing several
 
 
 def _persona_id(spec: dict[str, Any]) -> int:
@@ -64,17 +68,25 @@ def _persona_id(spec: dict[str, Any]) -> int:
     return value
 
 
+def counted_faces(faces: list[Face], analyzer: FaceAnalyzer) -> list[Face]:
+    """The subject (largest face) and every other face that makes the photo a group photo."""
+    if not faces:
+        return []
+    main = faces[0]
+    min_score = OTHER_FACE_SCORE.get(analyzer.name.split(":", 1)[0], 0.5)
+    others = [f for f in faces[1:] if f.quality.face_px >= OTHER_FACE_RATIO * main.quality.face_px
+              and f.score >= min_score]
+    return [main, *others]
+
+
 def face_problem(faces: list[Face], analyzer: FaceAnalyzer, *, label: str, persona: str) -> str | None:
     """Why this photo cannot be a reference (a sentence naming it and what to send instead), or None."""
     if not faces:
         return f"no face found in {label}; send a photo where {persona}'s face is clearly visible"
     main = faces[0]
-    family = analyzer.name.split(":", 1)[0]
-    min_score = OTHER_FACE_SCORE.get(family, 0.5)
-    sizeable = [f for f in faces[1:] if f.quality.face_px >= OTHER_FACE_RATIO * main.quality.face_px]
-    if any(f.score >= min_score for f in sizeable):
-        # The count includes the detector's less certain finds: the user sees them all in the photo.
-        return f"{label} shows {len(sizeable) + 1} faces; send photos of {persona} alone"
+    counted = counted_faces(faces, analyzer)
+    if len(counted) > 1:
+        return f"{label} shows {len(counted)} faces; send photos of {persona} alone"
     q = main.quality
     if q.face_px < MIN_FACE_PX:
         return (f"the face in {label} is too small ({q.face_px} px); send a closer photo "
@@ -114,6 +126,9 @@ def _run(ctx: TaskContext, persona_id: int) -> dict[str, Any]:
             continue
         faces = analyzer.analyze(image)
         photo.reason = face_problem(faces, analyzer, label=photo.label, persona=name)
+        counted = counted_faces(faces, analyzer)
+        if len(counted) > 1:  # shown back to the user with the faces boxed, so they see why
+            photo.marked = render_faces(image, [f.box for f in counted])
         if photo.reason is None:
             photo.face = faces[0]
             photo.crop = align_face(image, faces[0].five, size=CARD_CELL, zoom=CARD_ZOOM, fill=CARD_FILL)
@@ -193,8 +208,9 @@ def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
         unused = blob_refs.unused(session, freed)
     for blob in unused:
         ctx.blobs.delete(blob)
+    marked = [(p.label, ctx.blobs.put_bytes(p.marked), p.reason or "") for p in rejected if p.marked]
     ctx.progress(1.0, "done")
-    return _result(persona_id, name, accepted, rejected, card_blob, analyzer)
+    return _result(persona_id, name, accepted, rejected, card_blob, analyzer, marked)
 
 
 def _write_faces(persona: Persona, accepted: list[_Photo], refs: dict[int, ReferenceImage],
@@ -216,7 +232,7 @@ def _write_faces(persona: Persona, accepted: list[_Photo], refs: dict[int, Refer
 
 
 def _result(persona_id: int, name: str, accepted: list[_Photo], rejected: list[_Photo], card_blob: str | None,
-            analyzer: FaceAnalyzer) -> dict[str, Any]:
+            analyzer: FaceAnalyzer, marked: list[tuple[str, str, str]]) -> dict[str, Any]:
     refused = [{"photo": p.label, "reason": p.reason or "refused"} for p in rejected]
     refused_text = "Removed: " + "; ".join(p.reason or p.label for p in rejected) + "." if rejected else ""
     if card_blob is not None:
@@ -230,8 +246,16 @@ def _result(persona_id: int, name: str, accepted: list[_Photo], rejected: list[_
         media = []
     if refused_text:
         message = f"{message} {refused_text}"
+    media += [{"blob": blob, "kind": "image", "filename": f"{_stem(label)}-faces.jpg",
+               "caption": f"{reason} (the faces found are boxed)"}
+              for label, blob, reason in marked]
     return {"message": message, "media": media, "persona_id": persona_id, "accepted": len(accepted),
             "rejected": refused}
+
+
+def _stem(label: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", label.rsplit(".", 1)[0]).strip("-")
+    return stem or "photo"
 
 
 analyze_persona = task(_analyze)
