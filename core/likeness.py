@@ -164,6 +164,23 @@ def likeness_from_score(score: float | None, identity: Mapping[str, Any] | None,
     return read(distance_from_score(min(1.0, max(0.0, score))), scale)
 
 
+def calibration_text(entry: Mapping[str, Any] | None) -> str | None:
+    """One line on a persona's calibration for its card and ``/info``, or None without one.
+
+    E.g. ``same-person limit 0.40 (dlib distance; engine 0.60, floor 0.40) = 70 % likeness; own photos 0.08``.
+    """
+    scale = scale_of(entry) if entry is not None else None
+    if entry is None or scale is None:
+        return None
+    bounds = [f"{name} {value:.2f}" for name, key in (("engine", "engine_threshold"), ("floor", "floor"))
+              if (value := _number(entry.get(key))) is not None]
+    metric = entry.get("metric")
+    unit = f"{metric} distance" if isinstance(metric, str) else "distance"
+    detail = "; ".join([unit, ", ".join(bounds)] if bounds else [unit])
+    return (f"same-person limit {scale.threshold:.2f} ({detail}) = {THRESHOLD_PERCENT:.0f} % likeness; "
+            f"own photos {scale.full:.2f} = 100 %")
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None

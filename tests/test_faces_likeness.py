@@ -9,6 +9,7 @@ from core.likeness import (
     Likeness,
     LikenessScale,
     calibration_for,
+    calibration_text,
     distance_from_score,
     likeness_from_score,
     read,
@@ -109,3 +110,12 @@ def test_calibrations_that_squeeze_the_anchors_still_give_an_ordered_scale() -> 
         LikenessScale.from_calibration(full=0.1, threshold=0.0)
     with pytest.raises(ValueError, match="distance must be a non-negative number"):
         read(float("nan"), squeezed)
+
+
+def test_the_calibration_reads_as_one_line_for_the_persona_card() -> None:
+    entry = DLIB_ENTRY | {"threshold": 0.4, "engine_threshold": 0.6, "floor": 0.4, "likeness_full": 0.081}
+    assert calibration_text(entry) == ("same-person limit 0.40 (euclidean distance; engine 0.60, floor 0.40) "
+                                       "= 70 % likeness; own photos 0.08 = 100 %")
+    legacy = {"threshold": 0.45, "spread": 0.15}
+    assert calibration_text(legacy) == "same-person limit 0.45 (distance) = 70 % likeness; own photos 0.15 = 100 %"
+    assert calibration_text(None) is None and calibration_text({"spread": 0.1}) is None
