@@ -41,14 +41,16 @@ UPSAMPLE_BELOW = 800
 # turned ones).
 CONFIDENT_SCORE = 0.8
 # The CNN's sliding window is about 80 px: the candidate is scaled to that size with this share of its width
-# around it, which keeps the crop near 140 px and the check near a HOG pass over a 512 px photo in cost.
+# around it, which keeps the crop near 140 px and one check near 0.25 s here (a HOG pass over a 512 px photo
+# is about 0.2 s; the CNN over that whole photo about 20 s).
 CONFIRM_FACE_PX = 80
 CONFIRM_MARGIN = 0.35
 # Same-person distances the shipped faces reach under common changes (light, colour, framing, rotation up to
-# 10 degrees, JPEG, a thumbnail's detail): a persona's threshold is never tightened below this
-# (``benchmarks/calibration.py``; the figures are in docs/ARCHITECTURE.md, "Faces and likeness").
+# 10 degrees, JPEG, a thumbnail's detail) go up to 0.371; rounded up, a persona's threshold is never tightened
+# below this (``benchmarks/calibration.py``; the figures are in docs/ARCHITECTURE.md, "Faces and likeness").
 CALIBRATION_FLOOR = 0.4
-# The median distance of a face to another person's persona on the shipped faces: 0 % on the likeness scale.
+# The median distance of a face to another person's persona on the shipped faces (0.784; the nearest 0.592):
+# 0 % on the likeness scale.
 STRANGER_DISTANCE = 0.78
 MODEL_FILES = {
     "landmarks": "shape_predictor_68_face_landmarks.dat",
