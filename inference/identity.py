@@ -3,15 +3,23 @@
 The persona side is ``Persona.identity[engine]``, written by persona analysis::
 
     {"vector": [...],               # robust aggregate of the reference embeddings
-     "threshold": float,            # same-person distance in the engine's metric, tightened for this persona
+     "threshold": float,            # same-person distance in the engine's metric, calibrated for this persona
      "similarity_threshold": float, # the same limit as a similarity (what ``IdentityVerdict.threshold`` is)
      "spread": float,               # median leave-one-out distance of the reference photos
+     "likeness_full": float,        # distance read as 100 % likeness (= spread; see core.likeness)
+     "likeness_zero": float,        # distance read as 0 % likeness (the engine's stranger distance)
+     "engine_threshold": float,     # the engine's documented same-person distance (the loosest limit)
+     "floor": float,                # the engine's calibration floor (the tightest limit)
      "count": int, "metric": "euclidean" | "cosine"}
 
 Similarity is ``max(0, 1 - distance)`` for every engine: for dlib (euclidean, documented threshold 0.6) the
 same-person limit is at similarity 0.4 or higher; for ArcFace (cosine) it is the cosine similarity itself.
-The persona's limit starts at the engine's documented threshold and is tightened from its own photos'
-leave-one-out distances, so a persona whose photos agree closely is held to that closeness.
+
+Calibration: the persona's limit is ``LOO_MARGIN`` times its photos' largest leave-one-out distance (each
+photo against the aggregate of the others, the same comparison a new image gets), so a persona whose photos
+agree closely is held to that closeness; but never tighter than the engine's ``calibration_floor`` (what
+different photos of one person were measured to reach: tighter would refuse the person themself) and never
+looser than the engine's documented ``threshold``.
 """
 
 from __future__ import annotations
@@ -25,16 +33,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from core.errors import NotAvailable
+from core.likeness import Likeness, LikenessScale
+from core.likeness import read as read_likeness
 from inference.engines.faces import FaceAnalyzer, choose_backend, engine_key, load_analyzer
 from inference.runtime import TaskContext
 from storage.blobs import BlobStore
 from storage.models import Persona
 
-# The tightened limit never drops below this fraction of the engine's threshold: a handful of photos from
-# one shoot agree more closely than the same person will in new pictures, and a gate that strict would
-# refuse good outputs.
-TIGHTEN_FLOOR = 0.75
-# Headroom over the loosest leave-one-out distance among the persona's accepted photos.
+# Headroom over the loosest leave-one-out distance among the persona's accepted photos: a new picture of the
+# person differs from the set more than the set's own members differ from each other.
 LOO_MARGIN = 1.5
 
 
@@ -46,6 +53,7 @@ class FaceMatch:
     similarity: float
     distance: float
     same_person: bool
+    likeness: Likeness | None = None  # on the persona's own scale (None for a persona without a scale)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,12 @@ class IdentityVerdict:
     engine: str
     threshold: float
     faces: list[FaceMatch] = field(default_factory=list)
+
+    @property
+    def likeness(self) -> Likeness | None:
+        """The best face on the persona's likeness scale (``caption`` is what a result shows), or None."""
+        best = self.best
+        return None if best is None else best.likeness
 
     @property
     def best(self) -> FaceMatch | None:
@@ -70,12 +84,13 @@ class IdentityVerdict:
 
 @dataclass(frozen=True)
 class PersonaIdentity:
-    """A persona's aggregate embedding for one engine and its same-person limit (a distance)."""
+    """A persona's aggregate embedding for one engine, its same-person limit and its likeness scale (distances)."""
 
     vector: np.ndarray
     threshold: float
     spread: float
     count: int
+    scale: LikenessScale
 
     def to_json(self, analyzer: FaceAnalyzer) -> dict[str, Any]:
         """The form stored in ``Persona.identity[engine]``."""
@@ -84,15 +99,23 @@ class PersonaIdentity:
             "threshold": round(self.threshold, 4),
             "similarity_threshold": round(analyzer.similarity(self.threshold), 4),
             "spread": round(self.spread, 4),
+            "likeness_full": round(self.scale.full, 4),
+            "likeness_zero": round(self.scale.zero, 4),
+            "engine_threshold": analyzer.threshold,
+            "floor": analyzer_floor(analyzer),
             "count": self.count,
             "metric": analyzer.metric,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PersonaIdentity:
-        """Read back what ``to_json`` stored."""
-        return cls(vector=np.asarray(data["vector"], dtype=np.float64), threshold=float(data["threshold"]),
-                   spread=float(data.get("spread", 0.0)), count=int(data.get("count", 0)))
+        """Read back what ``to_json`` stored (older entries without the scale get ``core.likeness``'s fallback)."""
+        threshold, spread = float(data["threshold"]), float(data.get("spread", 0.0))
+        zero = data.get("likeness_zero")
+        scale = LikenessScale.from_calibration(full=float(data.get("likeness_full", spread)), threshold=threshold,
+                                               zero=float(zero) if isinstance(zero, int | float) else None)
+        return cls(vector=np.asarray(data["vector"], dtype=np.float64), threshold=threshold, spread=spread,
+                   count=int(data.get("count", 0)), scale=scale)
 
 
 def robust_center(analyzer: FaceAnalyzer, vectors: Sequence[np.ndarray]) -> np.ndarray:
@@ -120,14 +143,31 @@ def leave_one_out(analyzer: FaceAnalyzer, vectors: Sequence[np.ndarray]) -> list
     return [analyzer.distance(a, robust_center(analyzer, arrays[:i] + arrays[i + 1:])) for i, a in enumerate(arrays)]
 
 
+def analyzer_floor(analyzer: FaceAnalyzer) -> float:
+    """The tightest limit a persona may get under ``analyzer``: its calibration floor, capped at its threshold."""
+    return float(min(analyzer.calibration_floor, analyzer.threshold))
+
+
+def calibrated_threshold(analyzer: FaceAnalyzer, loo: Sequence[float]) -> float:
+    """The persona's same-person limit from its photos' leave-one-out distances, within [floor, threshold].
+
+    One photo says nothing about how the person varies: the engine's documented threshold then stands.
+    """
+    if len(loo) < 2:
+        return float(analyzer.threshold)
+    return float(min(analyzer.threshold, max(analyzer_floor(analyzer), LOO_MARGIN * max(loo))))
+
+
 def build_identity(analyzer: FaceAnalyzer, vectors: Sequence[np.ndarray]) -> PersonaIdentity:
-    """The persona's aggregate and its tightened same-person limit from its accepted photos' embeddings."""
+    """The persona's aggregate, calibrated same-person limit and likeness scale from its photos' embeddings."""
     loo = leave_one_out(analyzer, vectors)
-    limit = analyzer.threshold
-    if len(loo) >= 2:
-        limit = min(analyzer.threshold, max(TIGHTEN_FLOOR * analyzer.threshold, LOO_MARGIN * max(loo)))
-    return PersonaIdentity(vector=robust_center(analyzer, vectors), threshold=float(limit),
-                           spread=float(np.median(loo)) if loo else 0.0, count=len(vectors))
+    limit = calibrated_threshold(analyzer, loo)
+    spread = float(np.median(loo)) if loo else 0.0
+    # 100 % is how far the persona's own photos are from it (a new image is compared the same way); 0 % is a
+    # typical stranger under this engine.
+    scale = LikenessScale.from_calibration(full=spread, threshold=limit, zero=analyzer.stranger_distance)
+    return PersonaIdentity(vector=robust_center(analyzer, vectors), threshold=limit, spread=spread,
+                           count=len(vectors), scale=scale)
 
 
 def load_rgb(data: bytes) -> np.ndarray:
@@ -160,7 +200,8 @@ class IdentityScorer:
         for face in faces:
             distance = self.analyzer.distance(face.embedding, identity.vector)
             matches.append(FaceMatch(box=face.box, similarity=self.analyzer.similarity(distance),
-                                     distance=distance, same_person=distance <= identity.threshold))
+                                     distance=distance, same_person=distance <= identity.threshold,
+                                     likeness=read_likeness(distance, identity.scale)))
         return IdentityVerdict(engine=self.engine, threshold=self.analyzer.similarity(identity.threshold),
                                faces=matches)
 

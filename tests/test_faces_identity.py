@@ -6,17 +6,19 @@ import numpy as np
 import pytest
 
 from core.errors import NotAvailable
-from inference.engines.faces.dlib_backend import DlibFaceAnalyzer, load_dlib
+from inference.engines.faces.dlib_backend import CALIBRATION_FLOOR, DlibFaceAnalyzer, load_dlib
 from inference.identity import (
+    LOO_MARGIN,
     IdentityScorer,
     IdentityVerdict,
     PersonaIdentity,
     build_identity,
+    calibrated_threshold,
     leave_one_out,
     robust_center,
 )
 from storage.models import Persona
-from tests.faces_data import astronaut, augment, no_face, tom
+from tests.faces_data import astronaut, augment, group_faces, no_face, tom
 
 PERSONA_PHOTOS = ("flip", "crop", "brighter", "contrast")
 
@@ -53,12 +55,50 @@ def test_threshold_is_tightened_from_the_personas_own_photos(dlib_faces: DlibFac
     identity = build_identity(dlib_faces, tom_vectors)
     assert identity.count == 5
     loo = leave_one_out(dlib_faces, tom_vectors)
-    assert identity.threshold == pytest.approx(min(0.6, max(0.75 * 0.6, 1.5 * max(loo))))
-    assert 0.75 * 0.6 <= identity.threshold < 0.6
+    assert identity.threshold == pytest.approx(min(0.6, max(CALIBRATION_FLOOR, LOO_MARGIN * max(loo))))
+    assert CALIBRATION_FLOOR <= identity.threshold < 0.6
     assert 0 < identity.spread < 0.3
     stored = identity.to_json(dlib_faces)
     assert stored["similarity_threshold"] == pytest.approx(1 - stored["threshold"], abs=1e-3)
-    assert PersonaIdentity.from_json(stored).threshold == pytest.approx(identity.threshold, abs=1e-4)
+    assert (stored["floor"], stored["engine_threshold"]) == (CALIBRATION_FLOOR, 0.6)
+    assert stored["likeness_full"] == pytest.approx(identity.spread, abs=1e-4)
+    assert stored["likeness_zero"] == dlib_faces.stranger_distance
+    again = PersonaIdentity.from_json(stored)
+    assert again.threshold == pytest.approx(identity.threshold, abs=1e-4)
+    assert again.scale.full == pytest.approx(identity.scale.full, abs=1e-4)
+
+
+def test_photos_that_agree_closely_are_held_to_the_floor_not_tighter(dlib_faces: DlibFaceAnalyzer,
+                                                                    tom_vectors: list[np.ndarray]) -> None:
+    # Near-copies of one picture: their own spread would put the limit far below what new photos reach.
+    copies = tom_vectors[:1] + [dlib_faces.analyze(augment(tom(), kind))[0].embedding for kind in ("jpeg", "darker")]
+    loo = leave_one_out(dlib_faces, copies)
+    assert LOO_MARGIN * max(loo) < CALIBRATION_FLOOR
+    assert calibrated_threshold(dlib_faces, loo) == CALIBRATION_FLOOR
+    assert build_identity(dlib_faces, copies).threshold == CALIBRATION_FLOOR
+
+
+def test_photos_that_disagree_never_loosen_the_limit_past_the_engines(dlib_faces: DlibFaceAnalyzer,
+                                                                     tom_vectors: list[np.ndarray]) -> None:
+    mixed = [*tom_vectors[:3], dlib_faces.analyze(astronaut())[0].embedding]
+    loo = leave_one_out(dlib_faces, mixed)
+    assert LOO_MARGIN * max(loo) > dlib_faces.threshold
+    assert build_identity(dlib_faces, mixed).threshold == dlib_faces.threshold == 0.6
+    assert calibrated_threshold(dlib_faces, loo[:1]) == 0.6, "one photo says nothing about the person's range"
+
+
+def test_the_floor_covers_new_renderings_of_the_person_and_no_stranger(dlib_faces: DlibFaceAnalyzer,
+                                                                      tom_vectors: list[np.ndarray]) -> None:
+    # The hardest renderings measured by benchmarks/calibration.py: each must pass a persona held to the floor.
+    persona = _persona(dlib_faces, tom_vectors)
+    persona.identity["dlib"]["threshold"] = CALIBRATION_FLOOR
+    scorer = IdentityScorer(dlib_faces)
+    for kind in ("crop_tight", "flip_rotate_jpeg", "small", "side_light", "rotate_10"):
+        verdict = scorer.score(augment(tom(), kind), persona)
+        assert verdict.best is not None and verdict.best.same_person, f"{kind}: {verdict.best}"
+    for stranger in (astronaut(), group_faces()[1], group_faces()[3]):
+        verdict = scorer.score(stranger, persona)
+        assert verdict.best is not None and verdict.best.distance > 0.6
 
 
 def test_verdicts_for_same_person_other_person_and_no_face(dlib_faces: DlibFaceAnalyzer,
@@ -78,6 +118,25 @@ def test_verdicts_for_same_person_other_person_and_no_face(dlib_faces: DlibFaceA
 
     nobody = scorer.score(no_face(), persona)
     assert nobody.faces == [] and nobody.best is None and nobody.score is None
+
+
+def test_verdicts_read_on_the_personas_likeness_scale(dlib_faces: DlibFaceAnalyzer,
+                                                      tom_vectors: list[np.ndarray]) -> None:
+    persona = _persona(dlib_faces, tom_vectors)
+    scorer = IdentityScorer(dlib_faces)
+    own = scorer.score(augment(tom(), "contrast"), persona).likeness  # one of the persona's own photos
+    assert own is not None and own.passed and own.percent >= 95 and own.caption == f"likeness {own.percent} %"
+    new = scorer.score(augment(tom(), "rotate_10"), persona).likeness
+    assert new is not None and new.passed and 70 <= new.percent <= 100
+    stranger = scorer.score(astronaut(), persona).likeness
+    assert stranger is not None and not stranger.passed and stranger.percent < 40
+    assert stranger.caption == f"likeness {stranger.percent} % (below 70 %)"
+    assert scorer.score(no_face(), persona).likeness is None
+    # A persona analysed before the scale was stored still reads, 100 % at its photos' spread.
+    for key in ("likeness_full", "likeness_zero"):
+        persona.identity["dlib"].pop(key)
+    legacy = scorer.score(augment(tom(), "contrast"), persona).likeness
+    assert legacy is not None and legacy.passed
 
 
 def test_persona_without_identity_for_this_engine_is_never_scored_with_another(dlib_faces: DlibFaceAnalyzer,

@@ -8,6 +8,7 @@ otherwise it goes back to ``collecting`` and the message says how many more phot
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from inference.engines.faces import (
     engine_key,
     load_analyzer,
 )
+from inference.engines.faces.annotate import render_faces
 from inference.engines.faces.card import CELL as CARD_CELL
 from inference.engines.faces.card import CardEntry, render_card
 from inference.identity import build_identity, leave_one_out, load_rgb
@@ -44,8 +46,9 @@ MAX_YAW = 45.0
 MAX_PITCH = 40.0  # the estimate reads frontal faces as up to ~30 degrees pitched: leave room
 MAX_ROLL = 45.0
 # A second face counts when the detector is sure of it and it is not tiny next to the subject (people far
-# behind are fine). dlib's HOG margin and SCRFD's probability are on different scales.
-OTHER_FACE_SCORE = {"dlib": 0.3, "insightface": 0.6}
+# behind are fine). dlib's finds are already confirmed by its CNN where the HOG margin is low, so each counts;
+# SCRFD's probability needs a bar of its own.
+OTHER_FACE_SCORE = {"dlib": 0.0, "insightface": 0.6}
 OTHER_FACE_RATIO = 0.4
 CARD_ZOOM = 0.72
 CARD_FILL = (235, 235, 232)
@@ -59,6 +62,18 @@ class _Photo:
     face: Face | None = None
     crop: np.ndarray | None = None
     reason: str | None = None
+    marked: bytes | None = None  # the photo with its faces boxed, when refused for showing several
+
+
+def counted_faces(faces: list[Face], analyzer: FaceAnalyzer) -> list[Face]:
+    """The subject (largest face) and every other face that makes the photo a group photo."""
+    if not faces:
+        return []
+    main = faces[0]
+    min_score = OTHER_FACE_SCORE.get(analyzer.name.split(":", 1)[0], 0.5)
+    others = [f for f in faces[1:] if f.quality.face_px >= OTHER_FACE_RATIO * main.quality.face_px
+              and f.score >= min_score]
+    return [main, *others]
 
 
 def face_problem(faces: list[Face], analyzer: FaceAnalyzer, *, label: str, persona: str) -> str | None:
@@ -66,12 +81,9 @@ def face_problem(faces: list[Face], analyzer: FaceAnalyzer, *, label: str, perso
     if not faces:
         return f"no face found in {label}; send a photo where {persona}'s face is clearly visible"
     main = faces[0]
-    family = analyzer.name.split(":", 1)[0]
-    min_score = OTHER_FACE_SCORE.get(family, 0.5)
-    sizeable = [f for f in faces[1:] if f.quality.face_px >= OTHER_FACE_RATIO * main.quality.face_px]
-    if any(f.score >= min_score for f in sizeable):
-        # The count includes the detector's less certain finds: the user sees them all in the photo.
-        return f"{label} shows {len(sizeable) + 1} faces; send photos of {persona} alone"
+    counted = counted_faces(faces, analyzer)
+    if len(counted) > 1:
+        return f"{label} shows {len(counted)} faces; send photos of {persona} alone"
     q = main.quality
     if q.face_px < MIN_FACE_PX:
         return (f"the face in {label} is too small ({q.face_px} px); send a closer photo "
@@ -112,6 +124,9 @@ def _run(ctx: TaskContext, persona_id: int, engine: str | None) -> PersonaResult
             continue
         faces = analyzer.analyze(image)
         photo.reason = face_problem(faces, analyzer, label=photo.label, persona=name)
+        counted = counted_faces(faces, analyzer)
+        if len(counted) > 1:  # shown back to the user with the faces boxed, so they see why
+            photo.marked = render_faces(image, [f.box for f in counted])
         if photo.reason is None:
             photo.face = faces[0]
             photo.crop = align_face(image, faces[0].five, size=CARD_CELL, zoom=CARD_ZOOM, fill=CARD_FILL)
@@ -163,9 +178,11 @@ def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
         entries = [CardEntry(crop=p.crop, label=p.label, quality=p.face.quality)
                    for p in accepted if p.face is not None and p.crop is not None]
         cards.append(render_card(f"{name} · {len(accepted)} photos · {analyzer.name}", entries))
+    # Photos refused for showing several people go back with the faces boxed, so the user sees why.
+    boxed = [p for p in rejected if p.marked]
 
-    def write(session: Session, digests: list[str]) -> tuple[str | None, list[str]]:
-        card_blob = digests[0] if digests else None
+    def write(session: Session, digests: list[str]) -> tuple[str | None, list[str], list[str]]:
+        card_blob = digests[0] if cards else None
         persona = session.get(Persona, persona_id)
         if persona is None:
             raise NotFound("That persona was deleted while its photos were being checked.")
@@ -187,13 +204,15 @@ def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
             persona.status = PersonaStatus.READY.value
         else:
             persona_repo.reopen_collection(session, persona_id=persona.id, user_id=ctx.owner_id)
-        return card_blob, blob_refs.unused(session, freed)
+        return card_blob, blob_refs.unused(session, freed), digests[len(cards):]
 
-    card_blob, unused = ctx.store(cards, write)
+    contents: list[bytes | Path] = [*cards, *(p.marked for p in boxed if p.marked)]
+    card_blob, unused, boxed_blobs = ctx.store(contents, write)
     for blob in unused:  # files go only once the rows that named them are gone for good
         ctx.blobs.delete(blob)
+    marked = [(p.label, digest, p.reason or "") for p, digest in zip(boxed, boxed_blobs, strict=True)]
     ctx.progress(1.0, "done")
-    return _result(persona_id, name, accepted, rejected, card_blob, analyzer)
+    return _result(persona_id, name, accepted, rejected, card_blob, analyzer, marked)
 
 
 def _write_faces(persona: Persona, accepted: list[_Photo], refs: dict[int, ReferenceImage],
@@ -215,7 +234,7 @@ def _write_faces(persona: Persona, accepted: list[_Photo], refs: dict[int, Refer
 
 
 def _result(persona_id: int, name: str, accepted: list[_Photo], rejected: list[_Photo], card_blob: str | None,
-            analyzer: FaceAnalyzer) -> PersonaResult:
+            analyzer: FaceAnalyzer, marked: list[tuple[str, str, str]]) -> PersonaResult:
     refused = [{"photo": p.label, "reason": p.reason or "refused"} for p in rejected]
     refused_text = "Removed: " + "; ".join(p.reason or p.label for p in rejected) + "." if rejected else ""
     media: list[Media] = []
@@ -229,8 +248,16 @@ def _result(persona_id: int, name: str, accepted: list[_Photo], rejected: list[_
                    f"clear photo{'s' if missing != 1 else ''} of {name} alone, facing the camera, then /done again.")
     if refused_text:
         message = f"{message} {refused_text}"
+    media += [Media(blob=blob, kind="image", filename=f"{_stem(label)}-faces.jpg",
+                    caption=f"{reason} (the faces found are boxed)")
+              for label, blob, reason in marked]
     return PersonaResult(message=message, media=media, persona_id=persona_id, accepted=len(accepted),
                          rejected=refused)
+
+
+def _stem(label: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", label.rsplit(".", 1)[0]).strip("-")
+    return stem or "photo"
 
 
 analyze_persona = task(_analyze)

@@ -74,6 +74,11 @@ class FaceAnalyzer(ABC):
     name: str
     metric: Metric
     threshold: float  # documented same-person distance: below it, two faces are the same person
+    # Same-person distances different photos of one person reach (measured): no persona's threshold is
+    # tightened below it. Never above ``threshold``.
+    calibration_floor: float
+    # A typical distance between two different people: where the likeness scale reads 0 %.
+    stranger_distance: float
     duplicate_distance: float  # below this, two photos are near-copies of one picture
     embedding_size: int
 
