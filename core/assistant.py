@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from core.messages import Button, Incoming, Media, Reply, Upload
 from core.progress import KIND_LABELS, bar, queued_text
 from core.quotas import check_can_submit
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, BlobStoreUnavailable
 from storage.db import Database
 from storage.models import Asset, Persona, User, utcnow
 from storage.repositories import assets as asset_repo
@@ -27,6 +28,8 @@ from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
 from storage.states import AssetOrigin, PersonaStatus
+
+log = logging.getLogger(__name__)
 
 MIN_PHOTOS = 3
 MAX_PHOTOS = 10
@@ -41,6 +44,8 @@ USER_SETTINGS: dict[str, Callable[[str], Any]] = {
 }
 NO_IMAGE = ("Send /animate with a photo attached, reply /animate to one of your images, "
             "or make one with /imagine first.")
+STORAGE_UNAVAILABLE = ("Storage is temporarily unavailable, so that could not be saved or shown. Nothing of yours "
+                       "is lost: send it again in a few minutes.")
 NO_SWAP_TARGET = ("Send /swap {name} with a photo or video attached, reply /swap {name} to one of your images "
                   "or videos, or name one: /swap {name} #1a2b3c4d (/gallery shows ids).")
 
@@ -62,6 +67,9 @@ class Assistant:
             return self._handle(msg)
         except StudioError as exc:
             return [Reply(text=str(exc), error=True)]
+        except BlobStoreUnavailable as exc:
+            log.warning("blob store unavailable: %s", exc)
+            return [Reply(text=STORAGE_UNAVAILABLE, error=True)]
 
     def handle_command(self, msg: Incoming, command: Command) -> list[Reply]:
         """Replies to an already typed command (a Discord slash command's options), as ``handle`` does for text."""
@@ -69,6 +77,9 @@ class Assistant:
             return self._dispatch(msg, command)
         except StudioError as exc:
             return [Reply(text=str(exc), error=True)]
+        except BlobStoreUnavailable as exc:
+            log.warning("blob store unavailable: %s", exc)
+            return [Reply(text=STORAGE_UNAVAILABLE, error=True)]
 
     def press(self, msg: Incoming, action: str) -> list[Reply]:
         """Replies to a button press; ``msg`` identifies who pressed it (only the owner's content is reachable)."""
@@ -76,6 +87,9 @@ class Assistant:
             return self._press(msg, action)
         except StudioError as exc:
             return [Reply(text=str(exc), error=True)]
+        except BlobStoreUnavailable as exc:
+            log.warning("blob store unavailable: %s", exc)
+            return [Reply(text=STORAGE_UNAVAILABLE, error=True)]
 
     def attach_status_message(self, job_id: str, message_id: str) -> None:
         """Record which chat message shows ``job_id``'s status, so delivery edits it in place."""
@@ -390,8 +404,12 @@ class Assistant:
         return blob_refs.unused(session, digests)
 
     def _delete_blobs(self, digests: list[str]) -> None:
-        for digest in digests:
-            self.blobs.delete(digest)
+        # After the rows are gone: a store out of reach leaves the files to housekeeping, not to the user.
+        try:
+            for digest in digests:
+                self.blobs.delete(digest)
+        except BlobStoreUnavailable as exc:
+            log.warning("blobs left for housekeeping: %s", exc)
 
     def _persona_train(self, msg: Incoming, name: str) -> list[Reply]:
         with self.db.session() as session:

@@ -16,7 +16,7 @@ from core import help
 from core.jobs import JobService
 from core.messages import Button, Media, Reply
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.repositories import assets as asset_repo
 from storage.repositories import users as user_repo
@@ -256,7 +256,7 @@ def test_long_text_is_split_at_line_ends_and_buttons_go_with_the_files(tmp_path:
     assert all(len(p) <= 2000 for p in pieces) and "\n".join(pieces) == text
     assert split_text("y" * 4500) == ["y" * 2000, "y" * 2000, "y" * 500]
 
-    blobs = BlobStore(tmp_path / "blobs")
+    blobs = LocalBlobStore(tmp_path / "blobs")
     digest = blobs.put_bytes(_png(1))
 
     async def plan() -> list[Any]:

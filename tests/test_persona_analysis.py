@@ -10,7 +10,7 @@ from redis import Redis
 
 from core.jobs import JobService
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import Persona, ReferenceImage
 from storage.repositories import jobs as job_repo
@@ -29,7 +29,7 @@ def _tom_photos(count: int) -> list[tuple[str, Image.Image]]:
 
 def _analyse(settings: Settings, db: Database, redis: Redis,
              photos: list[tuple[str, Image.Image]]) -> tuple[int, dict[str, Any], str]:
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = LocalBlobStore(settings.blobs_dir)
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="alice")
         persona = persona_repo.create(session, owner_id=user.id, name="Tom")
@@ -75,7 +75,7 @@ def test_good_photos_make_a_ready_persona_with_a_card(settings: Settings, db: Da
     (media,) = result["media"]
     assert media["blob"] == persona.card_blob and media["filename"] == "persona-card.png"
     assert media["kind"] == "image" and "Tom" in media["caption"]
-    card = Image.open(io.BytesIO(BlobStore(settings.blobs_dir).read_bytes(media["blob"])))
+    card = Image.open(io.BytesIO(LocalBlobStore(settings.blobs_dir).read_bytes(media["blob"])))
     assert card.format == "PNG" and card.width > 4 * 192
 
 
@@ -94,7 +94,7 @@ def test_photo_without_a_face_and_group_photo_are_refused_by_name(settings: Sett
     assert [ref.filename for ref in refs] == ["tom.jpg", "tom-flip.jpg", "tom-crop.jpg"]
     assert [ref.position for ref in refs] == [0, 1, 2]
     # The refused photos' blobs went with their rows.
-    stored = set(BlobStore(settings.blobs_dir).digests())
+    stored = set(LocalBlobStore(settings.blobs_dir).digests())
     assert {ref.blob for ref in refs} | {persona.card_blob} == stored
 
 

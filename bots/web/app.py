@@ -7,12 +7,13 @@ import html
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
+from bots.web.streaming import blob_response
 from core import links
 from core.settings import Settings
 from core.signing import BadToken, ExpiredToken
-from storage.blobs import BlobStore
+from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.models import Asset
 from storage.repositories import assets as asset_repo
@@ -80,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The web app for ``settings``; the database and blob store are opened once here."""
     app = FastAPI(title="Persona Studio", docs_url=None, redoc_url=None)
     database = Database(settings.resolved_database_url)
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = open_blob_store(settings)
 
     def grant_from(token: str) -> links.Grant:
         with database.session() as session:
@@ -91,12 +92,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     GrantDep = Annotated[links.Grant, Depends(grant_from)]
 
-    def file_of(asset: Asset) -> FileResponse:
+    def file_of(asset: Asset, request: Request) -> Response:
         mime = content_type(asset)
         extension = "mp4" if mime == "video/mp4" else (EXTENSIONS.get(mime) or mime.split("/")[-1] or "bin")
         # A link downloads the file; the page's <video> and <img> elements play and show it all the same
-        # (FileResponse answers Range requests, so players can seek).
-        return FileResponse(blobs.path(asset.blob), media_type=mime, filename=f"{asset.id}.{extension}")
+        # (Range requests are answered, so players can seek).
+        return blob_response(blobs, asset.blob, request, media_type=mime, filename=f"{asset.id}.{extension}")
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -113,25 +114,25 @@ def create_app(settings: Settings) -> FastAPI:
         return (f"<!doctype html><meta charset=utf-8><title>Persona Studio downloads</title>{STYLE}"
                 f"<h1>Your downloads</h1>{body}")
 
-    @app.get("/u/{token}/asset/{asset_id}")
-    def page_asset(token: str, asset_id: str, grant: GrantDep) -> FileResponse:
+    @app.get("/u/{token}/asset/{asset_id}", response_model=None)
+    def page_asset(token: str, asset_id: str, grant: GrantDep, request: Request) -> Response:
         if grant.asset_id is not None:
             raise HTTPException(status_code=403, detail="this link opens a single file, not a page")
         with database.session() as session:
             found = asset_repo.get_owned(session, asset_id=asset_id, owner_id=grant.owner_id)
             if found is None:
                 raise HTTPException(status_code=404, detail="no such item among yours")
-            return file_of(found)
+            return file_of(found, request)
 
-    @app.get("/a/{token}")
-    def single_asset(token: str, grant: GrantDep) -> FileResponse:
+    @app.get("/a/{token}", response_model=None)
+    def single_asset(token: str, grant: GrantDep, request: Request) -> Response:
         if grant.asset_id is None:
             raise HTTPException(status_code=403, detail="this link is not valid")
         with database.session() as session:
             found = asset_repo.get_owned(session, asset_id=grant.asset_id, owner_id=grant.owner_id)
             if found is None:
                 raise HTTPException(status_code=404, detail="this file was deleted")
-            return file_of(found)
+            return file_of(found, request)
 
     @app.get("/x/{token}", response_model=None)
     def export_package(token: str, request: Request) -> Response:
@@ -151,12 +152,14 @@ def create_app(settings: Settings) -> FastAPI:
                 return message_page(*REVOKED)
             if export_repo.is_expired(package):
                 return message_page(*EXPIRED)
-            if package.blob is None or not blobs.exists(package.blob):
+            if package.blob is None:
                 return message_page(*UNKNOWN)
-            if counts_as_download(request):
+            blob, name = package.blob, f"{package.platform}-{package.id}.zip"
+        # Streamed in chunks with Range answered, so large packages can resume.
+        response = blob_response(blobs, blob, request, media_type="application/zip", filename=name)
+        if response.status_code in (200, 206) and counts_as_download(request):
+            with database.session() as session:
                 export_repo.count_download(session, package_id=package.id)
-            path, name = blobs.path(package.blob), f"{package.platform}-{package.id}.zip"
-        # FileResponse streams from disk in chunks and answers Range requests, so large packages can resume.
-        return FileResponse(path, media_type="application/zip", filename=name)
+        return response
 
     return app

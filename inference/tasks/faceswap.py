@@ -230,7 +230,7 @@ def _swap(ctx: TaskContext) -> dict[str, Any]:
         target: np.ndarray | Path
         info: VideoInfo | None = None
         if job.kind == "video":
-            target = ctx.blobs.path(job.blob)
+            target = ctx.blobs.fetch(job.blob, into=workdir)
             info = _video_info(ctx, job, target)
         else:
             target = load_rgb(ctx.blobs.read_bytes(job.blob))

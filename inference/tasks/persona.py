@@ -192,7 +192,7 @@ def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
             freed.add(old_card)
         unused = blob_refs.unused(session, freed)
     for blob in unused:
-        ctx.blobs.delete(blob)
+        ctx.discard_blob(blob)  # committed already: a store outage now must not send the job round again
     ctx.progress(1.0, "done")
     return _result(persona_id, name, accepted, rejected, card_blob, analyzer)
 
