@@ -28,9 +28,10 @@ LOW_WATER = 0.8
 class BlobCache:
     """Up to ``max_bytes`` of blob copies under ``root``; ``get`` refreshes a file's place in line."""
 
-    def __init__(self, root: Path, *, max_bytes: int) -> None:
+    def __init__(self, root: Path, *, max_bytes: int, in_use_s: float = IN_USE_S) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
+        self.in_use_s = in_use_s
         self.spool = self.root / "tmp"
         self.spool.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -90,7 +91,7 @@ class BlobCache:
         if total > self.max_bytes:
             now = time.time()
             for mtime, size, path in sorted(files):
-                if total - freed <= self.max_bytes * LOW_WATER or now - mtime < IN_USE_S:
+                if total - freed <= self.max_bytes * LOW_WATER or now - mtime < self.in_use_s:
                     break
                 path.unlink(missing_ok=True)
                 freed += size
