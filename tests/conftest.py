@@ -135,3 +135,11 @@ def stack(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) ->
     with _database(request, database_kind, tmp_path) as database:
         url = database.engine.url.render_as_string(hide_password=False)
         yield settings.model_copy(update={"database_url": url, **_blob_backend(request, blob_kind)})
+
+
+@pytest.fixture
+def production_settings(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """The production layout only: PostgreSQL and the S3 bucket (for tests of several machines)."""
+    with _database(request, "postgresql", tmp_path) as database:
+        url = database.engine.url.render_as_string(hide_password=False)
+        yield settings.model_copy(update={"database_url": url, **_blob_backend(request, "s3")})

@@ -266,3 +266,29 @@ def test_settings_choose_the_backend(settings: Settings, s3: S3Server) -> None:
             parse_blob_url(bad)
     with pytest.raises(ValueError, match="STUDIO_S3_ENDPOINT_URL"):
         Settings(s3_endpoint_url="localhost:8333", _env_file=None)  # type: ignore[call-arg]
+
+
+def test_storage_check_creates_a_private_bucket_and_says_what_is_wrong(
+        s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    bucket = f"studio-check-{os.urandom(4).hex()}"
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("STUDIO_BLOB_URL", f"s3://{bucket}/studio")
+    monkeypatch.setenv("STUDIO_S3_ENDPOINT_URL", s3.endpoint_url)
+    try:
+        done = CliRunner().invoke(cli, ["storage", "check", "--create-bucket"])
+        assert done.exit_code == 0, done.output
+        assert f"created bucket {bucket}" in done.output and "not readable without credentials" in done.output
+        assert s3.client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0, "the probe files are gone"
+        assert CliRunner().invoke(cli, ["db", "upgrade"]).exit_code == 0
+        swept = CliRunner().invoke(cli, ["storage", "sweep"])
+        assert swept.exit_code == 0 and "0 unreferenced blob(s) removed" in swept.output, swept.output
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+        monkeypatch.setattr("storage.blobs.s3._shared_session", None)  # a fresh process reads the variables
+        refused = CliRunner().invoke(cli, ["storage", "check"])
+        assert refused.exit_code == 1 and "AWS_ACCESS_KEY_ID" in refused.output, refused.output
+    finally:
+        s3.client().delete_bucket(Bucket=bucket)
