@@ -181,7 +181,7 @@ def test_a_refusal_drops_the_result_instead_of_retrying_forever(bot: Bot, db: Da
         "the DM is closed: one try, no retries, nothing more sent for that event"
 
 
-def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> None:  # noqa: F811
+def test_a_result_whose_file_left_the_store_is_named_once(bot: Bot, db: Database) -> None:  # noqa: F811
     fake = bot.fake
     jobs: JobService = bot.studio.jobs
     with db.session() as session:
@@ -193,8 +193,8 @@ def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> N
                "size_bytes": 10}
     assert jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING], result={"media": [missing]})
     fake.wait_call("send", channel_id=DM_BOB, contains="image done")
-    time.sleep(1.0)
-    assert bot.pending() >= 1, "an event whose result could not be shown is kept for a retry, not dropped"
+    fake.wait_call("send", channel_id=DM_BOB, contains="gone.png could not be sent: its file is missing from storage")
+    fake.wait_for(lambda: bot.pending() == 0, what="retrying cannot bring the file back: the event is done")
     assert [c for c in fake.calls_to("send", channel_id=DM_BOB) if c.files] == []
 
 
