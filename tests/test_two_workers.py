@@ -67,7 +67,7 @@ def machines(production_settings: Settings, tmp_path: Path, tiny_models_dir: Pat
              ) -> Iterator[tuple[Settings, dict[str, subprocess.Popen[bytes]]]]:
     """The front machine's settings and two running workers, each with its own copy of the models."""
     shared = production_settings.model_copy(update={"swap_max_side": 320, "video_max_side": 192,
-                                                    "video_fps": 8, "job_lease_seconds": 10})
+                                                    "video_fps": 8, "job_lease_seconds": 8})
     workers: dict[str, subprocess.Popen[bytes]] = {}
     for name in ("worker-a", "worker-b"):
         own = _machine(shared, tmp_path, name)
@@ -164,7 +164,8 @@ def test_two_workers_one_bucket_no_shared_folder(machines: tuple[Settings, dict[
         survivor = next(name for name in workers if name != victim)
         _pump(frontend)
 
-        exported = _run(frontend, "/export instagram")  # the newest result: the swapped clip
+        still = image.result["asset_ids"][0]
+        exported = _run(frontend, f"/export instagram #{still}")  # photos: quick to fit to every preset
         assert exported.result is not None
         link = str(exported.result["link"])
         assert link in out.getvalue(), "the link reached the chat"
@@ -172,7 +173,7 @@ def test_two_workers_one_bucket_no_shared_folder(machines: tuple[Settings, dict[
         package = web.get("/x/" + link.rsplit("/x/", 1)[1])
         assert package.status_code == 200
         names = zipfile.ZipFile(io.BytesIO(package.content)).namelist()
-        assert "manifest.json" in names and any(n.endswith(".mp4") for n in names)
+        assert "manifest.json" in names and any(n.endswith(f"-{still}.jpg") for n in names)
 
         # The web page lists the results and streams them from the bucket, by Range for the videos.
         page_reply = frontend.feed("/web")

@@ -155,6 +155,7 @@ class S3BlobStore(BlobStore):
     def put_stream(self, stream: Readable) -> str:
         """Spool ``stream`` to a local file while hashing it (the key is the hash), then upload that file."""
         digest = hashlib.sha256()
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="put-")
         spooled = Path(name)
         try:
@@ -245,6 +246,7 @@ class S3BlobStore(BlobStore):
         if cached is not None:
             return open(cached, "rb")
         # Downloaded and checked first: a reader never gets bytes that turn out not to match.
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="get-")
         os.close(fd)
         path = Path(name)
