@@ -29,7 +29,7 @@ from inference.engines.image import ImageEngine, ImageRequest  # noqa: E402
 from inference.models.registry import get_spec  # noqa: E402
 from inference.models.store import ModelStore, ResolvedModel  # noqa: E402
 from inference.models.tiny import make_tiny, tiny_clip_tokenizer, tiny_t5_tokenizer  # noqa: E402
-from storage.blobs import BlobStore  # noqa: E402
+from storage.blobs import LocalBlobStore  # noqa: E402
 
 
 def _cast(module: Any, dtype: torch.dtype) -> Any:
@@ -120,7 +120,7 @@ def main() -> None:
     build_s = time.perf_counter() - build_started
     plan = DevicePlan(device=device, dtype=dtype)
     engine = ImageEngine(pipeline, model=model, plan=plan)
-    blobs = BlobStore(tmp / "blobs")
+    blobs = LocalBlobStore(tmp / "blobs")
     prompt = "a photo of a woman with red hair drinking coffee in a cafe, natural light, 35mm lens"
     request = ImageRequest(prompt=prompt, prompt_3=prompt, negative="blurry, lowres", aspect_ratio=ar,
                            seeds=(1,), steps=steps, guidance=7.0)

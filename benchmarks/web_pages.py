@@ -45,7 +45,7 @@ from bots.web.app import create_app  # noqa: E402
 from bots.web.previews import GRID_SIDE, Previews, find_ffmpeg  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from inference.export.package import ExportSource  # noqa: E402
-from storage.blobs import BlobStore  # noqa: E402
+from storage.blobs import BlobStore, LocalBlobStore  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests import faces_data  # noqa: E402
@@ -218,7 +218,7 @@ def main() -> None:
         settings = Settings(environment="test", data_dir=root / "data", _env_file=None)  # type: ignore[call-arg]
         db = Database(settings.resolved_database_url)
         upgrade(db.engine)
-        blobs = BlobStore(settings.blobs_dir)
+        blobs = LocalBlobStore(settings.blobs_dir)
         (root / "work").mkdir()
         export_token, gallery = seed(settings, db, blobs, root / "work", args.items)
         thumb_s, poster_s = preview_costs(settings, blobs, root / "work", args.runs)

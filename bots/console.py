@@ -15,6 +15,7 @@ from core.app import Studio
 from core.delivery import DeliveryConsumer, superseded
 from core.messages import Button, Incoming, Media, Reply, Upload
 from core.presenter import present
+from storage.blobs import BlobNotFound
 
 PLATFORM = "console"
 MAX_FILE_BYTES = 200 * 2**20
@@ -86,7 +87,12 @@ class ConsoleFrontend:
                 self.console.print(reply.text, highlight=False)
             for media in reply.media:
                 target = self.outbox / Path(media.filename).name
-                self.studio.blobs.copy_to(media.blob, target)
+                try:
+                    self.studio.blobs.copy_to(media.blob, target)
+                except BlobNotFound:  # reported once by the store; the rest of the reply still shows
+                    self.console.print(f"  {media.filename} could not be saved: its file is missing from storage.",
+                                       highlight=False)
+                    continue
                 caption = f" — {media.caption}" if media.caption else ""
                 self.console.print(f"  saved {media.kind}{_details(media)}: {target}{caption}", highlight=False)
             if reply.buttons:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.delivery import DeliveryConsumer, DeliveryEvent, superseded
+from core.messages import Media
 from core.presenter import Presentation, present
+from storage.blobs import BlobStore
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,22 @@ log = logging.getLogger(__name__)
 RunSync = Callable[..., Awaitable[Any]]  # runs a blocking call off the event loop
 READ_BLOCK_MS = 1000
 READ_COUNT = 100
+
+
+def stored_media(blobs: BlobStore, media: Sequence[Media]) -> tuple[list[Media], list[str]]:
+    """The media whose files are in the store, and a note for each that is missing (blocking: it asks the
+    store). A missing file is logged once by the store and told to the user once, instead of holding up the
+    event through retries that cannot bring it back; a store out of reach raises, and the event waits."""
+    present: list[Media] = []
+    notes: list[str] = []
+    for item in media:
+        if blobs.stat(item.blob) is not None:
+            present.append(item)
+            continue
+        blobs.missing(item.blob)
+        name = f"#{item.asset_id}" if item.asset_id else item.filename
+        notes.append(f"{name} could not be sent: its file is missing from storage.")
+    return present, notes
 
 
 @dataclass

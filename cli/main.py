@@ -1,4 +1,4 @@
-"""`studio` command line: up, chat, telegram, discord, web, worker, db, models."""
+"""`studio` command line: up, chat, telegram, discord, web, worker, db, storage, models."""
 
 from __future__ import annotations
 
@@ -219,6 +219,9 @@ def _stop(children: list[tuple[str, subprocess.Popen[Any]]]) -> None:
 
 
 def _add_optional_groups() -> None:
+    from cli.storage import storage
+
+    cli.add_command(storage)
     try:
         from cli.models import models
     except ImportError:  # the models group needs the inference extra

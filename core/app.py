@@ -10,7 +10,7 @@ from core import queue
 from core.assistant import Assistant
 from core.jobs import JobService
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database
 from storage.migrate import upgrade
 
@@ -33,7 +33,7 @@ class Studio:
         if migrate:
             upgrade(db.engine)
         client = redis if redis is not None else queue.connect(settings)
-        blobs = BlobStore(settings.blobs_dir)
+        blobs = open_blob_store(settings)
         jobs = JobService(db=db, redis=client, settings=settings)
         assistant = Assistant(db=db, blobs=blobs, jobs=jobs, settings=settings)
         return cls(settings=settings, db=db, redis=client, blobs=blobs, jobs=jobs, assistant=assistant)

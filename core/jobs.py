@@ -163,10 +163,15 @@ class JobService:
             if running < self.settings.max_running_jobs:
                 return False
             kind, attempt = job.kind, job.attempts + 1
-            deferral = int(self.redis.incr(f"studio:deferrals:{job_id}"))
-            self.redis.expire(f"studio:deferrals:{job_id}", 86400)
-        self._enqueue(job_id, jobkinds.info(kind), attempt=attempt, deferral=deferral)
+        self.requeue(job_id, kind, attempt=attempt)
         return True
+
+    def requeue(self, job_id: str, kind: str, *, attempt: int) -> str:
+        """Put a queued job on the end of its queue again under a fresh RQ id (deferred, or waiting out a
+        storage outage); ``attempt`` is the try it will run as."""
+        deferral = int(self.redis.incr(f"studio:deferrals:{job_id}"))
+        self.redis.expire(f"studio:deferrals:{job_id}", 86400)
+        return self._enqueue(job_id, jobkinds.info(kind), attempt=attempt, deferral=deferral)
 
     def is_cancelled(self, job_id: str) -> bool:
         """Whether the owner asked to stop ``job_id``."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from storage.blobs import parse_blob_url
 
 PLACEHOLDER_SECRET = "change-me"
 
@@ -90,6 +92,18 @@ class Settings(BaseSettings):
     swap_max_side: int = 1080  # video frames are scaled down to this longer side
     swap_detect_every: int = 5  # video: run the face detector on every n-th frame, follow faces in between
 
+    # Blob store. Unset: content-addressed files under <data dir>/blobs (one machine). For several machines an
+    # S3-compatible bucket, s3://<bucket>/<prefix>; credentials from the standard AWS variables and files.
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None  # for stores other than AWS (SeaweedFS, MinIO, R2, ...)
+    blob_cache_mb: int = 2048  # workers: recently read blobs of a remote store kept on local disk; 0 disables
+    # While the store cannot be reached a job goes back on its queue every this many seconds (no try counted)...
+    blob_retry_s: float = 30.0
+    blob_outage_minutes: float = 30.0  # ...until the outage has lasted this long; then it fails with a message
+    # Housekeeping (every worker competes; one runs it per interval): expired export zips and unreferenced blobs.
+    housekeeping_interval_minutes: float = 60.0  # 0 turns the periodic sweep off (`studio storage sweep` still runs)
+    blob_orphan_grace_hours: float = 24.0  # an unreferenced blob younger than this stays: a job may be recording it
+
     # Uploads.
     max_upload_mb: int = 20
     max_image_pixels: int = 60_000_000
@@ -100,6 +114,17 @@ class Settings(BaseSettings):
         # Admins come as "telegram:123,discord:456" in the environment.
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("blob_url", "s3_endpoint_url", mode="after")
+    @classmethod
+    def _check_blob_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        if info.field_name == "blob_url":
+            parse_blob_url(value)  # a malformed bucket or prefix stops the process at start, with the reason
+        elif not value.startswith(("http://", "https://")):
+            raise ValueError(f"STUDIO_S3_ENDPOINT_URL must be an http:// or https:// URL, not {value!r}")
         return value
 
     @model_validator(mode="after")

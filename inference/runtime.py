@@ -28,7 +28,7 @@ from core.jobspecs import JobSpec
 from core.settings import Settings
 from inference.engine_cache import EngineCache
 from inference.engines.base import Engine
-from storage.blobs import BlobStore
+from storage.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable, open_blob_store
 from storage.db import Database
 from storage.models import Persona
 from storage.repositories import assets as asset_repo
@@ -65,12 +65,15 @@ class WorkerResources:
             settings=settings,
             db=Database(settings.resolved_database_url),
             redis=redis,
-            blobs=BlobStore(settings.blobs_dir),
+            blobs=open_blob_store(settings, cache=True),
             engines=EngineCache(settings.engine_memory_budget_mb * 2**20),
         )
 
 
 DEFER_PAUSE_S = 0.5
+OUTAGE_PREFIX = "studio:store-outage:"
+RETRY_AT_PREFIX = "studio:store-retry-at:"
+STORE_UNAVAILABLE = "Results are temporarily unavailable, your job is kept: it runs again once storage is back."
 
 # Set by the worker around each job, so task functions enqueued by dotted path with only a job id
 # reach the worker's resources without module-level state.
@@ -213,10 +216,16 @@ class TaskContext:
             self.discard_blob(digest)
 
     def discard_blob(self, blob: str) -> None:
-        """Delete a blob this job stored but could not keep, unless some row refers to it (identical content)."""
+        """Delete a blob this job stored but could not keep, unless some row refers to it (identical content).
+
+        Best effort: with the store out of reach the blob stays, and housekeeping removes it later.
+        """
         with self.db.session() as session:
             if not blob_refs.in_use(session, blob=blob):
-                self.blobs.delete(blob)
+                try:
+                    self.blobs.delete(blob)
+                except BlobStoreUnavailable as exc:
+                    log.warning("could not delete blob %s now (%s); housekeeping will", blob, exc)
 
     def check_cancelled(self) -> None:
         """Raise ``JobCancelled`` if the owner cancelled this job."""
@@ -293,6 +302,7 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
     if jobs.is_cancelled(job_id):
         jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED], message="Cancelled.")
         return
+    _pause_for_storage(resources, job_id)
     if jobs.defer_if_busy(job_id):
         # Back at the end of the queue; a short pause keeps a worker with nothing else to do from spinning.
         time.sleep(DEFER_PAUSE_S)
@@ -320,8 +330,11 @@ def _drop_earlier_outputs(resources: WorkerResources, job_id: str) -> None:
         for asset in earlier:
             session.delete(asset)
         freed = blob_refs.unused(session, [asset.blob for asset in earlier])
-    for digest in freed:
-        resources.blobs.delete(digest)
+    try:
+        for digest in freed:
+            resources.blobs.delete(digest)
+    except BlobStoreUnavailable as exc:
+        log.warning("outputs of an earlier try of %s left for housekeeping: %s", job_id, exc)
     if earlier:
         log.info("job %s: removed %d output(s) of an earlier try", job_id, len(earlier))
 
@@ -342,11 +355,53 @@ def _run_to_outcome(ctx: TaskContext, fn: TaskFunction) -> None:
     except (StudioError, ValueError) as exc:
         # Input problems found by an engine: the message names what to change.
         final(JobStatus.FAILED, message=str(exc))
+    except BlobStoreUnavailable as exc:
+        _retry_after_outage(ctx, exc)
+    except BlobNotFound as exc:
+        # The store has logged it (once); retrying cannot bring the file back.
+        final(JobStatus.FAILED, message=f"A file this job needs is missing from storage (#{str(exc.args[0])[:12]}). "
+                                        "Send the photo or video again, or pick another result.")
     except Exception:
         log.exception("job %s (%s) crashed", job_id, kind)
         final(JobStatus.FAILED, message=f"Something went wrong on our side (job {job_id}). Please try again.")
     else:
         final(JobStatus.DONE, result=result.model_dump(mode="json"), progress=1.0, stage="done")
+        ctx.resources.redis.delete(OUTAGE_PREFIX + job_id, RETRY_AT_PREFIX + job_id)
+
+
+def _retry_after_outage(ctx: TaskContext, exc: BlobStoreUnavailable) -> None:
+    """The blob store could not be reached or refused the credentials: the job goes back on its queue without
+    counting a try and runs again after ``blob_retry_s``, until the outage has lasted ``blob_outage_minutes``.
+
+    Whatever the job had written to the database was rolled back with its session, so no asset row points at
+    a blob that never arrived; blobs it did upload are unreferenced, and housekeeping removes them.
+    """
+    resources, job_id, settings = ctx.resources, ctx.job_id, ctx.settings
+    redis, jobs = resources.redis, resources.jobs
+    window_s = settings.blob_outage_minutes * 60
+    now = time.time()
+    redis.set(OUTAGE_PREFIX + job_id, now, nx=True, ex=int(window_s) + 3600)
+    since = float(redis.get(OUTAGE_PREFIX + job_id) or now)
+    if now - since >= window_s:
+        log.error("job %s failed: the blob store has been unavailable for %.0f min (%s)", job_id, window_s / 60, exc)
+        jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING], attempt=ctx.attempt,
+                        message=f"Results storage has been unavailable for {window_s / 60:.0f} minutes, so this job "
+                                "was stopped. Please try again later.")
+        redis.delete(OUTAGE_PREFIX + job_id, RETRY_AT_PREFIX + job_id)
+        return
+    log.warning("job %s: blob store unavailable (%s); it runs again in %.0f s", job_id, exc, settings.blob_retry_s)
+    redis.set(RETRY_AT_PREFIX + job_id, now + settings.blob_retry_s, ex=int(settings.blob_retry_s) + 3600)
+    if jobs.transition(job_id, JobStatus.QUEUED, expect=[JobStatus.RUNNING], attempt=ctx.attempt,
+                       message=STORE_UNAVAILABLE, attempts=ctx.attempt - 1, progress=0.0, stage="waiting for storage"):
+        jobs.requeue(job_id, ctx.kind, attempt=ctx.attempt)
+
+
+def _pause_for_storage(resources: WorkerResources, job_id: str) -> None:
+    """Wait out the pause a storage outage put on this job: the worker that picks it up too soon sleeps (an
+    outage stops every job, so its other work could not have run either)."""
+    due = resources.redis.get(RETRY_AT_PREFIX + job_id)
+    if due is not None:
+        time.sleep(max(0.0, min(float(due) - time.time(), resources.settings.blob_retry_s)))
 
 
 def task(fn: TaskFunction) -> Callable[[str], None]:

@@ -14,6 +14,7 @@ from rq.queue import Queue
 
 from core import queue as studio_queue
 from inference import runtime
+from inference.housekeeping import Housekeeper
 from inference.runtime import WorkerResources
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,14 @@ def run_worker(
     worker = StudioWorker(queues, resources=resources, name=name)
     recovery = Recovery(resources, interval_s=max(2.0, resources.settings.job_lease_seconds / 2))
     recovery.start()
+    # A burst worker (tests, one-off drains) leaves housekeeping to the long-running ones.
+    housekeeper = None if burst else Housekeeper(resources)
+    if housekeeper is not None:
+        housekeeper.start()
     try:
         return bool(worker.work(burst=burst, with_scheduler=False, logging_level="WARNING"))
     finally:
         recovery.stop()
+        if housekeeper is not None:
+            housekeeper.stop()
         resources.engines.clear()

@@ -21,7 +21,7 @@ from core.jobs import JobService
 from core.jobspecs import PersonaAnalyzeSpec
 from core.settings import Settings
 from inference.media import ffmpeg_exe, mux_audio, write_video
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import User
 from storage.repositories import jobs as job_repo
@@ -48,7 +48,7 @@ def target_photo() -> Image.Image:
 def analysed_persona(settings: Settings, db: Database, redis: Redis, user: User, *, name: str = "Lisa",
                      photos: list[tuple[str, Image.Image]] | None = None) -> int:
     """A ready persona made the way users make one: photos stored, then the real analysis job on a worker."""
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = LocalBlobStore(settings.blobs_dir)
     with db.session() as session:
         persona = persona_repo.create(session, owner_id=user.id, name=name)
         for filename, image in photos or persona_photos():

@@ -1,7 +1,8 @@
 """/animate as every front end sees it: which image is animated, what is refused, defaults, quotas, buttons.
 
-Each test runs on the embedded SQLite file and on PostgreSQL. The jobs are real rows on the real queue; the
-video worker itself is exercised end to end in test_console_e2e.
+Each test runs on the embedded layout (SQLite file, blob folder) and the production one (PostgreSQL, S3
+bucket). The jobs are real rows on the real queue; the video worker itself is exercised end to end in
+test_console_e2e.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from core.grammar import MOTIONS
 from core.messages import MAX_ACTION_BYTES, Incoming, Reply, Upload
 from core.presenter import present
 from core.settings import Settings
-from storage.db import Database
 from storage.models import Asset, Job, utcnow
 from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
@@ -37,9 +37,8 @@ def png(color: tuple[int, int, int], size: tuple[int, int] = (160, 96)) -> bytes
 
 
 @pytest.fixture
-def studio(settings: Settings, any_db: Database, redis: Redis) -> Iterator[Studio]:
-    url = any_db.engine.url.render_as_string(hide_password=False)
-    built = Studio.build(settings.model_copy(update={"database_url": url}), redis=redis, migrate=False)
+def studio(stack: Settings, redis: Redis) -> Iterator[Studio]:
+    built = Studio.build(stack, redis=redis, migrate=False)
     yield built
     built.close()
 
@@ -149,7 +148,7 @@ def test_an_attached_photo_becomes_an_uploaded_image_and_is_animated(studio: Stu
     uploaded = next(a for a in assets_of(studio) if a.id == job.spec["asset_id"])
     assert uploaded.kind == "image" and uploaded.tags == ["uploaded"] and uploaded.owner_id == owner_id(studio)
     assert (uploaded.width, uploaded.height, uploaded.mime) == (200, 120, "image/png")
-    with Image.open(studio.blobs.path(uploaded.blob)) as stored:
+    with Image.open(io.BytesIO(studio.blobs.read_bytes(uploaded.blob))) as stored:
         assert stored.size == (200, 120) and stored.getpixel((5, 5)) == (10, 200, 10)
     assert job.spec == {"asset_id": uploaded.id, "motion": "orbit", "seconds": None}
 

@@ -29,6 +29,22 @@ def test_compose_has_every_service() -> None:
     assert "STUDIO_DISCORD_TOKEN" in services["discord"]["environment"]
 
 
+def test_compose_keeps_blobs_in_the_object_store_and_shares_no_folder() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    studio = {name: spec for name, spec in services.items() if "build" in spec}
+    assert {"worker-gpu", "worker-cpu", "telegram", "discord", "web", "migrate", "storage-init"} <= set(studio)
+    for name, spec in studio.items():
+        env = spec["environment"]
+        assert env["STUDIO_BLOB_URL"].startswith("s3://") and env["STUDIO_S3_ENDPOINT_URL"], name
+        assert "AWS_ACCESS_KEY_ID" in env and "AWS_SECRET_ACCESS_KEY" in env, name
+    mounts = [volume.split(":")[0] for spec in studio.values() for volume in spec.get("volumes", [])
+              if not volume.endswith(":/models")]
+    assert len(mounts) == len(set(mounts)), f"a data folder shared between services: {mounts}"
+    assert services["storage-init"]["command"] == ["storage", "check", "--create-bucket"]
+    assert "objectstore" in services and services["objectstore"]["ports"] == ["127.0.0.1:8333:8333"]
+
+
 def test_compose_config_validates() -> None:
     if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         command = ["docker", "compose", "config", "-q"]
@@ -36,7 +52,8 @@ def test_compose_config_validates() -> None:
         command = ["docker-compose", "config", "-q"]
     else:
         pytest.skip("neither `docker compose` nor docker-compose is installed")
-    env = {**os.environ, "STUDIO_SECRET_KEY": "test-secret"}
+    env = {**os.environ, "STUDIO_SECRET_KEY": "test-secret", "AWS_ACCESS_KEY_ID": "studio",
+           "AWS_SECRET_ACCESS_KEY": "test-secret"}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 

@@ -2,7 +2,8 @@
 package stored as a zip, the link in the chat, and the web page that serves it, refuses it once it expired or
 was revoked, and never opens another user's package.
 
-Each test runs on the embedded SQLite file and on PostgreSQL.
+Each test runs on the embedded layout (SQLite file, blob folder) and the production one (PostgreSQL, S3
+bucket), the web page streaming the zip from either.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from core.settings import Settings
 from core.signing import sign
 from inference.export.label import jpeg_source_type
 from inference.media import ffmpeg_exe
-from storage.db import Database
 from storage.models import ExportPackage, Job, utcnow
 from storage.repositories import assets as asset_repo
 from storage.repositories import exports as export_repo
@@ -45,9 +45,8 @@ from tests.workers import drain
 
 
 @pytest.fixture
-def studio(settings: Settings, any_db: Database, redis: Redis) -> Iterator[Studio]:
-    url = any_db.engine.url.render_as_string(hide_password=False)
-    built = Studio.build(settings.model_copy(update={"database_url": url}), redis=redis, migrate=False)
+def studio(stack: Settings, redis: Redis) -> Iterator[Studio]:
+    built = Studio.build(stack, redis=redis, migrate=False)
     yield built
     built.close()
 

@@ -26,7 +26,7 @@ from inference.engines.faces.dlib_backend import load_dlib
 from inference.export.label import jpeg_source_type
 from inference.export.package import ExportSource, build_package
 from inference.media import ffmpeg_exe, probe, read_tags
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import ExportPackage
 from storage.repositories import assets as asset_repo
@@ -147,7 +147,7 @@ def test_nothing_to_package_is_refused(tmp_path: Path) -> None:
 
 def test_cancel_mid_export_leaves_nothing_behind(settings: Settings, db: Database, redis: Redis,
                                                  tmp_path: Path) -> None:
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = LocalBlobStore(settings.blobs_dir)
     clip = write_clip(tmp_path / "long.mp4", seconds=6.0, size="640x480")
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="alice")

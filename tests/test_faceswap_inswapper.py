@@ -24,7 +24,7 @@ from inference.engines.faceswap import INSWAPPER_MODEL, SourceFace, SwapRequest,
 from inference.engines.faceswap.inswapper import InswapperEngine, InswapperModel, load_inswapper
 from inference.identity import build_identity
 from inference.models.store import ModelStore
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
@@ -137,7 +137,7 @@ def test_auto_takes_inswapper_only_where_it_and_a_pack_are_installed(settings: S
 def test_a_job_swaps_with_inswapper_through_the_queue(settings: Settings, db: Database, redis: Redis,
                                                       models_dir: Path, analyzer: InsightFaceAnalyzer) -> None:
     cfg = settings.model_copy(update={"models_dir": models_dir, "model_profile": "cpu", "swap_engine": "inswapper"})
-    blobs = BlobStore(cfg.blobs_dir)
+    blobs = LocalBlobStore(cfg.blobs_dir)
     photo = _face_picture(96, 96, seed=1)
     face = analyzer.analyze(photo)[0]
     target = Image.fromarray(_face_picture(320, 224, seed=2))

@@ -18,7 +18,7 @@ from core.jobspecs import FaceSwapSpec
 from core.settings import Settings
 from inference.media import probe
 from inference.tasks.faceswap import Reference, best_reference, reference_score
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import Persona, User
 from storage.repositories import assets as asset_repo
@@ -38,7 +38,7 @@ def _user(db: Database, name: str = "alice") -> User:
 
 def _photo_asset(settings: Settings, db: Database, user: User, image: Image.Image, *, jpeg: bool = False) -> str:
     data = faces_data.jpeg_bytes(image) if jpeg else faces_data.png_bytes(image)
-    blob = BlobStore(settings.blobs_dir).put_bytes(data)
+    blob = LocalBlobStore(settings.blobs_dir).put_bytes(data)
     with db.session() as session:
         return asset_repo.create(session, owner_id=user.id, kind="image", blob=blob,
                                  mime="image/jpeg" if jpeg else "image/png", width=image.width,
@@ -47,7 +47,7 @@ def _photo_asset(settings: Settings, db: Database, user: User, image: Image.Imag
 
 def _video_asset(settings: Settings, db: Database, user: User, path: Path) -> str:
     """A video as the assistant stores an upload: bytes and container type only, size and length unknown."""
-    blob = BlobStore(settings.blobs_dir).put_file(path)
+    blob = LocalBlobStore(settings.blobs_dir).put_file(path)
     with db.session() as session:
         return asset_repo.create(session, owner_id=user.id, kind="video", blob=blob, mime="video/mp4",
                                  tags=["uploaded"], origin="uploaded").id
@@ -91,7 +91,7 @@ def test_photo_swap_is_stored_with_its_likeness(settings: Settings, db: Database
     assert (media["kind"], media["mime"], media["filename"]) == ("image", "image/png", f"{job.id}.png")
     assert (media["width"], media["height"]) == (512, 515) and media["duration_s"] is None
     assert media["caption"].startswith("Lisa · landmark swap · likeness ")
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = LocalBlobStore(settings.blobs_dir)
     assert media["size_bytes"] == blobs.path(media["blob"]).stat().st_size > 0
     with db.session() as session:
         (asset,) = asset_repo.for_job(session, job_id=job.id)
@@ -128,7 +128,7 @@ def test_a_jpeg_stays_a_jpeg_and_a_weak_likeness_is_said(settings: Settings, db:
         (note,) = asset.meta["notes"]
     assert note.startswith(f"Weak likeness: the face matches Lisa at {asset.identity_score:.2f} (a clear match is ")
     assert job.result["message"].endswith(note)
-    assert Image.open(io.BytesIO(BlobStore(settings.blobs_dir).read_bytes(media["blob"]))).format == "JPEG"
+    assert Image.open(io.BytesIO(LocalBlobStore(settings.blobs_dir).read_bytes(media["blob"]))).format == "JPEG"
 
 
 def test_video_swap_end_to_end(settings: Settings, db: Database, redis: Redis, tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_video_swap_end_to_end(settings: Settings, db: Database, redis: Redis, t
     assert (media["kind"], media["mime"], media["filename"]) == ("video", "video/mp4", f"{job.id}.mp4")
     assert (media["width"], media["height"], media["duration_s"]) == (480, 320, 2.0)
     assert " · 2.0 s · likeness " in media["caption"]
-    info = probe(BlobStore(settings.blobs_dir).path(media["blob"]), count_frames=True)
+    info = probe(LocalBlobStore(settings.blobs_dir).path(media["blob"]), count_frames=True)
     assert (info.frames, info.fps, info.has_audio, info.codec) == (24, 12.0, True, "h264")
     with db.session() as session:
         (asset,) = asset_repo.for_job(session, job_id=job.id)
@@ -173,7 +173,7 @@ def test_no_face_too_long_and_not_ready_are_refused(settings: Settings, db: Data
     with db.session() as session:
         unready = persona_repo.create(session, owner_id=user.id, name="Nia").id
     short_limit = settings.model_copy(update={"swap_max_seconds": 1.0})
-    before = set(BlobStore(settings.blobs_dir).digests())
+    before = set(LocalBlobStore(settings.blobs_dir).digests())
 
     cases = [
         (settings, {"persona_id": persona_id, "asset_id": coffee},
@@ -193,7 +193,7 @@ def test_no_face_too_long_and_not_ready_are_refused(settings: Settings, db: Data
         assert job.status == "failed" and (job.error or "").startswith(expected), (spec, job.error)
         with db.session() as session:
             assert asset_repo.for_job(session, job_id=job.id) == []
-    assert set(BlobStore(settings.blobs_dir).digests()) == before
+    assert set(LocalBlobStore(settings.blobs_dir).digests()) == before
     assert _leftovers(settings) == []
 
 
@@ -220,7 +220,7 @@ def test_cancel_mid_video_leaves_nothing_behind(settings: Settings, db: Database
     persona_id = faceswap_data.analysed_persona(settings, db, redis, user)
     clip = faceswap_data.moving_face_clip(tmp_path / "clip.mp4", faceswap_data.target_photo(), seconds=10, fps=24)
     target_id = _video_asset(settings, db, user, clip)
-    before = set(BlobStore(settings.blobs_dir).digests())
+    before = set(LocalBlobStore(settings.blobs_dir).digests())
     jobs = JobService(db=db, redis=redis, settings=settings)
     job_id = jobs.submit(user=user, spec=FaceSwapSpec(persona_id=persona_id, asset_id=target_id),
                          chat=CHAT).job_id
@@ -233,7 +233,7 @@ def test_cancel_mid_video_leaves_nothing_behind(settings: Settings, db: Database
         assert asset_repo.for_job(session, job_id=job_id) == []
     assert _leftovers(settings) == []
     assert not [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
-    assert set(BlobStore(settings.blobs_dir).digests()) == before
+    assert set(LocalBlobStore(settings.blobs_dir).digests()) == before
 
 
 def test_the_most_frontal_sharp_large_reference_is_the_source() -> None:

@@ -13,7 +13,7 @@ from core.delivery import DeliveryConsumer
 from core.errors import UsageError
 from core.jobs import JobService
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import User
 from storage.repositories import assets as asset_repo
@@ -67,7 +67,7 @@ def test_image_job_stores_assets_and_png_blobs(tiny_settings: Settings, db: Data
     media = job.result["media"]
     assert [m["kind"] for m in media] == ["image", "image"]
     assert job.result["asset_ids"] == [m["asset_id"] for m in media]
-    blobs = BlobStore(tiny_settings.blobs_dir)
+    blobs = LocalBlobStore(tiny_settings.blobs_dir)
     with db.session() as session:
         assets = asset_repo.for_job(session, job_id=job.id)
         assert {a.id for a in assets} == set(job.result["asset_ids"])

@@ -16,7 +16,7 @@ from core.settings import Settings
 from inference.engines.image import ImageRequest
 from inference.engines.lora import LoraTrainer, LoraTrainingRequest
 from inference.tasks.train import crop_reference
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import LoraWeights
 from storage.repositories import assets as asset_repo
@@ -90,7 +90,7 @@ def test_face_box_crops_a_square_around_the_face() -> None:
 def test_train_jobs_add_versions_and_imagine_uses_the_active_lora(tiny_settings: Settings,
                                                                    db: Database, redis: Redis) -> None:
     settings = tiny_settings.model_copy(update={"lora_steps": 3})
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = LocalBlobStore(settings.blobs_dir)
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="alice")
         persona = persona_repo.create(session, owner_id=user.id, name="Ava")

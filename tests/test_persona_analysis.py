@@ -11,7 +11,7 @@ from redis import Redis
 from core.jobs import JobService
 from core.jobspecs import PersonaAnalyzeSpec
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import Persona, ReferenceImage
 from storage.repositories import jobs as job_repo
@@ -30,7 +30,7 @@ def _tom_photos(count: int) -> list[tuple[str, Image.Image]]:
 
 def _analyse(settings: Settings, db: Database, redis: Redis,
              photos: list[tuple[str, Image.Image]]) -> tuple[int, dict[str, Any], str]:
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = LocalBlobStore(settings.blobs_dir)
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="alice")
         persona = persona_repo.create(session, owner_id=user.id, name="Tom")
@@ -78,7 +78,7 @@ def test_good_photos_make_a_ready_persona_with_a_card(settings: Settings, db: Da
     (media,) = result["media"]
     assert media["blob"] == persona.card_blob and media["filename"] == "persona-card.png"
     assert media["kind"] == "image" and "Tom" in media["caption"]
-    card = Image.open(io.BytesIO(BlobStore(settings.blobs_dir).read_bytes(media["blob"])))
+    card = Image.open(io.BytesIO(LocalBlobStore(settings.blobs_dir).read_bytes(media["blob"])))
     assert card.format == "PNG" and card.width > 4 * 192
 
 
@@ -101,10 +101,10 @@ def test_photo_without_a_face_and_group_photo_are_refused_by_name(settings: Sett
     assert card["blob"] == persona.card_blob
     assert marked["filename"] == "party-faces.jpg" and marked["kind"] == "image"
     assert marked["caption"].startswith("party.jpg shows 6 faces") and "boxed" in marked["caption"]
-    picture = Image.open(io.BytesIO(BlobStore(settings.blobs_dir).read_bytes(marked["blob"])))
+    picture = Image.open(io.BytesIO(LocalBlobStore(settings.blobs_dir).read_bytes(marked["blob"])))
     assert picture.format == "JPEG" and picture.size == group().size
     # The refused photos' blobs went with their rows; the boxed copy is kept for the chat to send.
-    stored = set(BlobStore(settings.blobs_dir).digests())
+    stored = set(LocalBlobStore(settings.blobs_dir).digests())
     assert {ref.blob for ref in refs} | {persona.card_blob, marked["blob"]} == stored
 
 

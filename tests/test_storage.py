@@ -1,8 +1,7 @@
-"""Storage on both databases: migrations match the models, repositories scope by owner, blobs are safe."""
+"""Storage on both databases: migrations match the models, repositories scope by owner (blobs: test_blobs)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
-from storage.blobs import BlobNotFound, BlobStore, InvalidDigest
 from storage.db import Database
 from storage.migrate import downgrade, upgrade
 from storage.models import Base
@@ -99,57 +97,6 @@ def test_persona_delete_cascades_to_references(any_db: Database) -> None:
         session.delete(persona)
     with any_db.session() as session:
         assert not blob_refs.in_use(session, blob="a" * 64)
-
-
-def test_blob_store_round_trip_and_dedup(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "blobs")
-    first = store.put_bytes(b"hello")
-    assert store.put_bytes(b"hello") == first
-    assert store.read_bytes(first) == b"hello"
-    assert store.path(first).relative_to(store.root).parts[:2] == (first[:2], first[2:4])
-    assert list(store.digests()) == [first]
-    assert store.delete(first) and not store.exists(first)
-    with pytest.raises(BlobNotFound):
-        store.read_bytes(first)
-
-
-@pytest.mark.parametrize("bad", ["../../etc/passwd", "A" * 64, "abc", "/" + "a" * 63, "a" * 63 + "/"])
-def test_blob_store_never_turns_input_into_paths(tmp_path: Path, bad: str) -> None:
-    store = BlobStore(tmp_path / "blobs")
-    with pytest.raises(InvalidDigest):
-        store.path(bad)
-
-
-def test_blob_store_leaves_nothing_half_written(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "blobs")
-
-    class Exploding:
-        def __init__(self) -> None:
-            self.calls = 0
-
-        def read(self, size: int = -1) -> bytes:
-            self.calls += 1
-            if self.calls > 2:
-                raise OSError("disk went away")
-            return b"x" * 1024
-
-    with pytest.raises(OSError):
-        store.put_stream(Exploding())  # type: ignore[arg-type]
-    assert list(store.digests()) == []
-    assert list((store.root / "tmp").iterdir()) == []
-
-
-def test_blob_store_concurrent_writers_of_same_content(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "blobs")
-    data = b"y" * 3_000_000
-    digests: list[str] = []
-    threads = [threading.Thread(target=lambda: digests.append(store.put_bytes(data))) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(set(digests)) == 1
-    assert store.read_bytes(digests[0]) == data
 
 
 def test_a_stale_try_cannot_overwrite_the_retry(any_db: Database) -> None:

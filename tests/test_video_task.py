@@ -28,7 +28,7 @@ from inference.models.store import ModelStore
 from inference.models.tiny_video import make_tiny_video
 from inference.runtime import TaskContext
 from inference.tasks.video import _likeness, _Source, choose_motion
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import Persona, User
 from storage.repositories import assets as asset_repo
@@ -58,7 +58,7 @@ def _image_asset(settings: Settings, db: Database, user: User, *, persona_id: in
     picture = Image.fromarray(skimage.data.astronaut()).resize(size)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
-    blob = BlobStore(settings.blobs_dir).put_bytes(buffer.getvalue())
+    blob = LocalBlobStore(settings.blobs_dir).put_bytes(buffer.getvalue())
     with db.session() as session:
         asset = asset_repo.create(session, owner_id=user.id, kind=kind, blob=blob,
                                   mime="image/png" if kind == "image" else "video/mp4", width=size[0],
@@ -106,7 +106,7 @@ def test_preset_clip_is_stored_as_a_video_asset(video_settings: Settings, db: Da
     assert media["kind"] == "video" and media["mime"] == "video/mp4" and media["filename"] == f"{job.id}.mp4"
     assert (media["width"], media["height"], media["duration_s"]) == (128, 84, 2.0)
     assert "zoom-in" in media["caption"]
-    blobs = BlobStore(video_settings.blobs_dir)
+    blobs = LocalBlobStore(video_settings.blobs_dir)
     assert media["size_bytes"] == blobs.path(media["blob"]).stat().st_size > 0
     info = probe(blobs.path(media["blob"]), count_frames=True)
     assert (info.width, info.height, info.fps, info.frames, info.codec) == (128, 84, 12.0, 24, "h264")
@@ -149,7 +149,7 @@ def test_ai_motion_runs_the_tiny_model(video_settings: Settings, db: Database, r
     assert job.status == "done", job.error
     assert job.result["message"].startswith(f"2 s AI animation of {source_id}")
     (media,) = job.result["media"]
-    info = probe(BlobStore(video_settings.blobs_dir).path(media["blob"]), count_frames=True)
+    info = probe(LocalBlobStore(video_settings.blobs_dir).path(media["blob"]), count_frames=True)
     assert (info.width, info.height, info.frames) == (64, 32, 25)  # 3:2 in multiples of 32; 24 → 8k + 1
     with db.session() as session:
         (asset,) = asset_repo.for_job(session, job_id=job.id)
@@ -301,7 +301,7 @@ def test_cancel_mid_clip_leaves_nothing_behind(video_settings: Settings, db: Dat
         assert asset_repo.for_job(session, job_id=job_id) == []
     assert _temp_leftovers(settings) == []
     assert not [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
-    assert list(BlobStore(settings.blobs_dir).digests()) == [_source_blob(db, user, source_id)]
+    assert list(LocalBlobStore(settings.blobs_dir).digests()) == [_source_blob(db, user, source_id)]
 
 
 def _source_blob(db: Database, user: User, asset_id: str) -> str:

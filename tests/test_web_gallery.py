@@ -20,7 +20,7 @@ from bots.web.gallery import Filters, load_page
 from core import links
 from core.settings import Settings
 from core.signing import sign
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, LocalBlobStore
 from storage.db import Database
 from storage.models import Asset
 from storage.repositories import users as user_repo
@@ -31,7 +31,7 @@ from tests.web_support import add_asset, gallery_token, make_clip, owner, person
 @pytest.fixture
 def store(settings: Settings, any_db: Database) -> tuple[Settings, Database, BlobStore]:
     url = any_db.engine.url.render_as_string(hide_password=False)
-    return settings.model_copy(update={"database_url": url}), any_db, BlobStore(settings.blobs_dir)
+    return settings.model_copy(update={"database_url": url}), any_db, LocalBlobStore(settings.blobs_dir)
 
 
 def headings(html: str) -> list[str]:

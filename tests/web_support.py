@@ -33,7 +33,7 @@ from core.platforms import PRESETS
 from core.settings import Settings
 from inference.export.package import ExportSource, build_package
 from inference.media import ffmpeg_exe
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, LocalBlobStore
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import ExportPackage, new_id, utcnow
@@ -307,7 +307,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[S
                             _env_file=None)  # type: ignore[call-arg]
         db = Database(settings.resolved_database_url)
         upgrade(db.engine)
-        blobs = BlobStore(settings.blobs_dir)
+        blobs = LocalBlobStore(settings.blobs_dir)
         workdir = root / "work"
         workdir.mkdir()
         seeded = seed_studio(settings, db, blobs, workdir)

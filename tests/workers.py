@@ -16,7 +16,7 @@ from core.settings import Settings
 from inference.engine_cache import EngineCache
 from inference.runtime import WorkerResources
 from inference.worker import run_worker
-from storage.blobs import BlobStore
+from storage.blobs import open_blob_store
 from storage.db import Database
 from storage.repositories import jobs as job_repo
 
@@ -29,7 +29,7 @@ def resources(settings: Settings, db: Database, redis: Redis) -> WorkerResources
         settings=settings,
         db=db,
         redis=redis,
-        blobs=BlobStore(settings.blobs_dir),
+        blobs=open_blob_store(settings, cache=True),
         engines=EngineCache(settings.engine_memory_budget_mb * 2**20),
     )
 
@@ -76,6 +76,8 @@ def env_for(settings: Settings) -> dict[str, str]:
         STUDIO_MODEL_PROFILE=settings.model_profile,
         STUDIO_JOB_LEASE_SECONDS=str(settings.job_lease_seconds),
         STUDIO_PROGRESS_INTERVAL_S=str(settings.progress_interval_s),
+        STUDIO_BLOB_URL=settings.blob_url or "",
+        STUDIO_S3_ENDPOINT_URL=settings.s3_endpoint_url or "",
     )
     return env
 

@@ -23,7 +23,7 @@ from inference.engines.faces import choose_backend, load_analyzer
 from inference.identity import PersonaIdentity
 from inference.runtime import WorkerResources
 from inference.worker import StudioWorker
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Asset, Job, User
@@ -72,7 +72,7 @@ class BenchStudio:
         self.db = Database(self.settings.resolved_database_url)
         upgrade(self.db.engine)
         self.resources = WorkerResources(
-            settings=self.settings, db=self.db, redis=self.redis, blobs=BlobStore(self.settings.blobs_dir),
+            settings=self.settings, db=self.db, redis=self.redis, blobs=LocalBlobStore(self.settings.blobs_dir),
             engines=EngineCache(self.settings.engine_memory_budget_mb * 2**20))
         self.jobs = JobService(db=self.db, redis=self.redis, settings=self.settings)
         self.gate_engine = ""

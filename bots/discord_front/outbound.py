@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import aiohttp
 import discord
 
-from bots.delivery_lanes import RunSync
+from bots.delivery_lanes import RunSync, stored_media
 from core import links
 from core.messages import Button, Media, Reply
 from core.settings import Settings
@@ -160,9 +160,9 @@ class Outbox:
 
     async def plan(self, reply: Reply, *, upload_limit: int) -> list[Part]:
         """The messages that show ``reply``: text first, files in tens, links for files over ``upload_limit``."""
-        notes: list[str] = []
         sendable: list[Media] = []
-        for media in reply.media:
+        stored, notes = await self.run_sync(stored_media, self.blobs, reply.media)
+        for media in stored:
             size = media.size_bytes or self.blobs.size(media.blob)
             if size > upload_limit:
                 link = await self.run_sync(self.download_link, media.asset_id)

@@ -27,7 +27,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bots.delivery_lanes import RunSync
+from bots.delivery_lanes import RunSync, stored_media
 from core import links
 from core.messages import Button, Media, Reply
 from core.settings import Settings
@@ -177,7 +177,9 @@ class Outbox:
         text = reply.text.strip()
         steps: list[Step] = []
         sendable: list[Media] = []
-        for media in reply.media:
+        stored, missing = await self.run_sync(stored_media, self.blobs, reply.media)
+        steps.extend(self._text_step(chat_id, note, None, reply_to) for note in missing)
+        for media in stored:
             size = media.size_bytes or self.blobs.size(media.blob)
             if size > self.upload_limit:
                 link = await self.run_sync(self.download_link, media.asset_id)

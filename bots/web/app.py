@@ -26,7 +26,7 @@ from bots.web.packages import ZipIndex
 from bots.web.pages import STATIC, Pages
 from bots.web.previews import Previews, find_ffmpeg
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import open_blob_store
 from storage.db import Database
 
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings, *, posters: bool = True) -> FastAPI:
     ``posters=False`` makes no video poster frames even where ffmpeg is found (video tiles show a placeholder).
     """
     protect_access_log()
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = open_blob_store(settings)
     binary = find_ffmpeg() if posters else None
     pages = Pages()
     web = WebContext(settings=settings, database=Database(settings.resolved_database_url), blobs=blobs,

@@ -1,7 +1,11 @@
 """Every byte the web page serves comes out of the blob store through here: a window of one blob (a whole file,
 or one member stored inside an export zip) streamed with HTTP Range support, and blobs read for previews.
 
-Keeping blob access in these few functions means a different blob backend changes this module only.
+The page streams from the store rather than redirecting to a presigned store URL: the bucket stays private and
+need not be reachable from the internet at all; a revoked or expired link stops working on the next request (a
+presigned URL keeps working until it expires); and every download passes the counting rule. The bytes pass
+through this process, but the store's own Range support keeps that to what the browser asked for. A store out
+of reach or a missing file raise ``BlobStoreUnavailable``/``BlobNotFound``, which become short pages (503, 404).
 """
 
 from __future__ import annotations
@@ -92,10 +96,10 @@ def open_blob(blobs: BlobStore, digest: str) -> BinaryIO:
 
 
 def read_window(blobs: BlobStore, digest: str, offset: int, length: int) -> bytes:
-    """``length`` bytes of ``digest`` from ``offset``."""
-    with open_blob(blobs, digest) as source:
-        source.seek(offset)
-        return source.read(length)
+    """``length`` bytes of ``digest`` from ``offset`` (only those travel from a remote store)."""
+    if length <= 0:
+        return b""
+    return b"".join(blobs.read_range(digest, offset, offset + length - 1))
 
 
 @contextmanager
@@ -103,22 +107,18 @@ def blob_file(blobs: BlobStore, digest: str, *, offset: int = 0, length: int | N
               scratch: Path | None = None) -> Iterator[Path]:
     """A local file holding ``digest`` (or its window at ``offset``), for tools that need a path (ffmpeg).
 
-    The whole blob of a local store is used in place; a window is copied into ``scratch`` and removed after.
+    A whole blob of a local store is used in place (a remote one is fetched into a temporary folder); a window
+    is copied into ``scratch``. Either copy is removed after.
     """
     if offset == 0 and length is None:
-        yield blobs.path(digest)
+        with tempfile.TemporaryDirectory(dir=scratch, prefix="blob-") as folder:
+            yield blobs.fetch(digest, into=Path(folder))
         return
+    end = (offset + length - 1) if length is not None else blob_size(blobs, digest) - 1
     with tempfile.NamedTemporaryFile(dir=scratch, prefix="window-", suffix=".bin") as copy:
-        with open_blob(blobs, digest) as source:
-            source.seek(offset)
-            remaining = length
-            while remaining is None or remaining > 0:
-                chunk = source.read(CHUNK if remaining is None else min(CHUNK, remaining))
-                if not chunk:
-                    break
+        if end >= offset:
+            for chunk in blobs.read_range(digest, offset, end):
                 copy.write(chunk)
-                if remaining is not None:
-                    remaining -= len(chunk)
         copy.flush()
         yield Path(copy.name)
 
@@ -129,14 +129,23 @@ def blob_response(blobs: BlobStore, digest: str, request: Request, *, media_type
     """Stream ``length`` bytes of ``digest`` from ``offset`` (default: all of it) as a file called ``filename``.
 
     Range requests are answered with 206, so video players can start at once and seek, and interrupted
-    downloads resume. ``inline`` shows the file in the browser instead of saving it.
+    downloads resume; the digest (and window) is a strong ETag, so a repeat visit gets 304 and ``If-Range`` is
+    honoured. ``inline`` shows the file in the browser instead of saving it.
     """
-    size = (blob_size(blobs, digest) - offset) if length is None else length
-    headers = {"Accept-Ranges": "bytes", "Content-Disposition": content_disposition(filename, inline=inline)}
+    size = (blobs.info(digest).size - offset) if length is None else length
+    # Content-addressed: the digest names these bytes for ever, so it is a strong validator.
+    etag = f'"{digest[:32]}-{offset}-{size}"'
+    headers = {"Accept-Ranges": "bytes", "Content-Disposition": content_disposition(filename, inline=inline),
+               "ETag": etag}
     if cache_control:
         headers["Cache-Control"] = cache_control
+    if etag in (request.headers.get("if-none-match") or ""):
+        return Response(status_code=304, headers=headers)
+    wanted = request.headers.get("range")
+    if request.headers.get("if-range") not in (None, etag):
+        wanted = None  # the client's partial copy is of something else: send it whole
     try:
-        window = requested_window(request.headers.get("range"), size)
+        window = requested_window(wanted, size)
     except RangeNotSatisfiable:
         return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
     status = 206 if window is not None else 200
@@ -152,14 +161,6 @@ def blob_response(blobs: BlobStore, digest: str, request: Request, *, media_type
 
 
 def _read_window(blobs: BlobStore, digest: str, start: int, length: int) -> Iterator[bytes]:
-    # A plain generator: Starlette runs it on a worker thread, so slow disks never block the event loop.
-    with open_blob(blobs, digest) as source:
-        source.seek(start)
-        remaining = length
-        while remaining > 0:
-            chunk = source.read(min(CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
+    # A plain generator: Starlette runs it on a worker thread, so slow disks and stores never block the event loop.
+    yield from blobs.read_range(digest, start, start + length - 1)
 

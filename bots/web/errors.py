@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bots.web.logs import redact
 from bots.web.pages import Pages
+from storage.blobs import BlobNotFound, BlobStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,13 @@ LINK_INVALID = Notice(403, "This link is not valid",
                       "Check that it was copied whole. " + ANOTHER_LINK)
 SINGLE_FILE = Notice(403, "This link opens one file only",
                      "It was sent for one large result and opens nothing else. " + ANOTHER_LINK)
+# The blob store behind every file.
+STORE_UNAVAILABLE = Notice(503, "Downloads are briefly unavailable",
+                           "The file store cannot be reached right now. Your files are kept: try again in a few "
+                           "minutes.")
+FILE_MISSING = Notice(404, "This file is missing",
+                      "The link is fine, but the file is no longer in storage. Ask the bot for the result again, "
+                      "or make it anew.")
 ITEM_GONE = Notice(404, "This file is no longer here",
                    "It was deleted, or it is not among yours. Go back to your gallery and choose another.")
 
@@ -113,9 +121,20 @@ def install_error_pages(app: FastAPI, pages: Pages) -> None:
     async def invalid(_request: Request, _exc: Exception) -> HTMLResponse:
         return notice_page(pages, BAD_REQUEST)
 
+    async def store_down(_request: Request, exc: Exception) -> HTMLResponse:
+        log.warning("blob store unavailable: %s", exc)
+        response = notice_page(pages, STORE_UNAVAILABLE)
+        response.headers["Retry-After"] = "60"
+        return response
+
+    async def file_missing(_request: Request, _exc: Exception) -> HTMLResponse:
+        return notice_page(pages, FILE_MISSING)
+
     app.add_exception_handler(PageError, page_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(BlobStoreUnavailable, store_down)
+    app.add_exception_handler(BlobNotFound, file_missing)
 
 
 class CatchErrors:

@@ -6,6 +6,7 @@ builds the message's context (``Turn``) and dispatches.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
@@ -18,16 +19,19 @@ from core.grammar import Command
 from core.jobs import JobService
 from core.messages import Incoming, Reply
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, BlobStoreUnavailable
 from storage.db import Database
 from storage.repositories import jobs as job_repo
 
 Handler = Callable[[Turn, Any], list[Reply]]
 FEATURES = (personas, imagine, animate, swap, export, account, jobs)
+STORAGE_UNAVAILABLE = ("Storage is temporarily unavailable, so that could not be saved or shown. Nothing of yours "
+                       "is lost: send it again in a few minutes.")
 UPLOAD_HINT = ("Got your file. To build a persona from photos start with /persona new <name>; to turn a photo into "
                "a short video send it with /animate as its caption, or reply /animate to it.")
 
-__all__ = ["USER_SETTINGS", "Assistant"]
+__all__ = ["STORAGE_UNAVAILABLE", "USER_SETTINGS", "Assistant"]
+log = logging.getLogger(__name__)
 
 
 def _table(attribute: str) -> dict[type, Handler]:
@@ -80,6 +84,10 @@ class Assistant:
                 return handler(Turn(self.services, msg, session))
         except StudioError as exc:
             return [Reply(text=str(exc), error=True)]
+        except BlobStoreUnavailable as exc:
+            # The turn's rows were rolled back with its session: nothing half-saved points at a missing file.
+            log.warning("blob store unavailable: %s", exc)
+            return [Reply(text=STORAGE_UNAVAILABLE, error=True)]
 
     def _message(self, turn: Turn) -> list[Reply]:
         text = turn.msg.text.strip()

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 from core import actions, grammar
 from core.assistant.turn import Turn
 from core.errors import InvalidUpload, StudioError, UsageError
 from core.jobspecs import PersonaAnalyzeSpec, TrainSpec
 from core.limits import MAX_PHOTOS, MIN_PHOTOS
 from core.messages import Media, Reply
+from storage.blobs import BlobStoreUnavailable
 from storage.models import Persona, utcnow
 from storage.repositories import blob_refs
 from storage.repositories import personas as persona_repo
 from storage.states import PersonaStatus
+
+log = logging.getLogger(__name__)
 
 
 def new(turn: Turn, cmd: grammar.PersonaNew) -> list[Reply]:
@@ -183,8 +188,11 @@ def _delete(turn: Turn, persona: Persona) -> None:
     turn.session.flush()
     freed = blob_refs.unused(turn.session, digests)
     turn.session.commit()
-    for digest in freed:
-        turn.services.blobs.delete(digest)
+    try:
+        for digest in freed:
+            turn.services.blobs.delete(digest)
+    except BlobStoreUnavailable as exc:  # the rows are gone: the files are left to housekeeping, not the user
+        log.warning("blobs left for housekeeping: %s", exc)
 
 
 def train(turn: Turn, cmd: grammar.PersonaTrain) -> list[Reply]:

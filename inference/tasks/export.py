@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -23,9 +24,9 @@ from inference.engines.faces import FaceAnalyzer, choose_backend, engine_key, lo
 from inference.export.fit import Box
 from inference.export.package import BuiltPackage, ExportSource, FaceFinder, build_package
 from inference.runtime import TaskContext, task
+from storage.housekeeping import prune_expired_exports
 from storage.models import Asset, new_id, utcnow
 from storage.repositories import assets as asset_repo
-from storage.repositories import blob_refs
 from storage.repositories import exports as export_repo
 from storage.repositories import personas as persona_repo
 
@@ -47,7 +48,7 @@ def _prompt(session: Session, asset: Asset, owner_id: int) -> str:
     return prompt if isinstance(prompt, str) else ""
 
 
-def _read_sources(ctx: TaskContext, spec: ExportSpec, notes: list[str]) -> list[ExportSource]:
+def _read_sources(ctx: TaskContext, spec: ExportSpec, notes: list[str], workdir: Path) -> list[ExportSource]:
     sources = []
     with ctx.db.session() as session:
         for asset_id in spec.asset_ids:
@@ -59,7 +60,7 @@ def _read_sources(ctx: TaskContext, spec: ExportSpec, notes: list[str]) -> list[
             if asset.persona_id is not None:
                 persona = persona_repo.get_owned(session, persona_id=asset.persona_id, owner_id=ctx.content_owner_id)
             sources.append(ExportSource(
-                asset_id=asset.id, kind=asset.kind, path=ctx.blobs.path(asset.blob),
+                asset_id=asset.id, kind=asset.kind, path=ctx.blobs.fetch(asset.blob, into=workdir),
                 prompt=_prompt(session, asset, ctx.content_owner_id),
                 persona=persona.name if persona is not None else None,
             ))
@@ -93,15 +94,8 @@ def _face_finder(ctx: TaskContext) -> FaceFinder:
 
 
 def _prune_expired(ctx: TaskContext) -> None:
-    """Delete the zips of packages whose links have expired (their rows stay, so old links say "expired")."""
-    with ctx.db.session() as session:
-        stale = export_repo.expired_with_files(session)
-        digests = [package.blob for package in stale if package.blob]
-        for package in stale:
-            package.blob = None
-        freed = blob_refs.unused(session, digests)
-    for digest in freed:
-        ctx.blobs.delete(digest)
+    """Delete the zips of packages whose links have expired (housekeeping does it too, on a timer)."""
+    prune_expired_exports(ctx.db, ctx.blobs)
 
 
 def _export(ctx: TaskContext) -> ExportResult:
@@ -113,12 +107,12 @@ def _export(ctx: TaskContext) -> ExportResult:
     ctx.progress(0.01, "reading your files")
     _prune_expired(ctx)
     notes: list[str] = []
-    sources = _read_sources(ctx, spec, notes)
     created = utcnow().replace(microsecond=0)
     expires = created + timedelta(hours=settings.export_ttl_hours)
     package_id = new_id()
     start, end = FILES_SHARE
     with ctx.workdir() as workdir:
+        sources = _read_sources(ctx, spec, notes, workdir)
         built = build_package(sources, platforms.get(spec.platform), workdir=workdir, package_id=package_id,
                               created_at=created, expires_at=expires, find_faces=_face_finder(ctx),
                               progress=lambda fraction, stage: ctx.progress(start + fraction * (end - start), stage))

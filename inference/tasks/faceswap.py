@@ -214,7 +214,7 @@ def _swap(ctx: TaskContext) -> JobResult:
         target: np.ndarray | Path
         info: VideoInfo | None = None
         if job.kind == "video":
-            target = ctx.blobs.path(job.blob)
+            target = ctx.blobs.fetch(job.blob, into=workdir)
             info = _video_info(ctx, job, target)
         else:
             target = load_rgb(ctx.blobs.read_bytes(job.blob))

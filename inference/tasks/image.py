@@ -137,7 +137,8 @@ def _apply_lora(ctx: TaskContext, engine: ImageEngine, inputs: _JobInputs) -> st
         return None
     name = adapter_name(lora)
     if name not in engine.adapters:
-        engine.load_adapter(name, ctx.blobs.path(lora.blob))
+        with ctx.workdir() as workdir:  # the weights are read into memory; the file goes with the folder
+            engine.load_adapter(name, ctx.blobs.fetch(lora.blob, into=workdir))
     return name
 
 

@@ -208,8 +208,8 @@ def _save(ctx: TaskContext, persona_id: int, name: str, photos: list[_Photo],
 
     contents: list[bytes | Path] = [*cards, *(p.marked for p in boxed if p.marked)]
     card_blob, unused, boxed_blobs = ctx.store(contents, write)
-    for blob in unused:  # files go only once the rows that named them are gone for good
-        ctx.blobs.delete(blob)
+    for blob in unused:  # committed already: a store outage now must not send the job round again
+        ctx.discard_blob(blob)
     marked = [(p.label, digest, p.reason or "") for p, digest in zip(boxed, boxed_blobs, strict=True)]
     ctx.progress(1.0, "done")
     return _result(persona_id, name, accepted, rejected, card_blob, analyzer, marked)

@@ -24,3 +24,11 @@ def unused(session: Session, digests: Iterable[str]) -> list[str]:
     """
     session.flush()
     return sorted(digest for digest in set(digests) if not in_use(session, blob=digest))
+
+
+def referenced(session: Session) -> set[str]:
+    """Every digest some row refers to (housekeeping compares the store's listing with it)."""
+    found: set[str] = set()
+    for column in _COLUMNS:
+        found.update(digest for digest in session.scalars(select(column).distinct()) if digest)
+    return found

@@ -15,7 +15,7 @@ from core.jobs import JobService
 from core.jobspecs import ImageSpec
 from core.messages import Button, Media, Reply
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.repositories import users as user_repo
 from storage.states import JobStatus
@@ -146,7 +146,7 @@ def test_a_refusal_drops_the_result_instead_of_retrying_forever(bot: Bot, db: Da
         "the DM is closed: one try, no retries, nothing more sent for that event"
 
 
-def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> None:
+def test_a_result_whose_file_left_the_store_is_named_once(bot: Bot, db: Database) -> None:
     fake = bot.fake
     jobs: JobService = bot.studio.jobs
     with db.session() as session:
@@ -158,8 +158,8 @@ def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> N
                "size_bytes": 10}
     assert jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING], result={"media": [missing]})
     fake.wait_call("send", channel_id=DM_BOB, contains="image done")
-    time.sleep(1.0)
-    assert bot.pending() >= 1, "an event whose result could not be shown is kept for a retry, not dropped"
+    fake.wait_call("send", channel_id=DM_BOB, contains="gone.png could not be sent: its file is missing from storage")
+    fake.wait_for(lambda: bot.pending() == 0, what="retrying cannot bring the file back: the event is done")
     assert [c for c in fake.calls_to("send", channel_id=DM_BOB) if c.files] == []
 
 
@@ -221,7 +221,7 @@ def test_long_text_is_split_at_line_ends_and_buttons_go_with_the_files(tmp_path:
     assert all(len(p) <= 2000 for p in pieces) and "\n".join(pieces) == text
     assert split_text("y" * 4500) == ["y" * 2000, "y" * 2000, "y" * 500]
 
-    blobs = BlobStore(tmp_path / "blobs")
+    blobs = LocalBlobStore(tmp_path / "blobs")
     digest = blobs.put_bytes(png(1))
 
     async def plan() -> list[Any]:

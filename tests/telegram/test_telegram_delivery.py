@@ -154,7 +154,7 @@ def test_a_blocked_bot_drops_the_result_instead_of_retrying_forever(bot: Bot, db
     assert len(fake.calls_to("sendPhoto", chat_id=ALICE)) == 1, "no retries against a permanent error"
 
 
-def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> None:
+def test_a_result_whose_file_left_the_store_is_named_once(bot: Bot, db: Database) -> None:
     fake = bot.fake
     jobs: JobService = bot.studio.jobs
     with db.session() as session:
@@ -165,8 +165,11 @@ def test_a_result_that_cannot_be_read_stays_pending(bot: Bot, db: Database) -> N
     missing = {"blob": "f" * 64, "kind": "image", "filename": "gone.png", "caption": "", "asset_id": None}
     assert jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING], result={"media": [missing]})
     fake.wait_call("sendMessage", chat_id=BOB, contains="image done")
-    time.sleep(1.0)
-    assert bot.pending() >= 1, "an event whose result could not be shown is kept for a retry, not dropped"
+    fake.wait_call("sendMessage", chat_id=BOB, contains="gone.png could not be sent: its file is missing from storage")
+    fake.wait_for(lambda: bot.pending() == 0, what="retrying cannot bring the file back: the event is done")
+    time.sleep(0.5)
+    notes = [c for c in fake.calls_to("sendMessage", chat_id=BOB) if "missing from storage" in c.params["text"]]
+    assert len(notes) == 1, "said once"
     assert fake.calls_to("sendPhoto", chat_id=BOB) == []
 
 
