@@ -19,6 +19,7 @@ from core.app import Studio
 from core.assistant import STORAGE_UNAVAILABLE
 from core.delivery import DeliveryConsumer
 from core.jobs import JobService
+from core.jobspecs import VideoSpec
 from core.messages import Incoming, Media, Upload
 from core.settings import Settings
 from inference import runtime
@@ -61,7 +62,7 @@ def _animation_job(settings: Settings, db: Database, redis: Redis, blobs: BlobSt
                                   height=160, origin="uploaded")
         asset_id = asset.id
     jobs = JobService(db=db, redis=redis, settings=settings)
-    job_id = jobs.submit(user=user, kind="video", spec={"asset_id": asset_id, "motion": "zoom-in", "seconds": 2},
+    job_id = jobs.submit(user=user, spec=VideoSpec(asset_id=asset_id, motion="zoom-in", seconds=2),
                          chat=CHAT).job_id
     return job_id, blob
 

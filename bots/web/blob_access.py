@@ -134,7 +134,7 @@ def blob_response(blobs: BlobStore, digest: str, request: Request, *, media_type
     """
     size = (blobs.info(digest).size - offset) if length is None else length
     # Content-addressed: the digest names these bytes for ever, so it is a strong validator.
-    etag = f'"{digest[:32]}-{offset}-{size}"'
+    etag = f'"{digest}"' if offset == 0 and length is None else f'"{digest}-{offset}-{size}"'
     headers = {"Accept-Ranges": "bytes", "Content-Disposition": content_disposition(filename, inline=inline),
                "ETag": etag}
     if cache_control:
