@@ -98,7 +98,7 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
     @persona.command(name="new", description="Start a persona: confirm consent, send 3-10 photos, then /done")
     @app_commands.describe(name="Its name (letters, digits, spaces, dots, dashes)")
     async def persona_new(interaction: discord.Interaction, name: app_commands.Range[str, 1, 32]) -> None:
-        await host.run_command(interaction, lambda: grammar.PersonaNew(options.persona_name(name, "persona new")),
+        await host.run_command(interaction, lambda: grammar.PersonaNew(grammar.name_option(name, "persona new")),
                                name="persona new")
 
     @persona.command(name="list", description="Your personas and their state")
@@ -108,7 +108,7 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
     def persona_by_name(action: str, description: str, make: Callable[[str], Command]) -> None:
         """``/persona <action> <name>`` for one of the user's personas."""
         async def callback(interaction: discord.Interaction, name: str) -> None:
-            await host.run_command(interaction, lambda: make(options.persona_name(name, f"persona {action}")),
+            await host.run_command(interaction, lambda: make(grammar.name_option(name, f"persona {action}")),
                                    name=f"persona {action}")
         command = app_commands.describe(name="Which persona")(app_commands.autocomplete(name=personas)(callback))
         persona.command(name=action, description=description)(command)
@@ -120,7 +120,7 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
     @app_commands.autocomplete(old=personas)
     async def persona_rename(interaction: discord.Interaction, old: str, new: app_commands.Range[str, 1, 32]) -> None:
         await host.run_command(interaction, lambda: grammar.PersonaRename(
-            old=options.persona_name(old, "persona rename"), new=options.persona_name(new, "persona rename")),
+            old=grammar.name_option(old, "persona rename"), new=grammar.name_option(new, "persona rename")),
             name="persona rename")
 
     persona_by_name("delete", "Delete a persona with its photos (asks first)", grammar.PersonaDelete)
