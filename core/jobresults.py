@@ -5,6 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def card_filename(persona_name: str) -> str:
+    """A persona card's file name, after its persona ("Ava Rose" → "Ava-Rose-card.png"): saved side by side,
+    two personas' cards never overwrite each other."""
+    return "-".join(persona_name.replace("'", "").replace(".", " ").split()) + "-card.png"
+
+
 class ResultMedia(BaseModel):
     """One stored file to send with the result."""
 

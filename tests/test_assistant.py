@@ -110,8 +110,8 @@ def test_imagine_needs_a_ready_persona_and_queues_a_spec(studio: Studio, db: Dat
 def test_settings_are_validated(studio: Studio) -> None:
     assert "Unknown setting" in say(studio, "/settings colour red")
     assert "two positive numbers" in say(studio, "/settings ar 0:3")
-    assert "Saved: platform = tiktok" in say(studio, "/settings platform TikTok")
-    assert "platform=tiktok" in say(studio, "/settings")
+    assert "Saved: platform is now tiktok." in say(studio, "/settings platform TikTok")
+    assert "• platform: tiktok" in say(studio, "/settings")
 
 
 def test_swap_and_export_say_what_is_missing(studio: Studio) -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from bots.console import ConsoleFrontend
 from core.app import Studio
+from core.progress import job_tag
 from core.settings import Settings
 from storage.db import Database
 from storage.repositories import assets as asset_repo
@@ -38,7 +39,7 @@ def test_echo_conversation_end_to_end(settings: Settings, db: Database, redis: R
 
     text = out.getvalue()
     assert "echo: hello studio" in text
-    assert f"done · job {job_id}" in text
+    assert f"done · {job_tag(job_id)}" in text
     assert frontend.consumer.pending_count() == 0, "every event is acknowledged after it was shown"
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
@@ -70,7 +71,7 @@ def test_cancel_a_queued_job(settings: Settings, db: Database, redis: Redis) -> 
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "cancelled"
-    assert f"cancelled · job {job_id}" in out.getvalue()
+    assert f"cancelled · {job_tag(job_id)}" in out.getvalue()
     studio.close()
 
 
@@ -90,7 +91,7 @@ def test_animate_a_photo_end_to_end(settings: Settings, db: Database, redis: Red
         pass
 
     text = out.getvalue()
-    assert f"animation done · job {job_id}" in text, text
+    assert f"animation done · {job_tag(job_id)}" in text, text
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "done", job.error if job else None

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
 from core import actions, grammar
-from core.assistant import account, animate, export, imagine, jobs, personas, swap
+from core.assistant import account, animate, ask, export, imagine, jobs, personas, swap
 from core.assistant.account import USER_SETTINGS
 from core.assistant.turn import Services, Turn
 from core.errors import StudioError
@@ -23,7 +23,7 @@ from storage.db import Database
 from storage.repositories import jobs as job_repo
 
 Handler = Callable[[Turn, Any], list[Reply]]
-FEATURES = (personas, imagine, animate, swap, export, account, jobs)
+FEATURES = (personas, imagine, animate, swap, export, account, jobs, ask)
 UPLOAD_HINT = ("Got your file. To build a persona from photos start with /persona new <name>; to turn a photo into "
                "a short video send it with /animate as its caption, or reply /animate to it.")
 
@@ -93,7 +93,7 @@ class Assistant:
     def _run(self, msg: Incoming, handler: Callable[[Turn], list[Reply]]) -> list[Reply]:
         try:
             with self.db.session() as session:
-                return handler(Turn(self.services, msg, session))
+                return handler(Turn(self.services, msg, session, dispatch=self._dispatch))
         except StudioError as exc:
             return [Reply(text=str(exc), error=True)]
 

@@ -27,6 +27,8 @@ ASSET_ID_RE = re.compile(r"^[0-9a-f]{6,32}$")
 LINK_CODE_RE = re.compile(r"^[A-Z0-9]{6,12}$")
 NAME_HINT = "Names are 1-32 letters, digits, spaces, dots, dashes or apostrophes."
 ASSET_HINT = "{value!r} is not an asset id; /gallery shows ids under each item."
+FILE_LIKE_RE = re.compile(r"[/\\]|^~|\.[A-Za-z][A-Za-z0-9]{1,4}$")
+FILE_HINT = "{value}: file not found. Check the path, or attach the photo or video to your message."
 JOB_HINT = "{value!r} is not a job id; /jobs lists yours."
 LINK_CODE_HINT = "A link code is 6-12 letters and digits, as /link showed it on your other account."
 
@@ -93,11 +95,14 @@ def name_option(value: str, where: str) -> str:
 
 
 def asset_option(value: str) -> str:
-    """An asset id, with or without its ``#``, lower-cased."""
+    """An asset id, with or without its ``#``, lower-cased; a file name or path there is a file not found (the
+    console attaches the files it finds, so one left in the text does not exist)."""
     ref = value.strip().lower().lstrip("#")
-    if not ASSET_ID_RE.match(ref):
-        raise UsageError(ASSET_HINT.format(value=value))
-    return ref
+    if ASSET_ID_RE.match(ref):
+        return ref
+    if FILE_LIKE_RE.search(value.strip()):
+        raise UsageError(FILE_HINT.format(value=value.strip()))
+    raise UsageError(ASSET_HINT.format(value=value))
 
 
 def job_option(value: str) -> str:

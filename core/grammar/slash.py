@@ -11,6 +11,7 @@ from core.grammar import commands as c
 from core.grammar.options import (
     AR_RE,
     ASSET_ID_RE,
+    FILE_LIKE_RE,
     PLATFORM_ALIASES,
     aspect_option,
     asset_option,
@@ -139,8 +140,8 @@ def _animate(rest: str, names: Collection[str]) -> c.Command:
             motion = word
         elif re.fullmatch(r"\d{1,2}(?:\.\d+)?s", word.lower()) and seconds is None:
             seconds = word
-        elif ASSET_ID_RE.match(word.lower().lstrip("#")):
-            assets.append(asset_option(word))
+        elif ASSET_ID_RE.match(word.lower().lstrip("#")) or FILE_LIKE_RE.search(word):
+            assets.append(asset_option(word))  # a path left in the text is a file not found
         elif persona is None and (found := known_persona(word.removesuffix("'s"), names)):
             persona = found
         else:

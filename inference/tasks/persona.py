@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
-from core.jobresults import PersonaResult, ResultMedia
+from core.jobresults import PersonaResult, ResultMedia, card_filename
 from core.jobspecs import PersonaAnalyzeSpec
 from core.limits import MIN_PHOTOS  # one number for intake and analysis
 from inference.engines.faces import (
@@ -220,7 +220,7 @@ def _result(persona_id: int, name: str, accepted: list[_Photo], rejected: list[_
     media: list[ResultMedia] = []
     if card_blob is not None:
         message = f"{name} is ready: {len(accepted)} of {len(accepted) + len(rejected)} photos accepted."
-        media = [ResultMedia(blob=card_blob, kind="image", filename="persona-card.png",
+        media = [ResultMedia(blob=card_blob, kind="image", filename=card_filename(name),
                              caption=f"{name}: {len(accepted)} reference photos ({analyzer.name})")]
     else:
         missing = MIN_PHOTOS - len(accepted)
