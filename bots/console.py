@@ -23,7 +23,7 @@ from core.app import Studio
 from core.delivery import GROUP, DeliveryConsumer, superseded
 from core.messages import Button, Incoming, Media, Reply, Upload
 from core.presenter import present
-from core.progress import shorten
+from core.progress import short_id, shorten
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,11 @@ class ConsoleFrontend:
         if not self.stopping.is_set():
             self.stopping.set()
             self.say("stopping…")
+            waiting = self.bars.job_ids()
+            if waiting:
+                shown = ", ".join(f"#{short_id(job_id)}" for job_id in waiting)
+                self.say(f"Not finished: {shown}. A job carries on (or starts again when the studio does) and its "
+                         "result shows the next time you open the console.")
         if self._delivery is not None:
             self._delivery.join(timeout=DELIVERY_BLOCK_MS / 1000 + 1.0)
 

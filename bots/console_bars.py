@@ -42,6 +42,11 @@ class LiveBars:
         with self._lock:
             return self._bars.pop(job_id, None) is not None
 
+    def job_ids(self) -> list[str]:
+        """The jobs with a bar, oldest first."""
+        with self._lock:
+            return list(self._bars)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._bars)

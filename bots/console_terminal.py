@@ -37,7 +37,9 @@ def run_terminal(frontend: ConsoleFrontend) -> None:
     # Cursor position requests only measure room for completion menus, which this prompt has none of; a terminal
     # that does not answer them would get prompt_toolkit's warning printed into the chat.
     os.environ.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
-    session: PromptSession[str] = PromptSession()
+    # The prompt area (live bars and the input line) is erased when a line is accepted, and the line is printed
+    # back on its own: bars never freeze into the scrollback.
+    session: PromptSession[str] = PromptSession(erase_when_done=True)
 
     def message() -> str:
         # Redrawn on every change: the bars of jobs in flight, then the prompt. Each bar fits one line, so a bar
@@ -61,6 +63,8 @@ def run_terminal(frontend: ConsoleFrontend) -> None:
                     line = session.prompt(message, refresh_interval=1.0)
                 except EOFError:  # Ctrl-D
                     return
+                if line.strip():
+                    frontend.say(f"{PROMPT}{line.strip()}")
                 if line.strip() in QUIT_WORDS:
                     return
                 frontend.feed(line)

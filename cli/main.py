@@ -256,7 +256,7 @@ def up(no_web: bool, user: str | None) -> None:
 
 # A stopped child gets this long to finish (a worker hands its job back to the queue) before it is killed, so
 # `studio up` is gone within about 3 s when idle and 5 s with a job running.
-STOP_GRACE_S = 3.5
+STOP_GRACE_S = 3.0
 
 
 def _spawn(args: list[str], *, env: dict[str, str], log_path: Path | None) -> subprocess.Popen[Any]:

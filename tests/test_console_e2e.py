@@ -106,3 +106,42 @@ def test_animate_a_photo_end_to_end(settings: Settings, db: Database, redis: Red
     assert f"#{video.id}" in text and "[!1] 🎞 Other motion" in text and "[!2] 📦 Export" in text
     assert frontend.consumer.pending_count() == 0
     studio.close()
+
+
+def test_two_console_users_of_one_deployment_see_only_their_own_results(settings: Settings, db: Database,
+                                                                          redis: Redis) -> None:
+    alice, alice_out, alice_studio = _frontend(settings, redis)
+    bob_out = io.StringIO()
+    bob_studio = Studio.build(settings, redis=redis)
+    bob = ConsoleFrontend(bob_studio, user_id="bob", console=Console(file=bob_out, width=120))
+    alice_job = alice.feed("/echo for alice --seconds 0.5")[0].job_id
+    bob_job = bob.feed("/echo for bob --seconds 0.5")[0].job_id
+    assert alice_job and bob_job
+
+    drain(settings, db, redis)
+    # Each console reads until it has seen the whole stream; one busy reader must not take the other's events.
+    for frontend in (alice, bob, alice, bob):
+        while frontend.pump(block_ms=100):
+            pass
+
+    assert "echo: for alice" in alice_out.getvalue() and "echo: for bob" not in alice_out.getvalue()
+    assert "echo: for bob" in bob_out.getvalue() and "echo: for alice" not in bob_out.getvalue()
+    assert job_tag(bob_job) not in alice_out.getvalue() and job_tag(alice_job) not in bob_out.getvalue()
+    assert alice.consumer.pending_count() == 0 and bob.consumer.pending_count() == 0
+    alice_studio.close()
+    bob_studio.close()
+
+
+def test_a_console_restart_shows_what_finished_while_it_was_closed(settings: Settings, db: Database,
+                                                                   redis: Redis) -> None:
+    first, _out, studio = _frontend(settings, redis)
+    job_id = first.feed("/echo while away")[0].job_id
+    assert job_id
+    studio.close()
+    drain(settings, db, redis)  # the job ends while no console is open
+
+    again, out, studio = _frontend(settings, redis)
+    while again.pump(block_ms=100):
+        pass
+    assert f"echo done · {job_tag(job_id)}" in out.getvalue() and "echo: while away" in out.getvalue()
+    studio.close()
