@@ -18,6 +18,7 @@ from bots.discord_front.inbound import asset_tag
 from core import grammar, help
 from core.assistant import USER_SETTINGS
 from core.grammar import ANIMATE_SECONDS, MAX_PROMPT_CHARS, MOTIONS, Command
+from core.limits import MAX_PHOTOS
 from core.prompts import PLATFORMS
 
 Choice = app_commands.Choice
@@ -95,11 +96,19 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
 
     persona = app_commands.Group(name="persona", description=DESCRIPTIONS["persona"])
 
-    @persona.command(name="new", description="Start a persona: confirm consent, send 3-10 photos, then /done")
-    @app_commands.describe(name="Its name (letters, digits, spaces, dots, dashes)")
-    async def persona_new(interaction: discord.Interaction, name: app_commands.Range[str, 1, 32]) -> None:
+    @persona.command(name="new", description="Start a persona: attach 3-10 photos (or send them after), confirm "
+                                             "consent, then /done")
+    @app_commands.describe(name="Its name (letters, digits, spaces, dots, dashes)",
+                           **{f"photo{i}": f"Photo {i} of the face (optional)" for i in range(1, MAX_PHOTOS + 1)})
+    async def persona_new(interaction: discord.Interaction, name: app_commands.Range[str, 1, 32],
+                          photo1: discord.Attachment | None = None, photo2: discord.Attachment | None = None,
+                          photo3: discord.Attachment | None = None, photo4: discord.Attachment | None = None,
+                          photo5: discord.Attachment | None = None, photo6: discord.Attachment | None = None,
+                          photo7: discord.Attachment | None = None, photo8: discord.Attachment | None = None,
+                          photo9: discord.Attachment | None = None, photo10: discord.Attachment | None = None) -> None:
+        photos = [p for p in (photo1, photo2, photo3, photo4, photo5, photo6, photo7, photo8, photo9, photo10) if p]
         await host.run_command(interaction, lambda: grammar.PersonaNew(grammar.name_option(name, "persona new")),
-                               name="persona new")
+                               name="persona new", attachments=photos)
 
     @persona.command(name="list", description="Your personas and their state")
     async def persona_list(interaction: discord.Interaction) -> None:
