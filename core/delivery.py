@@ -150,7 +150,8 @@ class DeliveryConsumer:
     def _without_poison(self, events: list[DeliveryEvent]) -> list[DeliveryEvent]:
         kept = []
         for event in events:
-            info = self.connection.xpending_range(self.stream, self.group, min=event.event_id, max=event.event_id, count=1)
+            info = self.connection.xpending_range(self.stream, self.group, min=event.event_id, max=event.event_id,
+                                                  count=1)
             deliveries = int(info[0]["times_delivered"]) if info else 0
             if deliveries > MAX_DELIVERIES:
                 log.error("giving up on delivery event %s of job %s after %d tries; moved to %s",

@@ -47,7 +47,7 @@ _MOTIONS = (
     (r"orbit(?:s|ing)?|(?:circle|circling|rotate|rotating)\s+around", "orbit"),
     (r"(?:with|using|by)\s+(?:the\s+)?ai|ai\s+motion|ai\s+video", "ai"),
 )
-_MOTION_RES = [(re.compile(rf"(?:,\s*)?(?:\b(?:with|using|and)\s+)?(?:an?\s+)?(?:slow|gentle|smooth|quick|"
+_MOTION_RES = [(re.compile(rf"(?:,\s*)?(?:\b(?:with|using|and)\s+)?(?:\ban?\s+)?(?:slow|gentle|smooth|quick|"
                            rf"fast|subtle|camera|little|soft|\s)*\b(?:{pattern})\b(?:\s+(?:motion|move|movement|"
                            rf"effect|shot))?", re.IGNORECASE), name) for pattern, name in _MOTIONS]
 # Before a persona named mid-sentence in lower case, one of these words shows it is a name ("a video of mia"),
