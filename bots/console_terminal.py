@@ -18,8 +18,6 @@ QUIT_WORDS = ("quit", "exit", "/quit", "/exit")
 
 def interactive(stdin: TextIO) -> bool:
     """Whether the live screen can run: both ends are a terminal and prompt_toolkit is installed."""
-    if os.environ.get("STUDIO_CONSOLE_PLAIN"):
-        return False
     try:
         import prompt_toolkit  # noqa: F401  (the bots extra brings it; without it the console reads lines)
     except ImportError:

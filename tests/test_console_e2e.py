@@ -145,3 +145,16 @@ def test_a_console_restart_shows_what_finished_while_it_was_closed(settings: Set
         pass
     assert f"echo done · {job_tag(job_id)}" in out.getvalue() and "echo: while away" in out.getvalue()
     studio.close()
+
+
+def test_a_question_is_answered_by_typing_its_button(settings: Settings, db: Database, redis: Redis) -> None:
+    frontend, out, studio = _frontend(settings, redis)
+    frontend.feed("a lighthouse in a storm at night")
+    assert "Shall I make a picture of “a lighthouse in a storm at night”?" in out.getvalue()
+    assert "[!1] 🖼 Make this picture" in out.getvalue()
+    (status,) = frontend.feed("!1")
+    assert status.job_id and "image queued" in status.text
+    with db.session() as session:
+        job = job_repo.get(session, job_id=status.job_id)
+        assert job is not None and job.spec["prompt"] == "a lighthouse in a storm at night"
+    studio.close()

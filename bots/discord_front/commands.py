@@ -213,7 +213,8 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
     plain("jobs", grammar.Jobs)
 
     @tree.command(name="cancel", description=DESCRIPTIONS["cancel"])
-    @app_commands.describe(job="The job to stop (see /jobs); leave out to abort what you are doing")
+    @app_commands.describe(job="The job to stop (its id or first characters, see /jobs); leave out for the one in "
+                               "progress")
     @app_commands.autocomplete(job=jobs)
     async def cancel(interaction: discord.Interaction, job: str | None = None) -> None:
         await host.run_command(interaction, lambda: options.cancel(job), name="cancel")

@@ -24,8 +24,9 @@ from storage.repositories import jobs as job_repo
 
 Handler = Callable[[Turn, Any], list[Reply]]
 FEATURES = (personas, imagine, animate, swap, export, account, jobs, ask)
-UPLOAD_HINT = ("Got your file. To build a persona from photos start with /persona new <name>; to turn a photo into "
-               "a short video send it with /animate as its caption, or reply /animate to it.")
+UPLOAD_HINT = ("Got your file. To build a persona from photos send them with /persona new <name>; to turn a photo "
+               "into a short video send it with /animate as its caption, or reply /animate to it; /swap <persona> "
+               "puts a persona's face into it.")
 
 __all__ = ["USER_SETTINGS", "Assistant"]
 
