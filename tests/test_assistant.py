@@ -482,3 +482,25 @@ def test_no_answer_has_double_spaces(studio: Studio, db: Database) -> None:
             assert all("  " not in button.label for button in reply.buttons), text
     for name in ("help", "imagine", "animate", "swap", "export", "settings", "cancel", "persona"):
         assert "  " not in say(studio, f"/help {name}")
+
+
+def test_animate_as_a_reply_to_a_status_message_takes_that_jobs_result(studio: Studio, db: Database) -> None:
+    from storage.models import Job as JobRow
+    from storage.repositories import assets as asset_repo
+
+    with db.session() as session:
+        owner = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
+        session.add(JobRow(id="feed000000000001", owner_id=owner.id, kind="image", queue="gpu", spec={}, chat={},
+                           status="done"))
+        session.add(JobRow(id="feed000000000002", owner_id=owner.id, kind="image", queue="gpu", spec={}, chat={},
+                           status="queued"))
+        session.flush()
+        made = asset_repo.create(session, owner_id=owner.id, kind="image", blob="7" * 64, mime="image/png",
+                                 origin="generated", job_id="feed000000000001").id
+    (status,) = replies(studio, "/animate --motion orbit", reply_to="feed0000")
+    # "feed0000" fits both jobs: it is not taken as either.
+    assert "No image #feed0000 among yours" in status.text
+    (status,) = replies(studio, "/animate --motion orbit", reply_to="feed000000000001")
+    assert job_row(db, status.job_id).spec["asset_id"] == made
+    assert say(studio, "/animate", reply_to="feed000000000002") == (
+        "Job #feed0000 has no result yet (queued); reply to one of its results once it is done.")

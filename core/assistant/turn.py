@@ -139,8 +139,13 @@ class Turn:
         if asset_repo.get_owned(self.session, asset_id=tag, owner_id=self.owner_id) is not None:
             return tag
         job = self.replied_job()
-        outputs = asset_repo.for_job(self.session, job_id=job.id) if job is not None else []
-        return outputs[0].id if outputs else tag
+        if job is None:
+            return tag  # not one of ours: the caller says it found no such result
+        outputs = asset_repo.for_job(self.session, job_id=job.id)
+        if not outputs:
+            raise UsageError(f"Job #{short_id(job.id)} has no result yet ({job.status}); reply to one of its "
+                             "results once it is done.")
+        return outputs[0].id
 
     def persona(self, name: str) -> Persona:
         """The user's persona called ``name`` (any case)."""
