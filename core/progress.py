@@ -32,8 +32,10 @@ def shorten(text: str, width: int) -> str:
     text = " ".join(text.split())
     if len(text) <= width:
         return text
-    cut = text[: width - 1].rsplit(" ", 1)[0] if " " in text[: width - 1] else text[: width - 1]
-    return cut.rstrip(" ,;:·-") + "…"
+    head = text[: width - 1]
+    if text[width - 1] != " " and " " in head:
+        head = head.rsplit(" ", 1)[0]  # the last word was cut: drop it
+    return head.rstrip(" ,;:·-") + "…"
 
 
 def queued_text(kind: str, job_id: str, position: int | None) -> str:

@@ -158,3 +158,23 @@ def test_a_question_is_answered_by_typing_its_button(settings: Settings, db: Dat
         job = job_repo.get(session, job_id=status.job_id)
         assert job is not None and job.spec["prompt"] == "a lighthouse in a storm at night"
     studio.close()
+
+
+def test_bars_fit_one_line_and_labels_are_cut_at_a_word() -> None:
+    from bots.console_bars import LiveBars
+    from core.progress import shorten
+
+    assert shorten("Tom reading in a café, golden hour with friends", 30) == "Tom reading in a café, golden…"
+    assert shorten("hello world this is long", 12) == "hello world…" and shorten("short", 10) == "short"
+    bars = LiveBars()
+    bars.start("0123456789abcdef", "Tom: reading in a café on a rainy afternoon in Paris, golden light")
+    bars.update("0123456789abcdef", status="running", fraction=0.42, stage="image 1-2 of 2")
+    bars.update("fedcba9876543210", status="running", fraction=0.1, stage="echoing (1/8)", kind="echo")
+    for width in (40, 80, 120):
+        lines = bars.lines(width)
+        assert len(lines) == 2 and all(len(line) <= width for line in lines)
+        assert lines[0].endswith("· #01234567") and lines[1].startswith("echo ")
+    wide = bars.lines(120)[0]
+    assert "42% · image 1-2 of 2" in wide and wide.startswith("Tom: reading in a café on a rainy… ━━━━━━━━")
+    assert bars.finish("0123456789abcdef") and not bars.finish("0123456789abcdef")
+    assert bars.job_ids() == ["fedcba9876543210"]

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from core import prompts
 from core.jobkinds import label as kind_label
-from core.progress import short_id
+from core.progress import short_id, shorten
 from storage.db import Database
 from storage.models import User
 from storage.repositories import assets as asset_repo
@@ -49,4 +49,4 @@ def suggestions(db: Database, *, platform: str, platform_user_id: str, what: str
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= NAME_LIMIT else text[: NAME_LIMIT - 1] + "…"
+    return shorten(text, NAME_LIMIT)  # cut at a word

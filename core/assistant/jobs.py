@@ -9,7 +9,7 @@ from core.assistant.turn import Turn
 from core.jobkinds import label as kind_label
 from core.jobspecs import EchoSpec
 from core.messages import Reply
-from core.progress import bar, short_id
+from core.progress import bar, short_id, shorten
 from storage.models import Job
 from storage.repositories import jobs as job_repo
 from storage.states import JobStatus
@@ -78,7 +78,7 @@ def _cancel(turn: Turn, job: Job) -> str:
 
 
 def echo(turn: Turn, cmd: grammar.Echo) -> list[Reply]:
-    return turn.submit(EchoSpec(text=cmd.text, seconds=cmd.seconds), label=f"echo “{cmd.text[:40]}”")
+    return turn.submit(EchoSpec(text=cmd.text, seconds=cmd.seconds), label=f"echo “{shorten(cmd.text, 40)}”")
 
 
 def noop(_turn: Turn, _action: actions.Noop) -> list[Reply]:
