@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from core.delivery import DeliveryEvent
 from core.jobkinds import label as kind_label
 
@@ -38,10 +40,16 @@ def shorten(text: str, width: int) -> str:
     return head.rstrip(" ,;:·-") + "…"
 
 
-def queued_text(kind: str, job_id: str, position: int | None) -> str:
-    """The first status line, sent as soon as a job is accepted."""
+def queued_text(kind: str, job_id: str, position: int | None, details: Sequence[str] = ()) -> str:
+    """The status message sent as soon as a job is accepted: its state, what it makes (``details``), and the job
+    tag last, so the last ``#<id>`` in it is the job's (a reply to it names the job, not an asset the details
+    mention)."""
     where = f"position {position}" if position else "starting soon"
-    return f"⏳ {kind_label(kind)} queued, {where} · {job_tag(job_id)}"
+    head = f"⏳ {kind_label(kind)} queued, {where}"
+    lines = [line for line in details if line]
+    if not lines:
+        return f"{head} · {job_tag(job_id)}"
+    return "\n".join([head, *lines, job_tag(job_id)])
 
 
 def status_text(kind: str, event: DeliveryEvent) -> str:

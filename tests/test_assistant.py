@@ -349,6 +349,10 @@ def test_a_video_of_a_persona_animates_its_newest_picture(studio: Studio, db: Da
     (status,) = replies(studio, "make a video of ava with a slow zoom in")
     job = job_row(db, status.job_id)
     assert (job.kind, job.spec["asset_id"], job.spec["motion"]) == ("video", newest, "zoom-in"), "never images"
+    # The status message names the picture too; its last tag is the job's, which a reply to it (/cancel) uses.
+    from bots.inbound import ASSET_TAG_RE
+
+    assert f"#{newest}" in status.text and ASSET_TAG_RE.findall(status.text)[-1] == job.id[:8]
     # A sentence that also describes a new scene asks which is meant.
     (question,) = replies(studio, "make a video of Ava dancing on the beach")
     assert [b.label for b in question.buttons] == ["🎬 Animate Ava's newest picture", "🖼 Make the picture first"]

@@ -87,10 +87,7 @@ class Turn:
         chat = {"platform": self.msg.platform, "chat_id": self.msg.chat_id, "user_id": self.msg.user_id,
                 "reply_to": self.msg.message_id}
         submitted = self.services.jobs.submit(user=self.user, spec=spec, chat=chat)
-        text = queued_text(for_spec(spec).kind, submitted.job_id, submitted.position)
-        tail = [line for line in (label, *(notes or [])) if line]
-        if tail:
-            text += "\n" + "\n".join(tail)
+        text = queued_text(for_spec(spec).kind, submitted.job_id, submitted.position, [label, *(notes or [])])
         return [Reply(text=text, job_id=submitted.job_id,
                       buttons=[actions.button("Cancel", actions.CancelJob(submitted.job_id))])]
 
