@@ -264,3 +264,10 @@ def test_stored_choices_from_another_release_are_refused() -> None:
 )
 def test_plain_sentences(text: str, expected: g.Command) -> None:
     assert g.parse(text, persona_names=["Ava", "Zoe"]) == expected
+
+
+@pytest.mark.parametrize("text", ["that's all for now", "thanks a lot buddy", "here are my photos", "blorp",
+                                  "what is this thing"])
+def test_chat_is_not_offered_as_a_picture(text: str) -> None:
+    with pytest.raises(UsageError, match="I didn't catch that"):
+        g.parse(text, persona_names=NAMES)

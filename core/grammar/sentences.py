@@ -57,6 +57,10 @@ _QUESTION_RE = re.compile(r"^(?:what|why|how|when|where|who|which|can|could|do|d
                           re.IGNORECASE)
 # A question about how to do something (not a polite request: "can you make …" asks for the thing itself).
 _HOW_RE = re.compile(r"^(?:how|what|where|why|which)\b|^(?:can|could|do|does|should)\s+(?:i|we)\b")
+# Openers of chat, not of a description ("that's all for now", "thanks a lot", "I sent them already").
+_CHAT_RE = re.compile(r"^(?:i|i'm|im|i've|you|we|it's|its|that's|thats|this is|thanks|thank|ok|okay|yes|no|"
+                      r"nope|sure|here|there|please|hi|hello|hey|sorry|lol|great|cool|nice|wow|why|so)\b",
+                      re.IGNORECASE)
 _SHOOT_RE = re.compile(r"\bphoto[\s-]?shoot\b|\bshoot\b(?!\s+(?:me|us)\b)", re.IGNORECASE)
 _EXPORT_RE = re.compile(r"\b(?:export|package|pack up)\b|\bready\s+(?:to post\s+)?(?:for|to)\s+", re.IGNORECASE)
 _SWAP_RE = re.compile(r"\b(?:face[\s-]?)?swap\b|\bfaceswap\b|\bface\b.*\b(?:into|onto|on|in)\b|"
@@ -131,7 +135,7 @@ def picture(body: str, persona_names: Collection[str], *, explicit: bool) -> c.C
         return imagine(prompt, None)
     # A description without a verb or a persona ("a cat in a hat"): offer to draw it rather than guess.
     words = re.findall(r"[^\W\d_]+", prompt)
-    if len(words) < 3 or _QUESTION_RE.match(prompt) or len(prompt) > MAX_PROMPT_CHARS:
+    if len(words) < 3 or _QUESTION_RE.match(prompt) or _CHAT_RE.match(prompt) or len(prompt) > MAX_PROMPT_CHARS:
         raise UsageError(
             "I didn't catch that. Try “/imagine a portrait in soft light”, start with a persona's name "
             "(“Ava on a beach at sunset, 4:5”), or send /help."
