@@ -1,24 +1,46 @@
-"""The console front end (`studio chat`): the same assistant in a terminal, local file paths as uploads."""
+"""The console front end (`studio chat`): the same assistant in a terminal, local file paths as uploads.
+
+In a terminal the input line stays at the bottom, usable while results print above it and one live bar per job
+in flight is redrawn between them (``console_terminal``); with piped input it reads lines and prints results.
+Each console user reads the console stream in a consumer group of their own and shows only their own jobs, so
+two users of one deployment never see each other's results.
+"""
 
 from __future__ import annotations
 
 import getpass
+import logging
 import shlex
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
+from bots.console_bars import LiveBars
 from core.app import Studio
-from core.delivery import DeliveryConsumer, superseded
+from core.delivery import GROUP, DeliveryConsumer, superseded
 from core.messages import Button, Incoming, Media, Reply, Upload
 from core.presenter import present
+from core.progress import short_id, shorten
 from storage.blobs import BlobNotFound
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "console"
 MAX_FILE_BYTES = 200 * 2**20
+# How long one read of the delivery stream waits: also how long stopping waits for the delivery thread.
+DELIVERY_BLOCK_MS = 250
+GREETING = ("Persona Studio console. /help lists commands; file paths attach files; !N presses a button; "
+            "Ctrl-D or Ctrl-C quits.")
+
+
+def consumer_for(studio: Studio, user_id: str) -> DeliveryConsumer:
+    """The console user's own reader of the console stream: a group per user, so every user sees every event
+    of the stream and shows those of their own jobs (in a shared group each event would go to one of them)."""
+    return DeliveryConsumer(studio.redis, platform=PLATFORM, consumer=f"console-{user_id}",
+                            group=f"{GROUP}:console:{user_id}", start_id="$")
 
 
 class ConsoleFrontend:
@@ -27,17 +49,17 @@ class ConsoleFrontend:
     def __init__(self, studio: Studio, *, user_id: str | None = None, console: Console | None = None) -> None:
         self.studio = studio
         self.user_id = user_id or getpass.getuser()
-        self.console = console or Console()
+        self.console = console or Console(highlight=False)
         self.outbox = studio.settings.resolved_data_dir / "outbox"
         self.outbox.mkdir(parents=True, exist_ok=True)
-        self.consumer = DeliveryConsumer(studio.redis, platform=PLATFORM, consumer=f"console-{self.user_id}")
-        self.progress = Progress(
-            TextColumn("{task.fields[label]}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-            TextColumn("{task.fields[stage]}"), console=self.console, transient=True,
-        )
-        self._tasks: dict[str, TaskID] = {}
+        self.consumer = consumer_for(studio, self.user_id)
+        self.bars = LiveBars()
+        # The terminal redraws the bars when told; nothing to do without one.
+        self.redraw: Callable[[], None] = lambda: None
+        self.stopping = threading.Event()
         self._buttons: list[Button] = []
         self._lock = threading.Lock()
+        self._delivery: threading.Thread | None = None
 
     # ---- input --------------------------------------------------------------------------------------
 
@@ -52,7 +74,7 @@ class ConsoleFrontend:
             path = Path(token).expanduser()
             if len(token) > 2 and path.is_file():
                 if path.stat().st_size > MAX_FILE_BYTES:
-                    self.console.print(f"{path.name}: larger than {MAX_FILE_BYTES // 2**20} MB; skipped.")
+                    self.say(f"{path.name}: larger than {MAX_FILE_BYTES // 2**20} MB; skipped.")
                     continue
                 uploads.append(Upload(data=path.read_bytes(), filename=path.name, kind="document"))
             else:
@@ -70,7 +92,7 @@ class ConsoleFrontend:
         if line.startswith("!") and line[1:].isdigit():
             index = int(line[1:]) - 1
             if not 0 <= index < len(self._buttons):
-                self.console.print("No such button.")
+                self.say("No such button.")
                 return []
             replies = self.studio.assistant.press(msg, self._buttons[index].action)
         else:
@@ -81,31 +103,32 @@ class ConsoleFrontend:
 
     # ---- output -------------------------------------------------------------------------------------
 
-    def _show(self, reply: Reply) -> None:
+    def say(self, text: str) -> None:
+        """Print ``text`` above the input line (chat text, never read as markup)."""
         with self._lock:
-            if reply.text:
-                self.console.print(reply.text, highlight=False)
-            for media in reply.media:
-                target = self.outbox / Path(media.filename).name
-                try:
-                    self.studio.blobs.copy_to(media.blob, target)
-                except BlobNotFound:  # reported once by the store; the rest of the reply still shows
-                    self.console.print(f"  {media.filename} could not be saved: its file is missing from storage.",
-                                       highlight=False)
-                    continue
-                caption = f" — {media.caption}" if media.caption else ""
-                self.console.print(f"  saved {media.kind}{_details(media)}: {target}{caption}", highlight=False)
-            if reply.buttons:
-                self._buttons = list(reply.buttons)
-                self.console.print("  " + "  ".join(f"[!{i + 1}] {b.label}" for i, b in enumerate(reply.buttons)),
-                                   highlight=False, markup=False)
-            if reply.job_id:
-                self.studio.assistant.attach_status_message(reply.job_id, f"console:{reply.job_id}")
-                # The second line of a status message names the work ("echo “hi”"); the first is the state.
-                lines = reply.text.splitlines()
-                label = (lines[1] if len(lines) > 1 else reply.job_id)[:40]
-                self._tasks[reply.job_id] = self.progress.add_task("", total=1.0, label=label, stage="queued")
-                self.progress.start()
+            self.console.print(text, highlight=False, markup=False, emoji=False)
+
+    def _show(self, reply: Reply) -> None:
+        if reply.text:
+            self.say(reply.text)
+        for media in reply.media:
+            target = self.outbox / Path(media.filename).name
+            try:
+                self.studio.blobs.copy_to(media.blob, target)
+            except BlobNotFound:  # reported once by the store; the rest of the reply still shows
+                self.say(f"  {media.filename} could not be saved: its file is missing from storage.")
+                continue
+            caption = f" — {media.caption}" if media.caption else ""
+            self.say(f"  saved {media.kind}{_details(media)}: {target}{caption}")
+        if reply.buttons:
+            self._buttons = list(reply.buttons)
+            self.say("  " + " ".join(f"[!{i + 1}] {b.label}" for i, b in enumerate(reply.buttons)))
+        if reply.job_id:
+            self.studio.assistant.attach_status_message(reply.job_id, f"console:{reply.job_id}")
+            # The second line of a status message names the work ("echo “hi”"); the first is the state.
+            lines = reply.text.splitlines()
+            self.bars.start(reply.job_id, shorten(lines[1] if len(lines) > 1 else lines[0], 60))
+            self.redraw()
 
     def pump(self, *, block_ms: int = 500) -> int:
         """Read and show pending delivery events, acknowledging each once shown; returns how many."""
@@ -114,59 +137,72 @@ class ConsoleFrontend:
         for event in events:
             if event.event_id not in stale:
                 shown = present(self.studio.db, event)
-                if shown is not None:
+                # The stream carries every console user's events: another user's are acknowledged unseen.
+                if shown is not None and str(shown.chat.get("user_id")) == self.user_id:
                     self._on_event(event.job_id, event.status, event.progress, event.stage, shown.status_text,
-                                   shown.results)
+                                   shown.results, kind=str(event.extra.get("kind", "")))
             self.consumer.ack(event)
         return len(events)
 
     def _on_event(self, job_id: str, status: str, fraction: float, stage: str, text: str,
-                  results: list[Reply]) -> None:
-        task = self._tasks.get(job_id)
+                  results: list[Reply], *, kind: str = "") -> None:
         if status in ("running", "queued"):
-            if task is None:
-                task = self._tasks[job_id] = self.progress.add_task("", total=1.0, label=job_id, stage="")
-                self.progress.start()
-            self.progress.update(task, completed=fraction, stage=stage or status)
+            self.bars.update(job_id, status=status, fraction=fraction, stage=stage, kind=kind)
+            self.redraw()
             return
-        if task is not None:
-            self.progress.remove_task(task)
-            del self._tasks[job_id]
-            if not self._tasks:
-                self.progress.stop()
-        self.console.print(text, highlight=False)
+        # A finished job's bar gives way to its final line and results.
+        self.bars.finish(job_id)
+        self.say(text)
         for reply in results:
             self._show(reply)
+        self.redraw()
 
     # ---- loop ---------------------------------------------------------------------------------------
 
-    def run(self, stdin: TextIO) -> None:
-        """Interactive loop: a thread shows delivery events while the main thread reads lines."""
-        stop = threading.Event()
-
+    def start_delivery(self) -> None:
+        """Show delivery events on a thread of their own until ``stop``."""
         def deliver() -> None:
-            while not stop.is_set():
+            while not self.stopping.is_set():
                 try:
-                    self.pump(block_ms=500)
-                except Exception:  # keep the chat alive; the event stays pending and is retried
-                    self.console.print_exception(max_frames=1)
-                    stop.wait(1.0)
+                    self.pump(block_ms=DELIVERY_BLOCK_MS)
+                except Exception:  # the event stays pending and is shown on a later read; the log says why
+                    log.exception("showing delivery events failed; retrying")
+                    self.stopping.wait(1.0)
 
-        thread = threading.Thread(target=deliver, name="console-delivery", daemon=True)
-        thread.start()
-        self.console.print("Persona Studio console. /help lists commands; file paths attach files; "
-                           "!N presses a button; Ctrl-D quits.", highlight=False)
+        self._delivery = threading.Thread(target=deliver, name="console-delivery", daemon=True)
+        self._delivery.start()
+
+    def stop(self) -> None:
+        """Say so and stop reading events (within one read's wait)."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            self.say("stopping…")
+            waiting = self.bars.job_ids()
+            if waiting:
+                shown = ", ".join(f"#{short_id(job_id)}" for job_id in waiting)
+                self.say(f"Not finished: {shown}. A job carries on (or starts again when the studio does) and its "
+                         "result shows the next time you open the console.")
+        if self._delivery is not None:
+            self._delivery.join(timeout=DELIVERY_BLOCK_MS / 1000 + 1.0)
+
+    def run(self, stdin: TextIO) -> None:
+        """The chat until Ctrl-D, Ctrl-C or "quit": in a terminal with the live screen, else line by line."""
+        from bots.console_terminal import interactive, run_terminal
+
+        self.start_delivery()
         try:
-            for line in stdin:
-                if line.strip() in ("quit", "exit", "/quit", "/exit"):
-                    break
-                self.feed(line)
+            if interactive(stdin):
+                run_terminal(self)
+            else:
+                self.say(GREETING)
+                for line in stdin:
+                    if line.strip() in ("quit", "exit", "/quit", "/exit"):
+                        break
+                    self.feed(line)
         except KeyboardInterrupt:
             pass
         finally:
-            stop.set()
-            thread.join(timeout=2)
-            self.progress.stop()
+            self.stop()
 
 
 def _details(media: Media) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -35,8 +38,11 @@ def _exit_on_hangup_and_term() -> None:
     signal.signal(signal.SIGHUP, leave)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
 
 
 @click.group()
@@ -86,20 +92,61 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
 @click.option("--user", default=None, help="Console user name (defaults to your login).")
 def chat(user: str | None) -> None:
     """Chat with the assistant in this terminal (a worker must be running: see `studio up`)."""
-    from bots.console import ConsoleFrontend
     from core.app import Studio
 
     _exit_on_hangup_and_term()
-    studio = Studio.build(_settings())
+    settings = _settings()
+    studio = Studio.build(settings)
     from rq import Worker
 
     if not Worker.all(connection=studio.redis):
         click.echo("No worker is running: jobs will wait until one starts (`studio worker`), "
                    "or use `studio up` to run everything.", err=True)
     try:
-        ConsoleFrontend(studio, user_id=user).run(sys.stdin)
+        _console(studio, user)
     finally:
         studio.close()
+
+
+def _console(studio: Any, user: str | None) -> None:
+    """The console chat until the user leaves; log lines go to ``<data dir>/logs/console.log``, never into the
+    chat."""
+    from bots.console import ConsoleFrontend
+
+    logs = _logs_dir(studio.settings)
+    with _log_to(logs / "console.log"):
+        ConsoleFrontend(studio, user_id=user).run(sys.stdin)
+
+
+def _logs_dir(settings: Settings) -> Path:
+    logs = settings.resolved_data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs
+
+
+@contextlib.contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    """Send this process's log records and stray stderr output (warnings, a thread's traceback) to ``path``."""
+    root = logging.getLogger()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    previous = list(root.handlers)
+    for old in previous:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    logging.captureWarnings(True)
+    stderr = sys.stderr
+    with path.open("a", encoding="utf-8", buffering=1) as sink:
+        sys.stderr = sink
+        try:
+            yield
+        finally:
+            sys.stderr = stderr
+            logging.captureWarnings(False)
+            root.removeHandler(handler)
+            handler.close()
+            for old in previous:
+                root.addHandler(old)
 
 
 @cli.command()
@@ -165,11 +212,12 @@ def up(no_web: bool, user: str | None) -> None:
     env["STUDIO_REDIS_URL"] = studio_queue.redis_url(settings)
     env["STUDIO_DATA_DIR"] = str(settings.resolved_data_dir)
     children: list[tuple[str, subprocess.Popen[Any]]] = []
+    # With the console in this terminal, the children's output would land in the chat: it goes to log files.
+    console = not (settings.telegram_token or settings.discord_token)
+    logs = _logs_dir(settings)
 
     def spawn(label: str, *args: str) -> None:
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env,
-                                stdin=subprocess.DEVNULL, start_new_session=False)
-        children.append((label, proc))
+        children.append((label, _spawn(list(args), env=env, log_path=logs / f"{label}.log" if console else None)))
 
     spawn("worker", "worker", "--queues", "gpu,cpu")
     if not no_web:
@@ -189,33 +237,60 @@ def up(no_web: bool, user: str | None) -> None:
                 time.sleep(1)
             dead = [label for label, proc in children if proc.poll() is not None]
             raise click.ClickException(f"{', '.join(dead)} stopped; shutting down")
-        from bots.console import ConsoleFrontend
         from core.app import Studio
 
+        click.echo(f"logs in {logs}")
         # The same settings reach the embedded Redis started above (one per data dir and process).
         studio = Studio.build(settings, migrate=False)
         try:
-            ConsoleFrontend(studio, user_id=user).run(sys.stdin)
+            _console(studio, user)
         finally:
             studio.close()
     except KeyboardInterrupt:
-        pass
+        click.echo("stopping…")
     finally:
         # Children first (they are the embedded Redis's other clients), then the embedded Redis itself.
         _stop(children)
         studio_queue.shutdown_embedded()
 
 
+# A stopped child gets this long to finish (a worker hands its job back to the queue) before it is killed, so
+# `studio up` is gone within about 3 s when idle and 5 s with a job running.
+STOP_GRACE_S = 3.0
+
+
+def _spawn(args: list[str], *, env: dict[str, str], log_path: Path | None) -> subprocess.Popen[Any]:
+    """A child process in a process group of its own: a terminal's Ctrl-C reaches `studio up` alone, which stops
+    the children in order. Its output goes to ``log_path`` when the console chat owns the terminal."""
+    output = log_path.open("ab") if log_path is not None else None
+    try:
+        return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, stdin=subprocess.DEVNULL,
+                                stdout=output, stderr=subprocess.STDOUT if output else None,
+                                process_group=0, preexec_fn=_die_with_parent)
+    finally:
+        if output is not None:
+            output.close()
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when `studio up` dies, even by SIGKILL, so no child outlives it (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _stop(children: list[tuple[str, subprocess.Popen[Any]]]) -> None:
     for _, proc in children:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + STOP_GRACE_S
     for _, proc in children:
         try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            proc.wait(timeout=max(0.05, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 def _add_optional_groups() -> None:

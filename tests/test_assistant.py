@@ -12,9 +12,10 @@ from redis import Redis
 
 from bots.web.app import create_app
 from core.app import Studio
-from core.messages import Incoming, Upload
+from core.messages import Incoming, Reply, Upload
 from core.settings import Settings
 from storage.db import Database
+from storage.models import Job
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
@@ -34,8 +35,8 @@ def studio(settings: Settings, db: Database, redis: Redis) -> Iterator[Studio]:
 
 
 def say(studio: Studio, text: str = "", *, user: str = "ann", platform: str = "telegram",
-        uploads: tuple[Upload, ...] = ()) -> str:
-    msg = Incoming(platform=platform, user_id=user, chat_id=user, text=text, uploads=uploads)
+        uploads: tuple[Upload, ...] = (), reply_to: str | None = None) -> str:
+    msg = Incoming(platform=platform, user_id=user, chat_id=user, text=text, uploads=uploads, reply_to_asset=reply_to)
     return "\n".join(r.text for r in studio.assistant.handle(msg))
 
 
@@ -110,8 +111,8 @@ def test_imagine_needs_a_ready_persona_and_queues_a_spec(studio: Studio, db: Dat
 def test_settings_are_validated(studio: Studio) -> None:
     assert "Unknown setting" in say(studio, "/settings colour red")
     assert "two positive numbers" in say(studio, "/settings ar 0:3")
-    assert "Saved: platform = tiktok" in say(studio, "/settings platform TikTok")
-    assert "platform=tiktok" in say(studio, "/settings")
+    assert "Saved: platform is now tiktok." in say(studio, "/settings platform TikTok")
+    assert "• platform: tiktok" in say(studio, "/settings")
 
 
 def test_swap_and_export_say_what_is_missing(studio: Studio) -> None:
@@ -260,3 +261,224 @@ def test_every_command_and_button_has_exactly_one_handler(studio: Studio) -> Non
 def test_a_huge_number_in_button_data_is_an_expired_button_not_a_database_error(studio: Studio) -> None:
     for data in ("pdel:" + "9" * 30, "swap:1a2b3c4d:" + "1" * 25, "pdel:2147483648"):
         assert press(studio, data) == "That button has expired. Send the command again."
+
+
+# ---- questions instead of guesses ----------------------------------------------------------------------------
+
+
+def replies(studio: Studio, text: str = "", *, user: str = "ann", platform: str = "telegram",
+            reply_to: str | None = None, uploads: tuple[Upload, ...] = ()) -> list[Reply]:
+    msg = Incoming(platform=platform, user_id=user, chat_id=user, text=text, reply_to_asset=reply_to,
+                   uploads=uploads)
+    return studio.assistant.handle(msg)
+
+
+def pressed(studio: Studio, action: str, *, user: str = "ann") -> list[Reply]:
+    return studio.assistant.press(Incoming(platform="telegram", user_id=user, chat_id=user), action)
+
+
+def job_row(db: Database, job_id: str | None) -> Job:
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id or "")
+        assert job is not None
+        session.expunge(job)
+        return job
+
+
+def ready_persona(db: Database, name: str, *, user: str = "ann", pictures: int = 0) -> list[str]:
+    """A ready persona of ``user`` with ``pictures`` generated images of it; their ids, oldest first."""
+    from storage.repositories import assets as asset_repo
+
+    with db.session() as session:
+        owner = user_repo.get_or_create(session, platform="telegram", platform_user_id=user)
+        persona = persona_repo.create(session, owner_id=owner.id, name=name)
+        persona.status = "ready"
+        session.flush()
+        return [asset_repo.create(session, owner_id=owner.id, kind="image", blob=f"{i:064d}", mime="image/png",
+                                  origin="generated", persona_id=persona.id).id for i in range(pictures)]
+
+
+def test_an_ambiguous_sentence_is_answered_with_buttons_and_one_press_runs_it(studio: Studio, db: Database) -> None:
+    (question,) = replies(studio, "a cat in a hat")
+    assert question.text == "Shall I make a picture of “a cat in a hat”?"
+    assert [b.label for b in question.buttons] == ["🖼 Make this picture"]
+    assert job_count(db) == 0, "nothing is queued on a guess"
+    (status,) = pressed(studio, question.buttons[0].action)
+    assert job_row(db, status.job_id).spec["prompt"] == "a cat in a hat"
+    assert pressed(studio, question.buttons[0].action)[0].text.startswith("That question has expired"), \
+        "a second press does not queue it twice"
+    # Someone else pressing the button finds no question of theirs.
+    (question,) = replies(studio, "a cat in a hat")
+    assert "expired" in pressed(studio, question.buttons[0].action, user="bob")[0].text
+
+
+def test_a_video_of_a_persona_animates_its_newest_picture(studio: Studio, db: Database) -> None:
+    ready_persona(db, "Zoe", pictures=1)
+    # Not a persona of hers: "Mia" may be the scene, so she is asked rather than guessed for.
+    assert "Animate one you have, or make this scene first" in say(studio, "make a video of Mia")
+    ready_persona(db, "Mia")
+    answer = say(studio, "make a video of Mia")
+    assert answer.startswith("Mia has no pictures yet") and "/imagine Mia:" in answer
+    _older, newest = ready_persona(db, "Ava", pictures=2)
+    (status,) = replies(studio, "make a video of ava with a slow zoom in")
+    job = job_row(db, status.job_id)
+    assert (job.kind, job.spec["asset_id"], job.spec["motion"]) == ("video", newest, "zoom-in"), "never images"
+    # The status message names the picture too; its last tag is the job's, which a reply to it (/cancel) uses.
+    from bots.inbound import ASSET_TAG_RE
+
+    assert f"#{newest}" in status.text and ASSET_TAG_RE.findall(status.text)[-1] == job.id[:8]
+    # A sentence that also describes a new scene asks which is meant.
+    (question,) = replies(studio, "make a video of Ava dancing on the beach")
+    assert [b.label for b in question.buttons] == ["🎬 Animate Ava's newest picture", "🖼 Make the picture first"]
+    (status,) = pressed(studio, question.buttons[1].action)
+    job = job_row(db, status.job_id)
+    assert job.kind == "image" and job.spec["prompt"] == "dancing on the beach" and job.spec["persona_id"]
+
+
+def job_count(db: Database) -> int:
+    from sqlalchemy import func, select
+
+    with db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(Job)) or 0)
+
+
+# ---- jobs: short ids, /cancel by prefix, by reply, alone -------------------------------------------------------
+
+
+def test_cancel_by_prefix_by_reply_and_alone(studio: Studio, db: Database) -> None:
+    first = replies(studio, "/echo one --seconds 9")[0].job_id or ""
+    assert "Nothing to cancel" in say(studio, "/cancel", user="bob")
+    listing = say(studio, "/jobs")
+    assert f"#{first[:8]} · echo · queued" in listing and first not in listing, "/jobs shows short ids"
+    assert say(studio, f"/cancel {first[:5]}") == f"Job #{first[:8]} cancelled before it started."
+
+    second = replies(studio, "/echo two --seconds 9")[0].job_id or ""
+    third = replies(studio, "/echo three --seconds 9")[0].job_id or ""
+    # As a reply to a status message ("… · job #1a2b3c4d"), /cancel stops that job.
+    assert say(studio, "/cancel", reply_to=second[:8]) == f"Job #{second[:8]} cancelled before it started."
+    # Alone, with one job in progress: that one.
+    assert say(studio, "/cancel") == f"Job #{third[:8]} cancelled before it started."
+    assert "Nothing to cancel" in say(studio, "stop it")
+
+    jobs = [replies(studio, f"/echo {i} --seconds 9")[0].job_id or "" for i in range(3)]
+    with db.session() as session:
+        running = job_repo.get(session, job_id=jobs[0])
+        assert running is not None
+        running.status, running.progress = "running", 0.4
+    (question,) = replies(studio, "/cancel")
+    assert question.text.startswith("You have 3 jobs in progress; the newest running one is first.")
+    labels = [b.label for b in question.buttons]
+    assert labels[0] == f"⏹ echo #{jobs[0][:8]} · 40%" and labels[-2:] == ["⏹ All 3", "Keep"]
+    assert job_count(db) == 6, "nothing stopped before the user chose"
+    answer = pressed(studio, question.buttons[-2].action)[0].text
+    assert f"Stopping job #{jobs[0][:8]}…" in answer and answer.count("cancelled before it started") == 2
+
+
+def test_a_prefix_of_two_jobs_asks_for_more(studio: Studio, db: Database) -> None:
+    from storage.models import Job as JobRow
+
+    with db.session() as session:
+        owner = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
+        for job_id in ("abcd111111111111", "abcd222222222222"):
+            session.add(JobRow(id=job_id, owner_id=owner.id, kind="echo", queue="cpu", spec={}, chat={},
+                               status="queued"))
+    assert say(studio, "/cancel abcd") == "#abcd fits several of your jobs (#abcd2222, #abcd1111); give more of its id."
+    assert "No job #ffff among yours" in say(studio, "/cancel ffff")
+
+
+# ---- options checked against the model that runs them ----------------------------------------------------------
+
+
+def test_options_are_checked_against_the_profiles_model_before_queueing(studio: Studio, db: Database) -> None:
+    # The tiny profile's image model takes at most 50 steps (the registry says so).
+    assert say(studio, "/imagine a cat --steps 100") == (
+        "--steps must be from 1 to 50 for Tiny random-weight SD3, the image model here (it uses 4 unless told), "
+        "not 100.")
+    assert "steps must be from 1 to 50" in say(studio, "/settings steps 60")
+    assert job_count(db) == 0
+    assert "queued" in say(studio, "/imagine a cat --steps 50")
+    studio.settings.model_profile = "cpu"  # SD-Turbo, and no video model
+    assert "from 1 to 8 for SD-Turbo" in say(studio, "/imagine a cat --steps 20")
+    assert say(studio, "/animate --motion ai").startswith("AI motion needs a video model")
+    answer = say(studio, "/imagine a cat --no dogs")
+    assert "queued" in answer and "SD-Turbo ignores --no" in answer
+
+
+def test_model_limits_read_by_core_match_the_workers_registry() -> None:
+    from core import modelcaps
+    from inference.models.registry import image_model_for_profile, video_model_for_profile
+
+    for profile in ("full", "cpu", "tiny"):
+        image, caps = image_model_for_profile(profile), modelcaps.image_model(profile)
+        assert caps is not None and (caps.name, caps.max_steps, caps.default_steps) == (
+            image.name, image.max_steps, image.default_steps)
+        video = video_model_for_profile(profile)
+        found = modelcaps.model_for("image-to-video", profile)
+        assert (found.name if found else None) == (video.name if video else None)
+
+
+# ---- wording ---------------------------------------------------------------------------------------------------
+
+
+def test_settings_say_what_default_means_and_read_like_people_write(studio: Studio) -> None:
+    shown = say(studio, "/settings")
+    assert "• ar: default (1:1, or the platform's shape when you name one)" in shown
+    assert "• steps: default (4, Tiny random-weight SD3's own)" in shown
+    assert "• seconds: default (4 s)" in shown and "• platform: default (none: /export asks)" in shown
+    assert say(studio, "/settings seconds 6") == "Saved: seconds is now 6 s."
+    assert say(studio, "/settings seconds") == "seconds: 6 s"
+    assert say(studio, "always make two versions") == "Saved: n is now 2."
+    assert say(studio, "reset my length") == "Saved: seconds is now default (4 s)."
+
+
+def test_gallery_says_all_when_there_are_fewer_than_asked(studio: Studio, db: Database) -> None:
+    ready_persona(db, "Ava", pictures=3)
+    assert replies(studio, "/gallery 30")[0].text == "All 3 of your results (newest first):"
+    assert replies(studio, "/gallery 2")[0].text == "Your latest 2 (newest first):"
+
+
+def test_persona_photos_can_come_with_the_command(studio: Studio, db: Database) -> None:
+    photos = tuple(Upload(png((30 * i, 60, 90)), f"p{i}.png") for i in range(4))
+    answer = say(studio, "/persona new Ava", uploads=photos, platform="console")
+    assert answer.count(": received") == 4 and "4 photo(s) kept; they are used only once you agree." in answer
+    assert "Please confirm consent" in say(studio, "/done", platform="console")
+    assert say(studio, "/consent", platform="console") == (
+        "Thanks. Ava has 4 photos: send /done to analyse them, or send more first (up to 10): type their file "
+        "paths (several on one line is fine).")
+    assert "Delete Ava" in say(studio, "/persona delete Ava", platform="console")
+
+
+def test_no_answer_has_double_spaces(studio: Studio, db: Database) -> None:
+    ready_persona(db, "Ava", pictures=1)
+    texts = ["/help", "/start", "/settings", "/jobs", "/gallery", "/persona list", "/template list", "/imagine",
+             "/animate --seconds 99", "/swap Ava", "/export", "/cancel", "blorp", "a cat in a hat",
+             "make a video of Ava", "a beach shoot of Ava, 8 photos", "export my last 2", "/web", "/link",
+             "/persona new Zoe", "/consent", "/persona show Ava", "/imagine Ava: on a beach --n 2"]
+    for text in texts:
+        for reply in replies(studio, text):
+            assert "  " not in reply.text, (text, reply.text)
+            assert all("  " not in button.label for button in reply.buttons), text
+    for name in ("help", "imagine", "animate", "swap", "export", "settings", "cancel", "persona"):
+        assert "  " not in say(studio, f"/help {name}")
+
+
+def test_animate_as_a_reply_to_a_status_message_takes_that_jobs_result(studio: Studio, db: Database) -> None:
+    from storage.models import Job as JobRow
+    from storage.repositories import assets as asset_repo
+
+    with db.session() as session:
+        owner = user_repo.get_or_create(session, platform="telegram", platform_user_id="ann")
+        session.add(JobRow(id="feed000000000001", owner_id=owner.id, kind="image", queue="gpu", spec={}, chat={},
+                           status="done"))
+        session.add(JobRow(id="feed000000000002", owner_id=owner.id, kind="image", queue="gpu", spec={}, chat={},
+                           status="queued"))
+        session.flush()
+        made = asset_repo.create(session, owner_id=owner.id, kind="image", blob="7" * 64, mime="image/png",
+                                 origin="generated", job_id="feed000000000001").id
+    (status,) = replies(studio, "/animate --motion orbit", reply_to="feed0000")
+    # "feed0000" fits both jobs: it is not taken as either.
+    assert "No image #feed0000 among yours" in status.text
+    (status,) = replies(studio, "/animate --motion orbit", reply_to="feed000000000001")
+    assert job_row(db, status.job_id).spec["asset_id"] == made
+    assert say(studio, "/animate", reply_to="feed000000000002") == (
+        "Job #feed0000 has no result yet (queued); reply to one of its results once it is done.")

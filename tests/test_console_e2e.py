@@ -11,6 +11,7 @@ from rich.console import Console
 
 from bots.console import ConsoleFrontend
 from core.app import Studio
+from core.progress import job_tag
 from core.settings import Settings
 from storage.db import Database
 from storage.repositories import assets as asset_repo
@@ -38,7 +39,7 @@ def test_echo_conversation_end_to_end(settings: Settings, db: Database, redis: R
 
     text = out.getvalue()
     assert "echo: hello studio" in text
-    assert f"done · job {job_id}" in text
+    assert f"done · {job_tag(job_id)}" in text
     assert frontend.consumer.pending_count() == 0, "every event is acknowledged after it was shown"
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
@@ -70,7 +71,7 @@ def test_cancel_a_queued_job(settings: Settings, db: Database, redis: Redis) -> 
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "cancelled"
-    assert f"cancelled · job {job_id}" in out.getvalue()
+    assert f"cancelled · {job_tag(job_id)}" in out.getvalue()
     studio.close()
 
 
@@ -90,7 +91,7 @@ def test_animate_a_photo_end_to_end(settings: Settings, db: Database, redis: Red
         pass
 
     text = out.getvalue()
-    assert f"animation done · job {job_id}" in text, text
+    assert f"animation done · {job_tag(job_id)}" in text, text
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "done", job.error if job else None
@@ -105,3 +106,75 @@ def test_animate_a_photo_end_to_end(settings: Settings, db: Database, redis: Red
     assert f"#{video.id}" in text and "[!1] 🎞 Other motion" in text and "[!2] 📦 Export" in text
     assert frontend.consumer.pending_count() == 0
     studio.close()
+
+
+def test_two_console_users_of_one_deployment_see_only_their_own_results(settings: Settings, db: Database,
+                                                                          redis: Redis) -> None:
+    alice, alice_out, alice_studio = _frontend(settings, redis)
+    bob_out = io.StringIO()
+    bob_studio = Studio.build(settings, redis=redis)
+    bob = ConsoleFrontend(bob_studio, user_id="bob", console=Console(file=bob_out, width=120))
+    alice_job = alice.feed("/echo for alice --seconds 0.5")[0].job_id
+    bob_job = bob.feed("/echo for bob --seconds 0.5")[0].job_id
+    assert alice_job and bob_job
+
+    drain(settings, db, redis)
+    # Each console reads until it has seen the whole stream; one busy reader must not take the other's events.
+    for frontend in (alice, bob, alice, bob):
+        while frontend.pump(block_ms=100):
+            pass
+
+    assert "echo: for alice" in alice_out.getvalue() and "echo: for bob" not in alice_out.getvalue()
+    assert "echo: for bob" in bob_out.getvalue() and "echo: for alice" not in bob_out.getvalue()
+    assert job_tag(bob_job) not in alice_out.getvalue() and job_tag(alice_job) not in bob_out.getvalue()
+    assert alice.consumer.pending_count() == 0 and bob.consumer.pending_count() == 0
+    alice_studio.close()
+    bob_studio.close()
+
+
+def test_a_console_restart_shows_what_finished_while_it_was_closed(settings: Settings, db: Database,
+                                                                   redis: Redis) -> None:
+    first, _out, studio = _frontend(settings, redis)
+    job_id = first.feed("/echo while away")[0].job_id
+    assert job_id
+    studio.close()
+    drain(settings, db, redis)  # the job ends while no console is open
+
+    again, out, studio = _frontend(settings, redis)
+    while again.pump(block_ms=100):
+        pass
+    assert f"echo done · {job_tag(job_id)}" in out.getvalue() and "echo: while away" in out.getvalue()
+    studio.close()
+
+
+def test_a_question_is_answered_by_typing_its_button(settings: Settings, db: Database, redis: Redis) -> None:
+    frontend, out, studio = _frontend(settings, redis)
+    frontend.feed("a lighthouse in a storm at night")
+    assert "Shall I make a picture of “a lighthouse in a storm at night”?" in out.getvalue()
+    assert "[!1] 🖼 Make this picture" in out.getvalue()
+    (status,) = frontend.feed("!1")
+    assert status.job_id and "image queued" in status.text
+    with db.session() as session:
+        job = job_repo.get(session, job_id=status.job_id)
+        assert job is not None and job.spec["prompt"] == "a lighthouse in a storm at night"
+    studio.close()
+
+
+def test_bars_fit_one_line_and_labels_are_cut_at_a_word() -> None:
+    from bots.console_bars import LiveBars
+    from core.progress import shorten
+
+    assert shorten("Tom reading in a café, golden hour with friends", 30) == "Tom reading in a café, golden…"
+    assert shorten("hello world this is long", 12) == "hello world…" and shorten("short", 10) == "short"
+    bars = LiveBars()
+    bars.start("0123456789abcdef", "Tom: reading in a café on a rainy afternoon in Paris, golden light")
+    bars.update("0123456789abcdef", status="running", fraction=0.42, stage="image 1-2 of 2")
+    bars.update("fedcba9876543210", status="running", fraction=0.1, stage="echoing (1/8)", kind="echo")
+    for width in (40, 80, 120):
+        lines = bars.lines(width)
+        assert len(lines) == 2 and all(len(line) <= width for line in lines)
+        assert lines[0].endswith("· #01234567") and lines[1].startswith("echo ")
+    wide = bars.lines(120)[0]
+    assert "42% · image 1-2 of 2" in wide and wide.startswith("Tom: reading in a café on a rainy… ━━━━━━━━")
+    assert bars.finish("0123456789abcdef") and not bars.finish("0123456789abcdef")
+    assert bars.job_ids() == ["fedcba9876543210"]

@@ -21,6 +21,7 @@ from core.assistant.swap import NO_SWAP_TARGET
 from core.delivery import DeliveryEvent
 from core.messages import MAX_ACTION_BYTES, Incoming, Reply, Upload
 from core.presenter import present
+from core.progress import job_tag
 from core.settings import Settings
 from storage.db import Database
 from storage.models import Asset, Job
@@ -151,7 +152,10 @@ def test_what_cannot_be_swapped_into_is_refused(studio: Studio, settings: Settin
     assert refusal(say(studio, f"/swap Ava #{theirs}")) == \
         f"No photo or video #{theirs} among yours; /gallery shows your ids."
     assert refusal(say(studio, "/swap Ava", uploads=(photo, photo))) == "Send one photo or video at a time with /swap."
-    assert "not an image we recognise" in refusal(say(studio, "/swap Ava", uploads=(Upload(b"hello", "x.mp4"),)))
+    # /swap takes photos and videos: the refusal names the formats of both.
+    assert refusal(say(studio, "/swap Ava", uploads=(Upload(b"hello", "x.mp4"),))) == (
+        "x.mp4 is neither a photo nor a video I recognise; send a JPEG, PNG or WebP photo, or an MP4, MOV or WebM "
+        "video.")
     big = b"\x00\x00\x00\x18ftypmp42" + bytes(settings.max_upload_mb * 2**20)
     assert refusal(say(studio, "/swap Ava", uploads=(Upload(big, "big.mp4", kind="video"),))).startswith(
         f"big.mp4 is {len(big) / 2**20:.1f} MB, over the {settings.max_upload_mb} MB limit; send a shorter")
@@ -199,7 +203,7 @@ def test_a_finished_swap_comes_back_with_its_buttons(settings: Settings, db: Dat
     shown = {}
     for job in (photo_job, video_job):
         presentation = present(db, DeliveryEvent(job_id=job.id, status="done"))
-        assert presentation is not None and presentation.status_text == f"✅ face swap done · job {job.id}"
+        assert presentation is not None and presentation.status_text == f"✅ face swap done · {job_tag(job.id)}"
         (shown[job.kind if job is photo_job else "video"],) = presentation.results
     image_reply, video_reply = shown["faceswap"], shown["video"]
     (image,), (video,) = image_reply.media, video_reply.media

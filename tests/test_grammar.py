@@ -22,6 +22,8 @@ from core.errors import UsageError
         ("/done", g.Done()),
         ("/cancel", g.Abort()),
         ("/cancel 0123abcd", g.CancelJob("0123abcd")),
+        ("/cancel #0123", g.CancelJob("0123")),
+        ("/cancel all", g.CancelAll()),
         ("/gallery 5", g.Gallery(5)),
         ("/jobs", g.Jobs()),
         ("/settings ar 4:5", g.SettingsCmd("ar", "4:5")),
@@ -57,6 +59,7 @@ def test_phone_dashes_are_accepted() -> None:
 def test_known_persona_without_colon() -> None:
     cmd = g.parse("/imagine ava in Paris", persona_names=["Ava"])
     assert cmd == g.Imagine(prompt="in Paris", persona="Ava")
+    assert g.parse("/animate mia pan-left", persona_names=["Mia"]) == g.Animate(motion="pan-left", persona="Mia")
 
 
 @pytest.mark.parametrize(
@@ -75,6 +78,10 @@ def test_known_persona_without_colon() -> None:
         ("/persona new", "needs a name"),
         ("/persona new <script>", "Names are"),
         ("/cancel ../../x", "not a job id"),
+        ("/cancel abc", "'abc' is not a job id"),
+        ("/swap Ava /missing.jpg", "/missing.jpg: file not found"),
+        ("/animate ~/beach.png", "~/beach.png: file not found"),
+        ("/export instagram holiday.mp4", "holiday.mp4: file not found"),
         ("/imagin a cat", "Did you mean /imagine?"),
         ("/frobnicate", "I don't know /frobnicate"),
         ('/imagine "unclosed', "quote is not closed"),
@@ -98,6 +105,146 @@ def test_plain_sentence_maps_to_imagine() -> None:
     assert cmd == g.Imagine(prompt="on a beach at sunset", persona="Ava", aspect_ratio="4:5", n=4)
 
 
+NAMES = ["Ava", "Zoe", "Mia", "Rose"]
+
+# The cases of the issue, then sentences people write, each with the command it must become.
+SENTENCES = [
+    # A video of a persona animates that persona's newest picture; it never queues pictures of "video of Mia".
+    ("make a video of Mia", g.Animate(persona="Mia")),
+    ("make a video of mia", g.Animate(persona="Mia")),
+    ("animate Mia's latest picture with a slow zoom in for 5 seconds",
+     g.Animate(motion="zoom-in", seconds=5.0, persona="Mia")),
+    ("turn #1a2b3c4d into a 6 second clip panning left", g.Animate(asset="1a2b3c4d", motion="pan-left", seconds=6.0)),
+    ("could you animate my last image with AI", g.Animate(motion="ai")),
+    ("let's do a video of Zoe", g.Animate(persona="Zoe")),
+    ("make it move", g.Animate()),
+    ("make a short clip of Ava orbiting", g.Animate(motion="orbit", persona="Ava")),
+    # A swap, an export and settings go to those commands.
+    ("put Ava's face on #abcdef12", g.Swap("Ava", asset="abcdef12")),
+    ("face swap Mia into this video", g.Swap("Mia")),
+    ("replace the face in this photo with Zoe", g.Swap("Zoe")),
+    ("export the last 3 for tiktok", g.Export("tiktok", last=3)),
+    ("package #abcdef12 for instagram", g.Export("instagram", assets=("abcdef12",))),
+    ("get my newest ready for x", g.Export("x", last=1)),
+    ("export everything for youtube shorts", g.Export("youtube", last=50)),
+    ("set my default aspect ratio to 4:5", g.SettingsCmd("ar", "4:5")),
+    ("always make two versions", g.SettingsCmd("n", "2")),
+    ("use tiktok by default", g.SettingsCmd("platform", "tiktok")),
+    ("default motion orbit", g.SettingsCmd("motion", "orbit")),
+    ("make 6 seconds my default length", g.SettingsCmd("seconds", "6")),
+    ("always animate with a slow pan left", g.SettingsCmd("motion", "pan-left")),
+    ("reset my motion", g.SettingsCmd("motion", "default")),
+    ("change the format to portrait", g.SettingsCmd("ar", "4:5")),
+    ("show my settings", g.SettingsCmd()),
+    # A persona named anywhere in a sentence is applied.
+    ("a selfie of Ava in Tokyo", g.Imagine(prompt="a selfie in Tokyo", persona="Ava")),
+    ("Tokyo street style featuring Zoe, vertical", g.Imagine(prompt="Tokyo street style", persona="Zoe",
+                                                             aspect_ratio="9:16")),
+    ("a close-up of Ava's face, golden hour", g.Imagine(prompt="a close-up of their face, golden hour",
+                                                        persona="Ava")),
+    ("a picture of mia at the gym", g.Imagine(prompt="at the gym", persona="Mia")),
+    ("put Ava on a beach", g.Imagine(prompt="on a beach", persona="Ava")),
+    ("can you make a picture of Ava", g.Imagine(prompt="a portrait", persona="Ava")),
+    ("a bouquet of roses for Ava", g.Imagine(prompt="a bouquet of roses", persona="Ava")),
+    ("Ava filming a video in Tokyo", g.Imagine(prompt="filming a video in Tokyo", persona="Ava")),
+    ("draw three pictures of a lighthouse in a storm, landscape",
+     g.Imagine(prompt="a lighthouse in a storm", n=3, aspect_ratio="16:9")),
+    # Jobs, gallery and questions.
+    ("cancel job 1a2b3c4d", g.CancelJob("1a2b3c4d")),
+    ("stop it", g.Abort()),
+    ("cancel everything", g.CancelAll()),
+    ("show me my last 5 images", g.Gallery(5)),
+    ("what's running", g.Jobs()),
+    ("i want a new persona called Lily", g.PersonaNew("Lily")),
+    ("how do I make a video?", g.Help(topic="animate")),
+    ("can I export to tiktok?", g.Help(topic="export")),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SENTENCES, ids=[text for text, _ in SENTENCES])
+def test_sentences_people_write(text: str, expected: g.Command) -> None:
+    assert g.parse(text, persona_names=NAMES) == expected
+
+
+def _choices(command: g.Command) -> list[tuple[str, g.Command]]:
+    assert isinstance(command, g.Ask), command
+    return [(choice.label, choice.command) for choice in command.choices]
+
+
+def test_a_video_of_a_new_scene_asks_whether_to_animate_or_make_the_picture_first() -> None:
+    asked = g.parse("make a video of Mia dancing on the beach", persona_names=NAMES)
+    assert _choices(asked) == [("🎬 Animate Mia's newest picture", g.Animate(persona="Mia")),
+                               ("🖼 Make the picture first", g.Imagine(prompt="dancing on the beach", persona="Mia"))]
+    asked = g.parse("make a video of a sunset over the sea", persona_names=NAMES)
+    assert [command for _label, command in _choices(asked)] == [g.Animate(),
+                                                                g.Imagine(prompt="a sunset over the sea")]
+
+
+def test_two_personas_in_one_picture_ask_whose_face() -> None:
+    asked = g.parse("Mia and Ava at a party", persona_names=NAMES)
+    assert _choices(asked) == [("Mia", g.Imagine(prompt="Ava at a party", persona="Mia")),
+                               ("Ava", g.Imagine(prompt="Mia at a party", persona="Ava"))]
+    assert [label for label, _ in _choices(g.parse("make a video of Mia and Zoe", persona_names=NAMES))] == [
+        "Mia", "Zoe"]
+
+
+def test_a_swap_or_an_export_missing_a_piece_asks_for_it() -> None:
+    assert [label for label, _ in _choices(g.parse("face swap into my photo", persona_names=NAMES))] == sorted(NAMES)
+    platforms = _choices(g.parse("export my last three images", persona_names=NAMES))
+    assert [command for _label, command in platforms] == [g.Export(p, last=3) for p in
+                                                          ("instagram", "tiktok", "youtube", "x", "facebook")]
+    assert [label for label, _ in platforms] == ["Instagram", "TikTok", "YouTube Shorts", "X", "Facebook"]
+
+
+def test_a_description_without_a_verb_is_offered_not_guessed() -> None:
+    asked = g.parse("a cat in a hat", persona_names=["Ava"])
+    assert asked == g.Ask("Shall I make a picture of “a cat in a hat”?", (
+        g.Choice("🖼 Make this picture", g.Imagine(prompt="a cat in a hat")),
+        g.Choice("🖼 With Ava", g.Imagine(prompt="a cat in a hat", persona="Ava"))))
+    # A common word is not read as a persona's name: "a red rose" is not Rose.
+    assert _choices(g.parse("a red rose on a table", persona_names=["Rose"]))[0][1] == g.Imagine(
+        prompt="a red rose on a table")
+
+
+def test_a_photoshoot_offers_the_largest_set_until_shoot_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = g.parse("a beach shoot of Ava, 8 photos", persona_names=NAMES)
+    assert isinstance(asked, g.Ask) and "coming soon" not in asked.question.lower()
+    assert "up to 4 per request" in asked.question and "For 8, press 🔁 Variations" in asked.question
+    assert _choices(asked) == [("📸 4 of Ava: beach", g.Imagine(prompt="beach", persona="Ava", n=4))]
+    assert _choices(g.parse("plan a photoshoot for Zoe at the gym", persona_names=NAMES))[0][1] == g.Imagine(
+        prompt="at the gym", persona="Zoe", n=4)
+    with pytest.raises(UsageError, match="Whose photoshoot"):
+        g.parse("a beach shoot, 8 photos", persona_names=NAMES)
+
+    # The day /shoot exists the same sentence goes to it, with the persona, count and scene.
+    seen: list[str] = []
+
+    def shoot(rest: str, _names: object) -> g.Command:
+        seen.append(rest)
+        return g.Jobs()
+
+    monkeypatch.setitem(g.SLASH, "shoot", shoot)
+    assert g.parse("a beach shoot of Ava, 8 photos", persona_names=NAMES) == g.Jobs()
+    assert seen == ['"Ava" 8 beach']
+
+
+@pytest.mark.parametrize("command", [
+    g.Imagine(prompt="x", persona="Ava", aspect_ratio="4:5", n=2), g.Animate(persona="Mia", seconds=4.5),
+    g.Export("tiktok", assets=("abcdef12", "12345678")), g.Swap("Ava", asset="abcdef12"), g.CancelAll(),
+    g.SettingsCmd("ar", "4:5"), g.Gallery(5),
+])
+def test_a_questions_choices_are_stored_and_read_back_as_they_were(command: g.Command) -> None:
+    import json
+
+    assert g.from_data(json.loads(json.dumps(g.to_data(command)))) == command
+
+
+def test_stored_choices_from_another_release_are_refused() -> None:
+    for data in ({"type": "Nope"}, {"type": "Imagine", "colour": "red"}, {}):
+        with pytest.raises(ValueError):
+            g.from_data(data)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -117,3 +264,10 @@ def test_plain_sentence_maps_to_imagine() -> None:
 )
 def test_plain_sentences(text: str, expected: g.Command) -> None:
     assert g.parse(text, persona_names=["Ava", "Zoe"]) == expected
+
+
+@pytest.mark.parametrize("text", ["that's all for now", "thanks a lot buddy", "here are my photos", "blorp",
+                                  "what is this thing"])
+def test_chat_is_not_offered_as_a_picture(text: str) -> None:
+    with pytest.raises(UsageError, match="I didn't catch that"):
+        g.parse(text, persona_names=NAMES)

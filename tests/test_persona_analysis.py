@@ -76,7 +76,7 @@ def test_good_photos_make_a_ready_persona_with_a_card(settings: Settings, db: Da
         assert len(ref.embeddings["dlib"]) == 128
         assert {"face_px", "blur", "yaw", "pitch", "roll"} <= set(ref.quality)
     (media,) = result["media"]
-    assert media["blob"] == persona.card_blob and media["filename"] == "persona-card.png"
+    assert media["blob"] == persona.card_blob and media["filename"] == "Tom-card.png"
     assert media["kind"] == "image" and "Tom" in media["caption"]
     card = Image.open(io.BytesIO(LocalBlobStore(settings.blobs_dir).read_bytes(media["blob"])))
     assert card.format == "PNG" and card.width > 4 * 192

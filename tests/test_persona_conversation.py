@@ -39,7 +39,7 @@ def test_persona_from_photos_to_card(settings: Settings, db: Database, redis: Re
     text = out.getvalue()
     assert "persona analysis done" in text
     assert "coffee.jpg" in text, "the refused photo is named in the result"
-    assert "saved image:" in text and "persona-card.png" in text
+    assert "saved image:" in text and "Tom-card.png" in text
     with db.session() as session:
         user = user_repo.get_or_create(session, platform="console", platform_user_id="maker")
         persona = persona_repo.by_name(session, owner_id=user.id, name="tom")

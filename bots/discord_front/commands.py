@@ -18,6 +18,7 @@ from bots.discord_front.inbound import asset_tag
 from core import grammar, help
 from core.assistant import USER_SETTINGS
 from core.grammar import ANIMATE_SECONDS, MAX_PROMPT_CHARS, MOTIONS, Command
+from core.limits import MAX_PHOTOS
 from core.prompts import PLATFORMS
 
 Choice = app_commands.Choice
@@ -95,11 +96,19 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
 
     persona = app_commands.Group(name="persona", description=DESCRIPTIONS["persona"])
 
-    @persona.command(name="new", description="Start a persona: confirm consent, send 3-10 photos, then /done")
-    @app_commands.describe(name="Its name (letters, digits, spaces, dots, dashes)")
-    async def persona_new(interaction: discord.Interaction, name: app_commands.Range[str, 1, 32]) -> None:
-        await host.run_command(interaction, lambda: grammar.PersonaNew(options.persona_name(name, "persona new")),
-                               name="persona new")
+    @persona.command(name="new", description="Start a persona: attach 3-10 photos (or send them after), confirm "
+                                             "consent, then /done")
+    @app_commands.describe(name="Its name (letters, digits, spaces, dots, dashes)",
+                           **{f"photo{i}": f"Photo {i} of the face (optional)" for i in range(1, MAX_PHOTOS + 1)})
+    async def persona_new(interaction: discord.Interaction, name: app_commands.Range[str, 1, 32],
+                          photo1: discord.Attachment | None = None, photo2: discord.Attachment | None = None,
+                          photo3: discord.Attachment | None = None, photo4: discord.Attachment | None = None,
+                          photo5: discord.Attachment | None = None, photo6: discord.Attachment | None = None,
+                          photo7: discord.Attachment | None = None, photo8: discord.Attachment | None = None,
+                          photo9: discord.Attachment | None = None, photo10: discord.Attachment | None = None) -> None:
+        photos = [p for p in (photo1, photo2, photo3, photo4, photo5, photo6, photo7, photo8, photo9, photo10) if p]
+        await host.run_command(interaction, lambda: grammar.PersonaNew(grammar.name_option(name, "persona new")),
+                               name="persona new", attachments=photos)
 
     @persona.command(name="list", description="Your personas and their state")
     async def persona_list(interaction: discord.Interaction) -> None:
@@ -108,7 +117,7 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
     def persona_by_name(action: str, description: str, make: Callable[[str], Command]) -> None:
         """``/persona <action> <name>`` for one of the user's personas."""
         async def callback(interaction: discord.Interaction, name: str) -> None:
-            await host.run_command(interaction, lambda: make(options.persona_name(name, f"persona {action}")),
+            await host.run_command(interaction, lambda: make(grammar.name_option(name, f"persona {action}")),
                                    name=f"persona {action}")
         command = app_commands.describe(name="Which persona")(app_commands.autocomplete(name=personas)(callback))
         persona.command(name=action, description=description)(command)
@@ -120,7 +129,7 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
     @app_commands.autocomplete(old=personas)
     async def persona_rename(interaction: discord.Interaction, old: str, new: app_commands.Range[str, 1, 32]) -> None:
         await host.run_command(interaction, lambda: grammar.PersonaRename(
-            old=options.persona_name(old, "persona rename"), new=options.persona_name(new, "persona rename")),
+            old=grammar.name_option(old, "persona rename"), new=grammar.name_option(new, "persona rename")),
             name="persona rename")
 
     persona_by_name("delete", "Delete a persona with its photos (asks first)", grammar.PersonaDelete)
@@ -204,7 +213,8 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
     plain("jobs", grammar.Jobs)
 
     @tree.command(name="cancel", description=DESCRIPTIONS["cancel"])
-    @app_commands.describe(job="The job to stop (see /jobs); leave out to abort what you are doing")
+    @app_commands.describe(job="The job to stop (its id or first characters, see /jobs); leave out for the one in "
+                               "progress")
     @app_commands.autocomplete(job=jobs)
     async def cancel(interaction: discord.Interaction, job: str | None = None) -> None:
         await host.run_command(interaction, lambda: options.cancel(job), name="cancel")

@@ -8,14 +8,8 @@ colons and never turns into options or a persona.
 
 from __future__ import annotations
 
-import re
-
 from core import grammar
 from core.errors import UsageError
-
-# Names, asset ids, job ids and link codes have no public parser in the grammar, only its patterns (or, for link
-# codes, this one): their hints repeat the grammar's words, and a test keeps them equal to what typed text gets.
-LINK_CODE_RE = re.compile(r"[A-Z0-9]{6,12}")
 
 
 def _text(value: int | None) -> str | None:
@@ -23,26 +17,8 @@ def _text(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
-def persona_name(value: str, where: str) -> str:
-    """A persona name as ``/persona new`` accepts it; ``where`` names the command in the hint."""
-    name = value.strip().strip("\"'")
-    if not name:
-        raise UsageError(f"/{where} needs a name.")
-    if not grammar.NAME_RE.match(name):
-        raise UsageError("Names are 1-32 letters, digits, spaces, dots, dashes or apostrophes.")
-    return name
-
-
-def asset_id(value: str) -> str:
-    """An asset id, with or without its ``#``."""
-    ref = value.strip().lower().lstrip("#")
-    if not grammar.ASSET_ID_RE.match(ref):
-        raise UsageError(f"{value!r} is not an asset id; /gallery shows ids under each item.")
-    return ref
-
-
 def _optional_asset(value: str | None) -> str | None:
-    return asset_id(value) if value and value.strip() else None
+    return grammar.asset_option(value) if value and value.strip() else None
 
 
 def imagine(prompt: str, *, persona: str | None = None, ar: str | None = None, n: int | None = None,
@@ -54,7 +30,7 @@ def imagine(prompt: str, *, persona: str | None = None, ar: str | None = None, n
         raise UsageError("Say what to draw: /imagine [persona:] <prompt>, e.g. /imagine Ava: reading in a café.")
     return grammar.Imagine(
         prompt=prompt,
-        persona=persona_name(persona, "imagine") if persona else None,
+        persona=grammar.name_option(persona, "imagine") if persona else None,
         aspect_ratio=grammar.aspect_option(ar),
         n=grammar.int_option(_text(n), "--n", 1, 4, default=None),
         seed=grammar.int_option(_text(seed), "--seed", 0, 2**32 - 1, default=None),
@@ -76,7 +52,7 @@ def animate(*, image: str | None = None, motion: str | None = None, seconds: flo
 
 def swap(persona: str, *, asset: str | None = None) -> grammar.Swap:
     """``/swap`` of ``persona``'s face into one of the user's results, or into the file sent along."""
-    return grammar.Swap(persona=persona_name(persona, "swap"), asset=_optional_asset(asset))
+    return grammar.Swap(persona=grammar.name_option(persona, "swap"), asset=_optional_asset(asset))
 
 
 def export(platform: str, *, assets: str | None = None, last: int | None = None) -> grammar.Export:
@@ -84,7 +60,8 @@ def export(platform: str, *, assets: str | None = None, last: int | None = None)
     newest one."""
     name = grammar.platform_option(platform)
     if assets and assets.strip():
-        return grammar.Export(platform=name, assets=tuple(asset_id(a) for a in assets.replace(",", " ").split()))
+        return grammar.Export(platform=name,
+                              assets=tuple(grammar.asset_option(a) for a in assets.replace(",", " ").split()))
     return grammar.Export(platform=name, last=grammar.int_option(_text(last), "last", 1, 50, default=1))
 
 
@@ -94,13 +71,10 @@ def gallery(count: int | None = None) -> grammar.Gallery:
 
 
 def cancel(job: str | None = None) -> grammar.CancelJob | grammar.Abort:
-    """``/cancel`` of a job by id, or of the dialogue in progress when none is named."""
+    """``/cancel`` of a job by id or prefix, or (none named) of what is in progress."""
     if job is None or not job.strip():
         return grammar.Abort()
-    job_id = job.split()[0].lower()
-    if not grammar.JOB_ID_RE.match(job_id):
-        raise UsageError(f"{job_id!r} is not a job id; /jobs lists yours.")
-    return grammar.CancelJob(job_id=job_id)
+    return grammar.CancelJob(job_id=grammar.job_option(job))
 
 
 def settings(key: str | None = None, value: str | None = None) -> grammar.SettingsCmd:
@@ -128,10 +102,7 @@ def help_(command: str | None = None) -> grammar.Help:
 
 def link(code: str | None = None) -> grammar.Link:
     """``/link``: a code to send from the other account, or the code that account got."""
-    value = (code or "").strip().upper()
-    if value and not LINK_CODE_RE.fullmatch(value):
-        raise UsageError("A link code is 6-12 letters and digits, as /link showed it on your other account.")
-    return grammar.Link(code=value or None)
+    return grammar.Link(code=grammar.link_code_option(code) if code and code.strip() else None)
 
 
 def echo(text: str, *, seconds: float | None = None) -> grammar.Echo:

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from core import prompts
 from core.jobkinds import label as kind_label
+from core.progress import short_id, shorten
 from storage.db import Database
 from storage.models import User
 from storage.repositories import assets as asset_repo
@@ -41,11 +42,11 @@ def suggestions(db: Database, *, platform: str, platform_user_id: str, what: str
         elif user is not None and what == "job":
             for job in job_repo.recent(session, owner_id=user.id, limit=MAX_CHOICES):
                 if job.status in ("queued", "running"):
-                    items.append((f"{job.id} · {kind_label(job.kind)} · {job.status}", job.id))
+                    items.append((f"#{short_id(job.id)} · {kind_label(job.kind)} · {job.status}", job.id))
     wanted = current.strip().casefold()
     matching = [(label, value) for label, value in items if wanted in label.casefold()]
     return [(_clip(label), value[:NAME_LIMIT]) for label, value in matching[:MAX_CHOICES]]
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= NAME_LIMIT else text[: NAME_LIMIT - 1] + "…"
+    return shorten(text, NAME_LIMIT)  # cut at a word

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
 from core import actions, grammar
-from core.assistant import account, animate, export, imagine, jobs, personas, swap
+from core.assistant import account, animate, ask, export, imagine, jobs, personas, swap
 from core.assistant.account import USER_SETTINGS
 from core.assistant.turn import Services, Turn
 from core.errors import StudioError
@@ -24,11 +24,12 @@ from storage.db import Database
 from storage.repositories import jobs as job_repo
 
 Handler = Callable[[Turn, Any], list[Reply]]
-FEATURES = (personas, imagine, animate, swap, export, account, jobs)
+FEATURES = (personas, imagine, animate, swap, export, account, jobs, ask)
 STORAGE_UNAVAILABLE = ("Storage is temporarily unavailable, so that could not be saved or shown. Nothing of yours "
                        "is lost: send it again in a few minutes.")
-UPLOAD_HINT = ("Got your file. To build a persona from photos start with /persona new <name>; to turn a photo into "
-               "a short video send it with /animate as its caption, or reply /animate to it.")
+UPLOAD_HINT = ("Got your file. To build a persona from photos send them with /persona new <name>; to turn a photo "
+               "into a short video send it with /animate as its caption, or reply /animate to it; /swap <persona> "
+               "puts a persona's face into it.")
 
 __all__ = ["STORAGE_UNAVAILABLE", "USER_SETTINGS", "Assistant"]
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class Assistant:
     def _run(self, msg: Incoming, handler: Callable[[Turn], list[Reply]]) -> list[Reply]:
         try:
             with self.services.db.session() as session:
-                return handler(Turn(self.services, msg, session))
+                return handler(Turn(self.services, msg, session, dispatch=self._dispatch))
         except StudioError as exc:
             return [Reply(text=str(exc), error=True)]
         except BlobStoreUnavailable as exc:

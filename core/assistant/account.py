@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import grammar, help, links
+from core import grammar, help, links, modelcaps
 from core.assistant.turn import Turn, private_only
 from core.errors import UsageError
 from core.messages import Reply
@@ -39,19 +39,50 @@ def settings(turn: Turn, cmd: grammar.SettingsCmd) -> list[Reply]:
     prefs = turn.prefs
     key, value = cmd.key, cmd.value
     if key is None:
-        shown = {k: prefs.get(k, "default") for k in USER_SETTINGS}
-        return [Reply(text="Your defaults: " + ", ".join(f"{k}={v}" for k, v in shown.items())
-                      + "\nChange one with /settings <key> <value>.")]
+        lines = [f"• {k}: {_shown(turn, k, prefs)}" for k in USER_SETTINGS]
+        return [Reply(text="Your defaults:\n" + "\n".join(lines)
+                      + "\nChange one with /settings <key> <value>; /settings <key> default goes back to the "
+                        "server's choice.")]
     if key not in USER_SETTINGS:
         raise UsageError(f"Unknown setting {key!r}; choose {', '.join(USER_SETTINGS)}.")
     if value is None:
-        return [Reply(text=f"{key} = {prefs.get(key, 'default')}")]
+        return [Reply(text=f"{key}: {_shown(turn, key, prefs)}")]
     if value.lower() in ("default", "reset", "none"):
         prefs.pop(key, None)
     else:
         prefs[key] = USER_SETTINGS[key](value)
+        if key == "steps":
+            modelcaps.check_steps(int(prefs[key]), turn.settings.model_profile, label="steps")
+        if key == "motion":
+            modelcaps.check_motion(str(prefs[key]), turn.settings.model_profile)
     turn.user.preferences = prefs
-    return [Reply(text=f"Saved: {key} = {prefs.get(key, 'default')}.")]
+    return [Reply(text=f"Saved: {key} is now {_shown(turn, key, prefs)}.")]
+
+
+def _shown(turn: Turn, key: str, prefs: dict[str, Any]) -> str:
+    """A setting as people read it ("6 s", "4:5"), or what "default" means here when it is not set."""
+    value = prefs.get(key)
+    if value is not None:
+        return f"{float(value):g} s" if key == "seconds" else str(value)
+    return "default (" + _default(turn, key) + ")"
+
+
+def _default(turn: Turn, key: str) -> str:
+    profile = turn.settings.model_profile
+    if key == "ar":
+        return "1:1, or the platform's shape when you name one"
+    if key == "n":
+        return "1 picture"
+    if key == "steps":
+        model = modelcaps.image_model(profile)
+        return f"{model.default_steps}, {model.short_title}'s own" if model else "the model's own"
+    if key == "platform":
+        return "none: /export asks"
+    if key == "motion":
+        if modelcaps.model_for("image-to-video", profile) is None:
+            return "zoom-in"
+        return "AI motion on a GPU worker, else zoom-in"
+    return f"{turn.settings.video_default_seconds:g} s"
 
 
 def web(turn: Turn, cmd: grammar.Web) -> list[Reply]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from core import actions, grammar, prompts
+from core import actions, grammar, modelcaps, prompts
 from core.assistant.turn import Turn
 from core.errors import NotFound, UsageError
 from core.jobspecs import ImageSpec
 from core.messages import Media, Reply
+from core.progress import shorten
 from storage.models import Asset
 from storage.repositories import assets as asset_repo
 from storage.states import PersonaStatus
@@ -25,19 +26,28 @@ def imagine(turn: Turn, cmd: grammar.Imagine) -> list[Reply]:
         if persona.status != PersonaStatus.READY.value:
             raise UsageError(f"{persona.name} is not ready yet ({persona.status}).")
         persona_id = persona.id
+    steps = cmd.steps or prefs.get("steps")
+    # Checked against the model that will run it, so a value it cannot take is refused now, not by the worker.
+    modelcaps.check_steps(steps, turn.settings.model_profile,
+                          label="--steps" if cmd.steps else "Your default steps (/settings steps)")
+    notes = []
+    model = modelcaps.image_model(turn.settings.model_profile)
+    if cmd.negative and model is not None and model.guidance == 0:
+        notes.append(f"{model.short_title} ignores --no (it uses no negative prompt); leave it out of the words "
+                     "instead.")
     spec = ImageSpec(
         persona_id=persona_id,
         prompt=cmd.prompt,
         aspect_ratio=cmd.aspect_ratio or prefs.get("ar"),
         n=cmd.n if cmd.n is not None else int(prefs.get("n", 1)),
         seed=cmd.seed,
-        steps=cmd.steps or prefs.get("steps"),
+        steps=steps,
         template=cmd.template,
         platform=cmd.platform or prefs.get("platform"),
         negative=cmd.negative,
     )
     who = f"{cmd.persona}: " if cmd.persona else ""
-    return turn.submit(spec, label=f"{who}{cmd.prompt[:80]}")
+    return turn.submit(spec, label=shorten(f"{who}{cmd.prompt}", 80), notes=notes)
 
 
 def variations(turn: Turn, action: actions.Variations | actions.Remix) -> list[Reply]:
@@ -46,9 +56,11 @@ def variations(turn: Turn, action: actions.Variations | actions.Remix) -> list[R
     if asset is None:
         raise NotFound("That result is not yours or no longer exists.")
     remix = isinstance(action, actions.Remix)
-    # The worker repeats the original request stored with the asset; only what changes is sent.
-    spec = ImageSpec(n=2, variation_of=action.asset_id, variation="prompt" if remix else "seeds")
-    label = "A remix of your image (same seed)" if remix else "Variations of your image"
+    # The worker repeats the original request stored with the asset; only what changes is sent. A remix keeps
+    # the seed and rewords the prompt: one picture, as two with the same seed would look like a mistake.
+    spec = ImageSpec(n=1 if remix else 2, variation_of=action.asset_id, variation="prompt" if remix else "seeds")
+    label = (f"A remix of #{action.asset_id}: the same seed, the prompt slightly reworded" if remix
+             else f"Variations of your image #{action.asset_id}: the same prompt, two new seeds")
     return turn.submit(spec, label=label)
 
 
@@ -60,7 +72,10 @@ def gallery(turn: Turn, cmd: grammar.Gallery) -> list[Reply]:
              for a in recent]
     if not media:
         return [Reply(text="Your gallery is empty. Try /imagine.")]
-    return [Reply(text=f"Your latest {len(media)}:", media=media)]
+    if len(media) < cmd.n:
+        # Asked for more than there are: say so, rather than "your latest 25" to "/gallery 30".
+        return [Reply(text=f"All {len(media)} of your results (newest first):", media=media)]
+    return [Reply(text=f"Your latest {len(media)} (newest first):", media=media)]
 
 
 def extension(asset: Asset) -> str:

@@ -7,9 +7,10 @@ import logging
 from core import actions, grammar
 from core.assistant.turn import Turn
 from core.errors import InvalidUpload, StudioError, UsageError
+from core.jobresults import card_filename
 from core.jobspecs import PersonaAnalyzeSpec, TrainSpec
 from core.limits import MAX_PHOTOS, MIN_PHOTOS
-from core.messages import Media, Reply
+from core.messages import Incoming, Media, Reply
 from storage.blobs import BlobStoreUnavailable
 from storage.models import Persona, utcnow
 from storage.repositories import blob_refs
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def new(turn: Turn, cmd: grammar.PersonaNew) -> list[Reply]:
-    """Start the creation dialogue: consent first, then photos."""
+    """Start the creation dialogue: consent first, then photos (those sent with the command are kept for it)."""
     dialogue = turn.user.dialogue or {}
     if dialogue.get("flow") == "persona":
         current = persona_repo.get_owned(turn.session, persona_id=dialogue["persona_id"], owner_id=turn.owner_id)
@@ -31,11 +32,26 @@ def new(turn: Turn, cmd: grammar.PersonaNew) -> list[Reply]:
                          f"/persona show {cmd.name}.")
     persona = persona_repo.create(turn.session, owner_id=turn.owner_id, name=cmd.name)
     turn.user.dialogue = {"flow": "persona", "persona_id": persona.id}
-    return [Reply(
-        text=(f"Creating {cmd.name}. First, please confirm: the photos you will send show you, or someone who "
-              "agreed to be turned into an AI persona. Reply /consent (or press I agree); /cancel stops here."),
-        buttons=[actions.button("I agree", actions.Consent()), actions.button("Cancel", actions.Abort())],
-    )]
+    lines = [f"Creating {cmd.name}."]
+    if turn.msg.uploads:
+        # Photos sent with the command are checked now and kept with the persona; nothing is analysed before
+        # the owner agrees, and /cancel deletes them with it.
+        lines += _intake(turn, persona)
+        lines.append(f"{len(persona.references)} photo(s) kept; they are used only once you agree.")
+    lines.append("First, please confirm: the photos show you, or someone who agreed to be turned into an AI "
+                 "persona. Reply /consent (or press I agree); /cancel stops here.")
+    return [Reply(text="\n".join(lines),
+                  buttons=[actions.button("I agree", actions.Consent()), actions.button("Cancel", actions.Abort())])]
+
+
+def where_to_send(msg: Incoming) -> str:
+    """Where this user's chat app takes more photos for the persona."""
+    if msg.platform == "console":
+        return "type their file paths (several on one line is fine)"
+    if msg.platform == "discord":
+        return ("attach them to a message to me here (up to 10 a message)" if msg.private else
+                "attach them to a message that mentions me here, or send them to me in a direct message")
+    return "send them here (an album is fine)"
 
 
 def _in_creation(turn: Turn) -> Persona:
@@ -54,21 +70,38 @@ def consent(turn: Turn, _cmd: object = None) -> list[Reply]:
     """The owner confirms the photos show them or someone who agreed."""
     persona = _in_creation(turn)
     persona.consent_at = utcnow()
+    count = len(persona.references)
+    where = where_to_send(turn.msg)
+    if count >= MIN_PHOTOS:
+        return [Reply(text=f"Thanks. {persona.name} has {count} photos: send /done to analyse them, or send more "
+                           f"first (up to {MAX_PHOTOS}): {where}.")]
+    have = f"{persona.name} has {count} photo(s) so far. " if count else ""
     return [Reply(text=(
-        f"Thanks. Now send {MIN_PHOTOS}-{MAX_PHOTOS} photos of {persona.name}: one face per photo, clear and "
-        "well lit, different angles and expressions (an album is fine). Send /done when finished."
+        f"Thanks. {have}Now send {MIN_PHOTOS - count if count else MIN_PHOTOS}-{MAX_PHOTOS - count} photos of "
+        f"{persona.name}: {where}. One face per photo, clear and well lit, different angles and expressions. "
+        "Send /done when finished."
     ))]
 
 
 def photos(turn: Turn) -> list[Reply]:
     """Photos sent during creation: each checked on arrival and kept as a reference."""
-    from core.uploads import check_image  # intake checks run before anything else touches a file
-
     persona = _in_creation(turn)
     if persona.consent_at is None:
         raise UsageError("Please confirm consent first with /consent, then send the photos again.")
     if persona.status != PersonaStatus.COLLECTING.value:
         raise UsageError(f"{persona.name}'s photos are being analysed; wait for the result.")
+    lines = _intake(turn, persona)
+    count = len(persona.references)
+    more = MIN_PHOTOS - count
+    tail = f"{count} photo(s) so far; send {more} more." if more > 0 else \
+        f"{count} photo(s) so far. Send more (up to {MAX_PHOTOS}) or /done to analyse them."
+    return [Reply(text="\n".join([*lines, tail]))]
+
+
+def _intake(turn: Turn, persona: Persona) -> list[str]:
+    """Check each photo of the message and keep it as one of the persona's references; a line per photo."""
+    from core.uploads import check_image  # intake checks run before anything else touches a file
+
     lines: list[str] = []
     known = {ref.blob for ref in persona.references}
     for upload in turn.msg.uploads:
@@ -90,11 +123,7 @@ def photos(turn: Turn) -> list[Reply]:
                                    width=checked.width, height=checked.height)
         note = f" ({'; '.join(checked.notes)})" if checked.notes else ""
         lines.append(f"{label}: received{note}.")
-    count = len(persona.references)
-    more = MIN_PHOTOS - count
-    tail = f"{count} photo(s) so far; send {more} more." if more > 0 else \
-        f"{count} photo(s) so far. Send more (up to {MAX_PHOTOS}) or /done to analyse them."
-    return [Reply(text="\n".join([*lines, tail]))]
+    return lines
 
 
 def done(turn: Turn, _cmd: grammar.Done) -> list[Reply]:
@@ -149,7 +178,7 @@ def show(turn: Turn, cmd: grammar.PersonaShow) -> list[Reply]:
     text = f"{persona.name} — {persona.status}\nPhotos: {len(persona.references)} · identity: {identity}\nLoRA: {lora}"
     if persona.description:
         text += f"\n{persona.description}"
-    media = [Media(blob=persona.card_blob, kind="image", filename=f"{persona.name}-card.png",
+    media = [Media(blob=persona.card_blob, kind="image", filename=card_filename(persona.name),
                    caption=f"{persona.name}'s reference faces")] if persona.card_blob else []
     return [Reply(text=text, media=media)]
 
@@ -204,7 +233,7 @@ def train(turn: Turn, cmd: grammar.PersonaTrain) -> list[Reply]:
 
 
 COMMANDS = {
-    grammar.PersonaNew: new, grammar.Consent: consent, grammar.Done: done, grammar.Abort: abort,
+    grammar.PersonaNew: new, grammar.Consent: consent, grammar.Done: done,
     grammar.PersonaList: listing, grammar.PersonaShow: show, grammar.PersonaRename: rename,
     grammar.PersonaDelete: delete_ask, grammar.PersonaTrain: train,
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core import actions, grammar
 from core.assistant.turn import Turn, ready
-from core.errors import UsageError
+from core.errors import InvalidUpload, UsageError
 from core.jobspecs import FaceSwapSpec
 from core.messages import Reply
 from core.quotas import check_can_submit
@@ -21,7 +21,7 @@ def swap(turn: Turn, cmd: grammar.Swap) -> list[Reply]:
     notes: list[str] = []
     # Only the user's own personas lend their face: someone else's name finds nothing here.
     persona = ready(turn.persona(cmd.persona))
-    named = cmd.asset or turn.msg.reply_to_asset
+    named = cmd.asset or turn.replied_asset()
     if named:
         asset_id = turn.asset(named, what="photo or video").id
     elif turn.msg.uploads:
@@ -41,7 +41,12 @@ def _uploaded_target(turn: Turn) -> tuple[str, list[str]]:
     if len(uploads) > 1:
         raise UsageError("Send one photo or video at a time with /swap.")
     upload = uploads[0]
-    if sniff_kind(upload.data) != "video":
+    kind = sniff_kind(upload.data)
+    if kind is None:
+        # /swap takes both kinds: the refusal names both, not only the photo formats.
+        raise InvalidUpload(f"{upload.filename or 'That file'} is neither a photo nor a video I recognise; send a "
+                            f"JPEG, PNG or WebP photo, or an MP4, MOV or WebM video.")
+    if kind == "image":
         return turn.uploaded_image(uploads, command="/swap")
     checked = check_video(upload.data, filename=upload.filename or "your video", settings=turn.settings)
     # Size and length are unknown here (no decoder in front ends); the worker fills them in.

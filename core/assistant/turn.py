@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,20 +11,24 @@ from sqlalchemy.orm import Session
 
 from core import actions
 from core.errors import NotFound, UsageError
+from core.grammar import Command
 from core.jobkinds import for_spec
 from core.jobs import JobService
 from core.jobspecs import JobSpec
 from core.limits import MAX_PHOTOS, MIN_PHOTOS
 from core.messages import Incoming, Reply, Upload
-from core.progress import queued_text
+from core.progress import queued_text, short_id
 from core.settings import Settings
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.models import Asset, Persona
+from storage.models import Asset, Job, Persona
 from storage.repositories import assets as asset_repo
+from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
-from storage.states import AssetOrigin, PersonaStatus
+from storage.states import AssetOrigin, JobStatus, PersonaStatus
+
+Dispatch = Callable[["Turn", Command], list[Reply]]
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,11 @@ class Turn:
     nothing behind; ``submit`` commits first, because the job row is written in a transaction of its own.
     """
 
-    def __init__(self, services: Services, msg: Incoming, session: Session) -> None:
+    def __init__(self, services: Services, msg: Incoming, session: Session, *, dispatch: Dispatch) -> None:
         self.services = services
         self.msg = msg
         self.session = session
+        self._dispatch = dispatch
         self.user = user_repo.get_or_create(
             session,
             platform=msg.platform,
@@ -69,6 +75,10 @@ class Turn:
     def persona_names(self) -> list[str]:
         return [p.name for p in persona_repo.list_for(self.session, owner_id=self.owner_id)]
 
+    def dispatch(self, command: Command) -> list[Reply]:
+        """Replies to ``command`` as if the user had typed it (a question's answer runs the command it stood for)."""
+        return self._dispatch(self, command)
+
     # ---- jobs ---------------------------------------------------------------------------------------
 
     def submit(self, spec: JobSpec, *, label: str = "", notes: list[str] | None = None) -> list[Reply]:
@@ -77,14 +87,62 @@ class Turn:
         chat = {"platform": self.msg.platform, "chat_id": self.msg.chat_id, "user_id": self.msg.user_id,
                 "reply_to": self.msg.message_id}
         submitted = self.services.jobs.submit(user=self.user, spec=spec, chat=chat)
-        text = queued_text(for_spec(spec).kind, submitted.job_id, submitted.position)
-        tail = [line for line in (label, *(notes or [])) if line]
-        if tail:
-            text += "\n" + "\n".join(tail)
+        text = queued_text(for_spec(spec).kind, submitted.job_id, submitted.position, [label, *(notes or [])])
         return [Reply(text=text, job_id=submitted.job_id,
                       buttons=[actions.button("Cancel", actions.CancelJob(submitted.job_id))])]
 
     # ---- lookups that answer the same whether a thing never existed or is someone else's --------------
+
+    def jobs_by_prefix(self, prefix: str, *, limit: int = 5) -> Sequence[Job]:
+        """The user's jobs whose id starts with ``prefix``, newest first."""
+        stmt = (select(Job).where(Job.owner_id == self.user.id, Job.id.startswith(prefix.lower(), autoescape=True))
+                .order_by(Job.created_at.desc()).limit(limit))
+        return self.session.scalars(stmt).all()
+
+    def job(self, prefix: str) -> Job:
+        """The user's one job whose id is or starts with ``prefix``."""
+        found = self.jobs_by_prefix(prefix)
+        if not found:
+            raise NotFound(f"No job #{prefix} among yours; /jobs lists them.")
+        exact = [job for job in found if job.id == prefix]
+        if exact:
+            return exact[0]
+        if len(found) > 1:
+            ids = [short_id(job.id) for job in found]
+            shown = ", ".join(f"#{i}" for i in (ids if len(set(ids)) == len(ids) else [job.id for job in found]))
+            raise UsageError(f"#{prefix} fits several of your jobs ({shown}); give more of its id.")
+        return found[0]
+
+    def active_jobs(self) -> list[Job]:
+        """The user's queued and running jobs: running ones first, newest first within each."""
+        jobs = [job for job in job_repo.recent(self.session, owner_id=self.user.id, limit=50)
+                if job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)]
+        return sorted(jobs, key=lambda job: job.status != JobStatus.RUNNING.value)
+
+    def replied_job(self) -> Job | None:
+        """The job whose status message this message replies to (its ``job #<id>`` tag), if it is the user's."""
+        tag = self.msg.reply_to_asset
+        if not tag:
+            return None
+        found = self.jobs_by_prefix(tag, limit=2)
+        return found[0] if len(found) == 1 else None
+
+    def replied_asset(self) -> str | None:
+        """The result this message replies to: a result's ``#<id>``, or the first output of the job whose status
+        message it replies to."""
+        tag = self.msg.reply_to_asset
+        if not tag:
+            return None
+        if asset_repo.get_owned(self.session, asset_id=tag, owner_id=self.owner_id) is not None:
+            return tag
+        job = self.replied_job()
+        if job is None:
+            return tag  # not one of ours: the caller says it found no such result
+        outputs = asset_repo.for_job(self.session, job_id=job.id)
+        if not outputs:
+            raise UsageError(f"Job #{short_id(job.id)} has no result yet ({job.status}); reply to one of its "
+                             "results once it is done.")
+        return outputs[0].id
 
     def persona(self, name: str) -> Persona:
         """The user's persona called ``name`` (any case)."""

@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
-from core.jobresults import PersonaResult
+from core.jobresults import PersonaResult, card_filename
 from core.jobspecs import PersonaAnalyzeSpec
 from core.limits import MIN_PHOTOS  # one number for intake and analysis
 from core.messages import Media
@@ -240,7 +240,7 @@ def _result(persona_id: int, name: str, accepted: list[_Photo], rejected: list[_
     media: list[Media] = []
     if card_blob is not None:
         message = f"{name} is ready: {len(accepted)} of {len(accepted) + len(rejected)} photos accepted."
-        media = [Media(blob=card_blob, kind="image", filename="persona-card.png",
+        media = [Media(blob=card_blob, kind="image", filename=card_filename(name),
                              caption=f"{name}: {len(accepted)} reference photos ({analyzer.name})")]
     else:
         missing = MIN_PHOTOS - len(accepted)

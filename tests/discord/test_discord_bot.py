@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from core import grammar, help
 from core.grammar import MOTIONS
+from core.progress import job_tag
 from core.prompts import PLATFORMS
 from core.settings import Settings
 from storage.db import Database
@@ -89,13 +90,36 @@ def test_start_and_help_in_a_dm(bot: Bot) -> None:
 # ---- the persona flow ------------------------------------------------------------------------------------------
 
 
+def test_persona_new_takes_its_photos_with_the_command_and_says_where_more_go(bot: Bot, db: Database) -> None:
+    fake = bot.fake
+    photos = [fake.add_file(data, filename=f"mia-{i}.jpg", content_type="image/jpeg")
+              for i, data in enumerate(face_photos(3))]
+    broken = fake.add_file(b"not a photo", filename="notes.jpg", content_type="image/jpeg")
+    asked = fake.slash(BOB, "persona new", guild=True, name="Mia", photo1=photos[0], photo2=photos[1],
+                       photo3=photos[2], photo10=broken)
+    answer = fake.answer_to(asked, contains="Creating Mia")
+    assert answer.text.count(": received") == 3 and "notes.jpg is not an image we recognise" in answer.text
+    assert "3 photo(s) kept; they are used only once you agree" in answer.text
+    with db.session() as session:
+        persona = session.scalars(select(Persona).where(Persona.name == "Mia")).one()
+        assert len(persona.references) == 3 and persona.consent_at is None
+
+    agreed = fake.press(BOB, fake.message(answer), dict(answer.buttons)["I agree"], guild=True)
+    consented = fake.answer_to(agreed, contains="Thanks")
+    assert "Mia has 3 photos: send /done to analyse them" in consented.text
+    assert "mentions me here, or send them to me in a direct message" in consented.text
+    assert "queued" in fake.answer_to(fake.slash(BOB, "done", guild=True), contains="persona analysis").text
+
+
+
 def test_persona_from_several_photos_in_one_message_then_analysis_and_the_ready_card(bot: Bot, db: Database) -> None:
     fake = bot.fake
     asked = fake.slash(ALICE, "persona new", name="Ava")
     ask = fake.answer_to(asked, contains="Creating Ava")
     assert [label for label, _ in ask.buttons] == ["I agree", "Cancel"]
     press = fake.press(ALICE, fake.message(ask), dict(ask.buttons)["I agree"])
-    fake.answer_to(press, contains="Now send 3-10 photos of Ava")
+    consented = fake.answer_to(press, contains="Now send 3-10 photos of Ava")
+    assert "attach them to a message to me here" in consented.text, "the answer says where more photos go"
 
     photos = [fake.add_file(data, filename=f"ava-{i}.jpg", content_type="image/jpeg", channel_id=DM_ALICE)
               for i, data in enumerate(face_photos(4))]
@@ -124,7 +148,7 @@ def test_persona_from_several_photos_in_one_message_then_analysis_and_the_ready_
     assert {c.message_id for c in edits} == {status_id}, "progress edits the one status message in place"
     assert len(edits) >= 2 and "%" in edits[0].text and edits[-1].buttons == [], "a bar, then done without Cancel"
     card = fake.wait_call("send", channel_id=DM_ALICE, contains="Ava is ready")
-    assert [name for name, _ in card.files] == ["persona-card.png"]
+    assert [name for name, _ in card.files] == ["Ava-card.png"]
     fake.wait_for(lambda: bot.pending() == 0, what="every event acknowledged")
     with db.session() as session:
         assert session.scalars(select(Persona).where(Persona.name == "Ava")).one().status == "ready"
@@ -197,18 +221,27 @@ def test_cancel_by_command_and_by_button(bot: Bot) -> None:
 
     offered = callback_of(fake, fake.slash(ALICE, "cancel", job="", focused="job"))
     assert [c["value"] for c in offered.params["data"]["choices"]] == [job_id]
+    assert offered.params["data"]["choices"][0]["name"] == f"#{job_id[:8]} · echo · queued", "the short id shows"
 
-    cancelled = fake.slash(ALICE, "cancel", job=job_id)
+    cancelled = fake.slash(ALICE, "cancel", job=job_id[:6])  # a prefix of the id is enough
     fake.answer_to(cancelled, contains="cancelled before it started")
     edit = fake.wait_call("edit", channel_id=DM_ALICE, contains="cancelled")
     assert edit.message_id == int(fake.message(status)["id"])
-    assert edit.text == f"⏹ echo cancelled · job {job_id}" and edit.buttons == []
+    assert edit.text == f"⏹ echo cancelled · {job_tag(job_id)}" and edit.buttons == []
 
     second = fake.slash(ALICE, "echo", text="again", seconds=5)
     status = fake.answer_to(second, contains="echo queued")
     fake.press(ALICE, fake.message(status), f"cancel:{job_of(status)}")
     fake.wait_call("callback", contains="cancelled before it started")
-    fake.wait_call("edit", channel_id=DM_ALICE, contains=f"echo cancelled · job {job_of(status)}")
+    fake.wait_call("edit", channel_id=DM_ALICE, contains=f"echo cancelled · {job_tag(job_of(status))}")
+
+    # "/cancel" sent as a reply to a status message stops that job, even with another one waiting.
+    first = fake.answer_to(fake.slash(ALICE, "echo", text="one", seconds=5), contains="echo queued")
+    fake.answer_to(fake.slash(ALICE, "echo", text="two", seconds=5), contains="echo queued")
+    before = len(fake.calls)
+    fake.send(ALICE, "/cancel", reply_to=fake.message(first))
+    answer = fake.wait_call("send", channel_id=DM_ALICE, after=before, contains="cancelled")
+    assert answer.text == f"Job #{job_of(first)[:8]} cancelled before it started."
 
 
 def test_buttons_keep_working_after_a_restart(settings: Settings, db: Database, redis: Redis) -> None:

@@ -41,7 +41,7 @@ def test_animate_swap_export_and_the_rest() -> None:
         platform="tiktok", assets=("abcdef12", "1234567a"))
     assert options.export("x", last=3) == grammar.Export(platform="x", last=3)
     assert options.export("youtube") == grammar.Export(platform="youtube", last=1), "the newest one by default"
-    assert options.persona_name(" D'Arcy ", "persona new") == "D'Arcy"
+    assert grammar.name_option(" D'Arcy ", "persona new") == "D'Arcy"
     assert options.settings("ar", " 9:16 ") == grammar.SettingsCmd(key="ar", value="9:16")
     assert options.settings("motion", " ") == grammar.SettingsCmd(key="motion")
     assert options.settings() == grammar.SettingsCmd()
@@ -56,7 +56,7 @@ def test_animate_swap_export_and_the_rest() -> None:
 
 
 def _persona_new(name: str) -> Callable[[], object]:
-    return lambda: grammar.PersonaNew(options.persona_name(name, "persona new"))
+    return lambda: grammar.PersonaNew(grammar.name_option(name, "persona new"))
 
 
 @pytest.mark.parametrize(("typed", "text"), [

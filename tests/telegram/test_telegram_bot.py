@@ -8,6 +8,7 @@ from sqlalchemy import select
 from bots.telegram_bot import TelegramFrontend
 from core import help
 from core.app import Studio
+from core.progress import job_tag
 from core.settings import Settings
 from storage.db import Database
 from storage.models import Persona
@@ -37,7 +38,7 @@ def test_echo_job_status_is_edited_in_place_then_the_result_arrives(bot: Bot, db
     drain(bot.settings, db, bot.studio.redis)
     done = bot.fake.wait_call("editMessageText", chat_id=ALICE, contains="done")
     assert done.params["message_id"] == message_id
-    assert done.text == f"✅ echo done · job {job_id}"
+    assert done.text == f"✅ echo done · {job_tag(job_id)}"
     assert "reply_markup" not in done.params, "the Cancel button goes once the job is over"
     bot.fake.wait_call("sendMessage", chat_id=ALICE, contains="echo: hello studio")
     bot.fake.wait_for(lambda: bot.pending() == 0, what="every event acknowledged")
@@ -139,7 +140,7 @@ def test_imagine_is_queued_and_cancel_by_command_edits_the_status(bot: Bot) -> N
     fake.wait_call("sendMessage", chat_id=ALICE, contains="cancelled before it started")
     edit = fake.wait_call("editMessageText", chat_id=ALICE, contains="cancelled")
     assert edit.params["message_id"] == status.params["_message_id"]
-    assert edit.text == f"⏹ image cancelled · job {job_id}"
+    assert edit.text == f"⏹ image cancelled · {job_tag(job_id)}"
 
 
 def test_cancel_button_only_works_for_its_owner_and_forged_data_is_refused(bot: Bot) -> None:

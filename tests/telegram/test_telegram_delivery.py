@@ -235,7 +235,7 @@ def test_animate_button_queues_a_video_for_its_owner_and_the_video_arrives_with_
 
     fake.press(ALICE, message, actions["🎬 Animate"])
     status = fake.wait_call("sendMessage", chat_id=ALICE, contains="animation queued")
-    assert f"animating #{image_id} · default motion · default length" in status.text
+    assert f"animating #{image_id} · default motion · 4 s" in status.text
     job_id = status.buttons[0][1].removeprefix("cancel:")
     assert _job(db, job_id) == ("video", {"asset_id": image_id, "motion": None, "seconds": None}, str(ALICE))
     assert not [c for c in fake.calls_to("sendMessage", chat_id=ALICE) if "No image" in c.text], \
