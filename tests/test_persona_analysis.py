@@ -115,7 +115,7 @@ def test_small_turned_photos_of_one_person_make_a_persona(settings: Settings, db
     persona_id, result, _ = _analyse(settings, db, redis, photos)
 
     assert result["rejected"] == [] and result["accepted"] == 4, result["message"]
-    assert [item["filename"] for item in result["media"]] == ["persona-card.png"]
+    assert [item["filename"] for item in result["media"]] == ["Tom-card.png"]
     persona, refs = _persona(db, persona_id)
     assert persona.status == "ready" and len(refs) == 4
 

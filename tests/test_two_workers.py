@@ -192,7 +192,7 @@ def test_two_workers_one_bucket_no_shared_folder(machines: tuple[Settings, dict[
         _pump(frontend)
         text = out.getvalue()
         for job in (image, clip, swapped, exported):
-            assert f"done · job {job.id}" in text, text
+            assert f"done · job #{job.id[:8]}" in text, text
         saved = {p.suffix for p in frontend.outbox.iterdir()}
         assert {".png", ".mp4"} <= saved, "results were delivered into the console's outbox"
         assert frontend.consumer.pending_count() == 0
