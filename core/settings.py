@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     swap_max_side: int = 1080  # video frames are scaled down to this longer side
     swap_detect_every: int = 5  # video: run the face detector on every n-th frame, follow faces in between
 
+    # Content Credentials (inference/provenance): the signing certificate chain (signing certificate first, then
+    # its issuers) and its private key, each a PEM file path or the PEM text. Unset: a local CA and signing
+    # certificate are made once in <data dir>/provenance (validators elsewhere call those untrusted).
+    c2pa_cert: str | None = None
+    c2pa_key: str | None = None
+
     # Uploads.
     max_upload_mb: int = 20
     max_image_pixels: int = 60_000_000

@@ -114,10 +114,16 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def activity_mask(brightness: np.ndarray) -> np.ndarray:
-    """How strongly each pixel may be marked: ``MASK_FLOOR`` in flat areas, rising with local contrast."""
-    mean = cv2.blur(brightness, (9, 9))
-    spread = np.sqrt(np.maximum(cv2.blur(brightness * brightness, (9, 9)) - mean * mean, 0.0))
-    return np.clip(MASK_FLOOR + spread / MASK_ACTIVITY, MASK_FLOOR, MASK_CEIL)
+    """How strongly each pixel may be marked: ``MASK_FLOOR`` in flat areas, rising with local contrast.
+
+    Worked out at half size (the mask is smooth; the full-size blurs cost as much as the rest of embedding).
+    """
+    height, width = brightness.shape
+    half = cv2.resize(brightness, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
+    mean = cv2.blur(half, (5, 5))
+    spread = np.sqrt(np.maximum(cv2.blur(half * half, (5, 5)) - mean * mean, 0.0))
+    mask = np.clip(MASK_FLOOR + spread / MASK_ACTIVITY, MASK_FLOOR, MASK_CEIL)
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def check_size(width: int, height: int) -> None:
@@ -133,9 +139,11 @@ def embed(rgb: np.ndarray, asset_id: str, *, strength: float = STRENGTH) -> np.n
     delta = pattern(width, height, asset_id)
     delta *= activity_mask(luma(rgb))
     delta *= strength
-    marked = rgb.astype(np.float32)
-    marked += delta[..., None]  # the same amount on R, G and B changes brightness only
-    return np.clip(np.rint(marked), 0, 255).astype(np.uint8)
+    steps = np.rint(delta).astype(np.int16)
+    marked = rgb.astype(np.int16)
+    marked += steps[..., None]  # the same amount on R, G and B changes brightness only
+    np.clip(marked, 0, 255, out=marked)
+    return marked.astype(np.uint8)
 
 
 def write_video_pattern(path: Path, width: int, height: int, asset_id: str, *,
