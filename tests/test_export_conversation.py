@@ -32,10 +32,10 @@ from core.presenter import present
 from core.settings import Settings
 from core.signing import sign
 from inference.export.label import jpeg_source_type
+from inference.media import ffmpeg_exe
 from inference.provenance import credentials
 from inference.provenance.keys import load_keys
 from inference.provenance.verify import verify
-from inference.media import ffmpeg_exe
 from storage.db import Database
 from storage.models import ExportPackage, Job, utcnow
 from storage.repositories import assets as asset_repo

@@ -24,9 +24,9 @@ from core.settings import Settings
 from inference.engines.faces.dlib_backend import load_dlib
 from inference.export.label import COMPOSITE, jpeg_source_type
 from inference.export.package import ExportSource, build_package
+from inference.media import ffmpeg_exe, probe, read_tags
 from inference.provenance.keys import local_keys
 from inference.provenance.stamp import Stamper
-from inference.media import ffmpeg_exe, probe, read_tags
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import ExportPackage
@@ -69,7 +69,8 @@ def test_a_package_holds_every_file_with_its_manifest(tmp_path: Path, stamper: S
     clip = write_clip(tmp_path / "c.mp4", seconds=2.0)
     sources = [
         ExportSource("aaaa1111", "image", portrait, "generated",
-                     prompt="Ava floating in the space station, soft light", persona="Ava", faces=[(150, 60, 300, 230)]),
+                     prompt="Ava floating in the space station, soft light", persona="Ava",
+                     faces=[(150, 60, 300, 230)]),
         ExportSource("bbbb2222", "image", wide, "uploaded",
                      prompt="six friends laughing on a sunny terrace overlooking the sea"),
         ExportSource("cccc3333", "video", clip, "edited", prompt=""),

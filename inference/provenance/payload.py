@@ -64,6 +64,9 @@ def _trellis() -> tuple[np.ndarray, np.ndarray]:
 
 
 _OUTPUTS, _NEXT = _trellis()
+# Every state is reached from two states, by one input bit (the newest input is the state's top bit).
+_INPUT = (np.arange(_STATES) >> (CONSTRAINT - 2)).astype(np.uint8)
+_PREVIOUS = np.stack([2 * (np.arange(_STATES) & (_STATES // 2 - 1)) + k for k in (0, 1)], axis=1)
 
 
 def encode(asset_id: str) -> np.ndarray:
@@ -97,30 +100,19 @@ def decode(soft: np.ndarray) -> Decoded:
     steps = values.shape[0]
     metric = np.full(_STATES, -np.inf)
     metric[0] = 0.0
-    back_state = np.zeros((steps, _STATES), dtype=np.int64)
-    back_bit = np.zeros((steps, _STATES), dtype=np.uint8)
+    choice = np.zeros((steps, _STATES), dtype=np.int64)  # which of the two predecessors won
     for t in range(steps):
         gain = signs @ values[t]  # (state, bit): correlation of each branch with what was received
         if t >= steps - TAIL_BITS:
             gain[:, 1] = -np.inf  # the tail is all zeros
-        candidates = metric[:, None] + gain
-        new_metric = np.full(_STATES, -np.inf)
-        for bit in (0, 1):
-            targets = _NEXT[:, bit]
-            better = candidates[:, bit] > new_metric[targets]
-            # Several states lead to one target: keep the best (two predecessors per target).
-            for state in np.flatnonzero(better):
-                target = targets[state]
-                if candidates[state, bit] > new_metric[target]:
-                    new_metric[target] = candidates[state, bit]
-                    back_state[t, target] = state
-                    back_bit[t, target] = bit
-        metric = new_metric
+        candidates = metric[_PREVIOUS] + gain[_PREVIOUS, _INPUT[:, None]]  # (target, 2)
+        choice[t] = np.argmax(candidates, axis=1)
+        metric = candidates[np.arange(_STATES), choice[t]]
     bits = np.zeros(steps, dtype=np.uint8)
     state = 0
     for t in range(steps - 1, -1, -1):
-        bits[t] = back_bit[t, state]
-        state = int(back_state[t, state])
+        bits[t] = _INPUT[state]
+        state = int(_PREVIOUS[state, choice[t, state]])
     data, crc = bits[:DATA_BITS], bits[DATA_BITS:DATA_BITS + CRC_BITS]
     recoded = encode_bits(bits[: DATA_BITS + CRC_BITS])
     corrected = int(((values.reshape(-1) > 0).astype(np.uint8) != recoded).sum())

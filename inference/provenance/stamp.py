@@ -75,7 +75,7 @@ class Stamper:
     def _stamp_image(self, path: Path, container: str, claim: Claim, mark: bool) -> bytes:
         with Image.open(path) as opened:
             opened.load()
-            image = opened
+            image: Image.Image = opened
             icc = opened.info.get("icc_profile")
             texts = {k: v for k, v in getattr(opened, "text", {}).items() if k != iptc.PNG_XMP_KEY}
         carried = None
@@ -140,7 +140,7 @@ class Stamper:
         expected = IMAGE_CONTAINERS if kind == IMAGE else VIDEO_CONTAINERS if kind == VIDEO else ()
         if not expected:
             raise ValueError(f"kind must be {IMAGE!r} or {VIDEO!r}, got {kind!r}")
-        if container not in expected:
+        if container is None or container not in expected:
             raise ValueError(f"{path.name} is not a {' / '.join(expected)} file, so it cannot be stamped as {kind}")
         claim = Claim(origin=labels.origin_of(origin), asset_id=asset_id, title=path.name, note=note,
                       ingredients=tuple(ingredients))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import NotAvailable
 from core.settings import Settings
@@ -61,6 +62,7 @@ class VerifyReport:
     watermark_error: str | None = None
     match: AssetMatch | None = None
     owner_checked: bool = False  # whether the payload was looked up among one owner's assets
+    looked_up: bool = True  # False when the database could not be asked
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -102,9 +104,11 @@ class VerifyReport:
             return f"That is not a file I can check: send {SUPPORTED}."
         if not self.found_anything:
             what = "video" if self.container in ("mp4", "mov") else "picture"
-            extra = f" ({'; '.join(self.notes)})" if self.notes else ""
-            return (f"Nothing found in this {what}: no Content Credentials, no AI label and no Persona Studio "
-                    f"watermark{extra}. That does not prove it is not AI-made: metadata is easily stripped.")
+            found = ("no Content Credentials and no AI label, and its pixels could not be checked for a watermark "
+                     f"({self.watermark_error})" if self.watermark_error else
+                     "no Content Credentials, no AI label and no Persona Studio watermark")
+            return (f"Nothing found in this {what}: {found}. That does not prove it is not AI-made: metadata is "
+                    "easily stripped.")
         return "\n".join(["🔎 What this file carries:", self._c2pa_line(), self._iptc_line(), self._watermark_line(),
                           *self.notes])
 
@@ -143,6 +147,8 @@ class VerifyReport:
                 if self.match.origin in AssetOrigin._value2member_map_ else self.match.origin
             return (f"• Watermark: #{self.match.asset_id}, one of your {self.match.kind}s ({origin}, "
                     f"made {self.match.created}).")
+        if not self.looked_up:
+            return f"• Watermark: Persona Studio asset {mark.prefix}… (the database could not be asked about it)."
         if self.owner_checked:
             return f"• Watermark: Persona Studio asset {mark.prefix}…, not one of yours."
         return f"• Watermark: Persona Studio asset {mark.prefix}… (not found in this installation's database)."
@@ -182,9 +188,11 @@ def _read_watermark(report: VerifyReport, path: Path, settings: Settings) -> Non
                                                        if len(sizes) > 1 else frames)
         else:
             report.watermark = watermark.detect(_image_pixels(path, settings.max_image_pixels))
+    except Image.DecompressionBombError:
+        report.watermark_error = "the picture claims more pixels than this studio reads"
     except ValueError as exc:
         report.watermark_error = str(exc)
-    except (OSError, SyntaxError, MediaError, Image.DecompressionBombError):
+    except (OSError, SyntaxError, MediaError):
         report.watermark_error = "the pixels could not be decoded (a damaged or truncated file)"
 
 
@@ -196,11 +204,16 @@ def _match(report: VerifyReport, db: Database | None, owner_id: int | None) -> N
     query = select(Asset).where(Asset.id.like(f"{mark.prefix}%"))
     if owner_id is not None:
         query = query.where(Asset.owner_id == owner_id)
-    with db.session() as session:
-        asset = session.scalars(query.order_by(Asset.created_at).limit(1)).first()
-        if asset is not None:
-            report.match = AssetMatch(asset_id=asset.id, kind=asset.kind, origin=asset.origin,
-                                      created=asset.created_at.date().isoformat())
+    try:
+        with db.session() as session:
+            asset = session.scalars(query.order_by(Asset.created_at).limit(1)).first()
+            if asset is not None:
+                report.match = AssetMatch(asset_id=asset.id, kind=asset.kind, origin=asset.origin,
+                                          created=asset.created_at.date().isoformat())
+    except SQLAlchemyError as exc:  # an unmigrated or unreachable database: the file is still reported on
+        log.warning("could not look the watermark up: %s", str(exc).splitlines()[0])
+        report.owner_checked = False
+        report.looked_up = False
 
 
 def verify(path: Path, *, settings: Settings, db: Database | None = None, owner_id: int | None = None,

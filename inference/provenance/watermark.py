@@ -94,7 +94,8 @@ def working_size(width: int, height: int) -> tuple[int, int]:
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
-def _chips(asset_id: str) -> np.ndarray:
+def chip_pattern(asset_id: str) -> np.ndarray:
+    """The (CHIPS, CHIPS) ±1 chips of one tile for ``asset_id``: pilot and payload interleaved."""
     coded = payload.encode(asset_id).astype(np.float32) * 2 - 1
     message = LAYOUT.signs * coded[np.maximum(LAYOUT.bit_of, 0)]
     return np.where(LAYOUT.is_pilot, LAYOUT.pilot, message)
@@ -103,7 +104,7 @@ def _chips(asset_id: str) -> np.ndarray:
 def pattern(width: int, height: int, asset_id: str) -> np.ndarray:
     """The ±1 pattern of ``asset_id`` for a ``width``×``height`` picture (float32, smooth between chips)."""
     grid_w, grid_h = working_size(width, height)
-    tile = np.kron(_chips(asset_id), np.ones((CHIP, CHIP), dtype=np.float32))
+    tile = np.kron(chip_pattern(asset_id), np.ones((CHIP, CHIP), dtype=np.float32))
     cells = np.tile(tile, (-(-grid_h // TILE), -(-grid_w // TILE)))[:grid_h, :grid_w]
     return cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR)
 
