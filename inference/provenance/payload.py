@@ -87,6 +87,7 @@ class Decoded:
 
     prefix: str | None
     corrected: int  # coded bits whose sign the decoder overruled (how damaged the watermark was)
+    raw: str = ""  # the data bits the decoder settled on, as hex, even when the checksum failed (diagnostics)
 
 
 def decode(soft: np.ndarray) -> Decoded:
@@ -116,10 +117,10 @@ def decode(soft: np.ndarray) -> Decoded:
     data, crc = bits[:DATA_BITS], bits[DATA_BITS:DATA_BITS + CRC_BITS]
     recoded = encode_bits(bits[: DATA_BITS + CRC_BITS])
     corrected = int(((values.reshape(-1) > 0).astype(np.uint8) != recoded).sum())
+    raw = f"{int(''.join(str(int(b)) for b in data), 2):0{PREFIX_HEX}x}"
     if not np.array_equal(_crc16(data), crc):
-        return Decoded(prefix=None, corrected=corrected)
-    value = int("".join(str(int(b)) for b in data), 2)
-    return Decoded(prefix=f"{value:0{PREFIX_HEX}x}", corrected=corrected)
+        return Decoded(prefix=None, corrected=corrected, raw=raw)
+    return Decoded(prefix=raw, corrected=corrected, raw=raw)
 
 
 def encode_bits(message: np.ndarray) -> np.ndarray:

@@ -189,6 +189,7 @@ class Detection:
     prefix: str | None  # the asset id prefix when the payload decoded and its checksum held
     corrected: int  # coded bits the decoder had to overrule
     scale: float  # working-grid scale at which it was found (1.0: not cropped)
+    raw: str = ""  # what the payload decoded to before the checksum (diagnostics and benchmarks only)
 
     @property
     def present(self) -> bool:
@@ -266,7 +267,7 @@ def _read(frames: Iterable[np.ndarray]) -> Detection:
     score, scale, tile = max(coarse, fine, key=lambda found: found[0])
     decoded = payload.decode(_soft_bits(tile))
     return Detection(score=round(score, 2), prefix=decoded.prefix, corrected=decoded.corrected,
-                     scale=round(scale, 3))
+                     scale=round(scale, 3), raw=decoded.raw)
 
 
 def detect(rgb: np.ndarray) -> Detection:
