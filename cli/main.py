@@ -212,9 +212,19 @@ def provenance() -> None:
     """Content Credentials, AI labels and watermarks: the signing key, and checking a file."""
 
 
+def _needs_inference() -> None:
+    try:
+        import c2pa  # noqa: F401
+        import cv2  # noqa: F401
+    except ImportError:
+        raise click.ClickException("this command needs the worker packages: pip install "
+                                   "'persona-studio[inference]'") from None
+
+
 @provenance.command("status")
 def provenance_status() -> None:
     """Which certificate signs Content Credentials, and what validators elsewhere will make of it."""
+    _needs_inference()
     import c2pa
 
     from core.errors import NotAvailable
@@ -248,6 +258,7 @@ def provenance_status() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 def provenance_verify(file: Path, as_json: bool) -> None:
     """What FILE carries: Content Credentials, the IPTC AI label and a Persona Studio watermark."""
+    _needs_inference()
     import json
 
     from inference.provenance.verify import verify

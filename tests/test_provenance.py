@@ -265,3 +265,28 @@ def test_a_watermark_without_metadata_is_still_read(settings: Settings, tmp_path
     assert report.credentials is None and report.iptc_source_type is None
     assert report.watermark is not None and report.watermark.prefix == "1234abcd"
     assert "Persona Studio asset 1234abcd…" in report.answer()
+
+
+def test_the_command_line_says_which_key_signs_and_checks_a_file(settings: Settings, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    env = {"STUDIO_DATA_DIR": str(settings.resolved_data_dir), "STUDIO_C2PA_CERT": "", "STUDIO_C2PA_KEY": ""}
+    runner = CliRunner()
+    status = runner.invoke(cli, ["provenance", "status"], env=env)
+    assert status.exit_code == 0, status.output
+    assert "Persona Studio signer" in status.output and "untrusted" in status.output
+    assert load_keys(settings).fingerprint in status.output
+
+    path = tmp_path / "a.jpg"
+    picture().save(path, "JPEG")
+    stamp(path, kind="image", origin="generated", asset_id="0b0b0b0b0b0b0b0b", settings=settings)
+    checked = runner.invoke(cli, ["provenance", "verify", str(path)], env=env)
+    assert checked.exit_code == 0 and "signed by this studio" in checked.output
+    as_json = runner.invoke(cli, ["provenance", "verify", "--json", str(path)], env=env)
+    assert '"payload": "0b0b0b0b"' in as_json.output
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(os.urandom(64))
+    refused = runner.invoke(cli, ["provenance", "verify", str(junk)], env=env)
+    assert refused.exit_code == 1 and "not a file I can check" in refused.output

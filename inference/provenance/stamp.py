@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from core.platforms import IMAGE, VIDEO
 from core.settings import Settings
@@ -74,8 +74,9 @@ class Stamper:
 
     def _stamp_image(self, path: Path, container: str, claim: Claim, mark: bool) -> bytes:
         with Image.open(path) as opened:
-            opened.load()
-            image: Image.Image = opened
+            # Upright pixels: the EXIF that said how to turn them is not carried into the re-encoded file.
+            image: Image.Image = ImageOps.exif_transpose(opened) or opened
+            image.load()
             icc = opened.info.get("icc_profile")
             texts = {k: v for k, v in getattr(opened, "text", {}).items() if k != iptc.PNG_XMP_KEY}
         carried = None

@@ -101,12 +101,13 @@ def chip_pattern(asset_id: str) -> np.ndarray:
     return np.where(LAYOUT.is_pilot, LAYOUT.pilot, message)
 
 
-def pattern(width: int, height: int, asset_id: str) -> np.ndarray:
-    """The ±1 pattern of ``asset_id`` for a ``width``×``height`` picture (float32, smooth between chips)."""
+def pattern(width: int, height: int, asset_id: str, *, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The ±1 pattern of ``asset_id`` for a ``width``×``height`` picture (float32, smooth between chips),
+    drawn at ``size`` (width, height) when given: the same grid at another resolution."""
     grid_w, grid_h = working_size(width, height)
     tile = np.kron(chip_pattern(asset_id), np.ones((CHIP, CHIP), dtype=np.float32))
     cells = np.tile(tile, (-(-grid_h // TILE), -(-grid_w // TILE)))[:grid_h, :grid_w]
-    return cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(cells, size or (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -114,17 +115,14 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YCrCb)[..., 0].astype(np.float32)
 
 
-def activity_mask(brightness: np.ndarray) -> np.ndarray:
-    """How strongly each pixel may be marked: ``MASK_FLOOR`` in flat areas, rising with local contrast.
-
-    Worked out at half size (the mask is smooth; the full-size blurs cost as much as the rest of embedding).
-    """
-    height, width = brightness.shape
-    half = cv2.resize(brightness, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
-    mean = cv2.blur(half, (5, 5))
-    spread = np.sqrt(np.maximum(cv2.blur(half * half, (5, 5)) - mean * mean, 0.0))
-    mask = np.clip(MASK_FLOOR + spread / MASK_ACTIVITY, MASK_FLOOR, MASK_CEIL)
-    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+def activity_mask(brightness: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """How strongly each pixel of a half-size brightness map may be marked, times ``strength``: ``MASK_FLOOR``
+    in flat areas, rising with local contrast (over about 10 pixels of the full-size picture)."""
+    mean = cv2.blur(brightness, (5, 5))
+    square = cv2.blur(cv2.multiply(brightness, brightness), (5, 5))
+    spread = cv2.sqrt(np.maximum(cv2.subtract(square, cv2.multiply(mean, mean)), 0.0))
+    return np.clip(spread * (strength / MASK_ACTIVITY) + strength * MASK_FLOOR, strength * MASK_FLOOR,
+                   strength * MASK_CEIL)
 
 
 def check_size(width: int, height: int) -> None:
@@ -133,18 +131,53 @@ def check_size(width: int, height: int) -> None:
         raise ValueError(f"pictures need at least {MIN_SIDE} pixels a side for a watermark, got {width}x{height}")
 
 
+def _half(width: int, height: int) -> tuple[int, int]:
+    return max(1, width // 2), max(1, height // 2)
+
+
 def embed(rgb: np.ndarray, asset_id: str, *, strength: float = STRENGTH) -> np.ndarray:
-    """``rgb`` (height, width, 3 ``uint8``) with ``asset_id``'s watermark added to its brightness."""
+    """``rgb`` (height, width, 3 ``uint8``) with ``asset_id``'s watermark added to its brightness.
+
+    The pattern and its strength are worked out at half size (both are smooth at that scale) and only the
+    final addition runs at full size, with saturating 8-bit arithmetic: embedding costs about as much as
+    copying the picture a few times.
+    """
     height, width = rgb.shape[:2]
     check_size(width, height)
-    delta = pattern(width, height, asset_id)
-    delta *= activity_mask(luma(rgb))
-    delta *= strength
-    steps = np.rint(delta).astype(np.int16)
-    marked = rgb.astype(np.int16)
-    marked += steps[..., None]  # the same amount on R, G and B changes brightness only
-    np.clip(marked, 0, 255, out=marked)
-    return marked.astype(np.uint8)
+    small = _half(width, height)
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    brightness = cv2.resize(gray, small, interpolation=cv2.INTER_AREA).astype(np.float32)
+    delta = cv2.multiply(pattern(width, height, asset_id, size=small), activity_mask(brightness, strength))
+    up, down = _signed_steps(delta)
+    # The two half-size step maps are enlarged as 8-bit RGB directly: cheaper than enlarging the float map.
+    up3 = cv2.resize(cv2.merge([up, up, up]), (width, height), interpolation=cv2.INTER_LINEAR)
+    down3 = cv2.resize(cv2.merge([down, down, down]), (width, height), interpolation=cv2.INTER_LINEAR)
+    marked = cv2.add(np.ascontiguousarray(rgb), up3)
+    return cv2.subtract(marked, down3, dst=marked)
+
+
+def _signed_steps(delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``delta`` rounded, as two ``uint8`` maps: the part to add and the part to subtract."""
+    offset = cv2.convertScaleAbs(delta, alpha=1.0, beta=128.0)  # round(delta) + 128, saturated
+    middle = np.full_like(offset, 128)
+    return cv2.subtract(offset, middle), cv2.subtract(middle, offset)
+
+
+class FrameMarker:
+    """Marks many frames of one size with one asset's pattern, for code that produces frames itself (an
+    animation, a face-swapped clip): the pattern is worked out once, each frame costs two saturating adds."""
+
+    def __init__(self, width: int, height: int, asset_id: str, *, strength: float = VIDEO_STRENGTH) -> None:
+        check_size(width, height)
+        up, down = _signed_steps(strength * pattern(width, height, asset_id))
+        self.size = (width, height)
+        self._up, self._down = cv2.merge([up, up, up]), cv2.merge([down, down, down])
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """``frame`` (height, width, 3 ``uint8``) with the pattern added."""
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the marker {self.size[0]}x{self.size[1]}")
+        return cv2.subtract(cv2.add(np.ascontiguousarray(frame), self._up), self._down)
 
 
 def write_video_pattern(path: Path, width: int, height: int, asset_id: str, *,
