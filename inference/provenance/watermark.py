@@ -148,12 +148,10 @@ def embed(rgb: np.ndarray, asset_id: str, *, strength: float = STRENGTH) -> np.n
     gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     brightness = cv2.resize(gray, small, interpolation=cv2.INTER_AREA).astype(np.float32)
     delta = cv2.multiply(pattern(width, height, asset_id, size=small), activity_mask(brightness, strength))
-    up, down = _signed_steps(delta)
-    # The two half-size step maps are enlarged as 8-bit RGB directly: cheaper than enlarging the float map.
-    up3 = cv2.resize(cv2.merge([up, up, up]), (width, height), interpolation=cv2.INTER_LINEAR)
-    down3 = cv2.resize(cv2.merge([down, down, down]), (width, height), interpolation=cv2.INTER_LINEAR)
-    marked = cv2.add(np.ascontiguousarray(rgb), up3)
-    return cv2.subtract(marked, down3, dst=marked)
+    steps = np.rint(delta).astype(np.int16)
+    # Enlarged as whole steps on three channels at once, then one saturating add of mixed types.
+    steps3 = cv2.resize(cv2.merge([steps, steps, steps]), (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.add(np.ascontiguousarray(rgb), steps3, dtype=cv2.CV_8U)
 
 
 def _signed_steps(delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
