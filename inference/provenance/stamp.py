@@ -66,7 +66,7 @@ class Stamper:
             return image, None
         if image.mode == "RGBA":
             marked = np.dstack([marked, pixels[..., 3]])
-        return Image.fromarray(marked, image.mode), carried
+        return Image.fromarray(marked), carried  # (h, w, 3) is RGB, (h, w, 4) RGBA
 
     def sign_bytes(self, claim: Claim, container: str, data: bytes) -> bytes:
         """``data`` (a ``container`` file) with ``claim``'s signed manifest."""
