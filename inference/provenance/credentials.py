@@ -26,7 +26,7 @@ import io
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -215,7 +215,6 @@ class Credentials:
     failures: tuple[str, ...]  # validation failure codes (an unknown signer's "untrusted" included)
     watermark: str | None = None  # the soft-binding payload it records, if ours
     ingredients: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tampered(self) -> bool:
@@ -284,11 +283,6 @@ def _reader_context(anchors_pem: bytes) -> c2pa_sdk.Context:
     """A reader context trusting ``anchors_pem`` (a few milliseconds to build: made per read)."""
     trust = {"trust": {"trust_anchors": anchors_pem.decode("ascii")}} if anchors_pem else {}
     return c2pa_sdk.Context(settings=c2pa_sdk.Settings.from_dict(trust))
-
-
-def supported_mime(container: str) -> str:
-    """The MIME type the SDK is given for a ``container``."""
-    return MIME[container]
 
 
 def describe_actions(found: Sequence[tuple[str, str | None]]) -> str:

@@ -42,13 +42,14 @@ SHORT_SIDE = 256  # working-grid cells along the picture's shorter side
 CHIP = 2  # cells per chip side
 TILE = 64  # cells per tile side
 CHIPS = TILE // CHIP
-STRENGTH = 3.0  # brightness levels of the pattern at average picture activity
+STRENGTH = 3.4  # brightness levels of the pattern at average picture activity
 VIDEO_STRENGTH = 2.5  # a clip's pattern is the same in every frame and gets no per-frame masking
 MASK_FLOOR, MASK_CEIL, MASK_ACTIVITY = 0.35, 1.6, 12.0  # strength factor: floor in flat areas, up with contrast
 DETECT_SCORE = 6.5  # pilot correlation peak, in standard deviations of the surface, that counts as found
 SCALE_STEP, SCALE_STEPS = 1.015, 10  # coarse scale search: 0.86 .. 1.16 (crops up to about 14 % a side)
 FINE_STEP, FINE_STEPS = 1.004, 3
 MIN_SIDE = 64  # pixels; smaller pictures carry no readable watermark
+REDUCE = 4  # pattern and mask are worked out at this fraction of the picture's size, then enlarged
 
 
 def _stream(label: str, count: int) -> np.ndarray:
@@ -116,10 +117,10 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def activity_mask(brightness: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """How strongly each pixel of a half-size brightness map may be marked, times ``strength``: ``MASK_FLOOR``
-    in flat areas, rising with local contrast (over about 10 pixels of the full-size picture)."""
-    mean = cv2.blur(brightness, (5, 5))
-    square = cv2.blur(cv2.multiply(brightness, brightness), (5, 5))
+    """How strongly each pixel of a quarter-size brightness map may be marked, times ``strength``:
+    ``MASK_FLOOR`` in flat areas, rising with local contrast (over about 12 pixels of the full-size picture)."""
+    mean = cv2.blur(brightness, (3, 3))
+    square = cv2.blur(cv2.multiply(brightness, brightness), (3, 3))
     spread = cv2.sqrt(np.maximum(cv2.subtract(square, cv2.multiply(mean, mean)), 0.0))
     return np.clip(spread * (strength / MASK_ACTIVITY) + strength * MASK_FLOOR, strength * MASK_FLOOR,
                    strength * MASK_CEIL)
@@ -131,20 +132,21 @@ def check_size(width: int, height: int) -> None:
         raise ValueError(f"pictures need at least {MIN_SIDE} pixels a side for a watermark, got {width}x{height}")
 
 
-def _half(width: int, height: int) -> tuple[int, int]:
-    return max(1, width // 2), max(1, height // 2)
+def _reduced(width: int, height: int) -> tuple[int, int]:
+    """The size the pattern and mask are worked out at: a chip stays at least 2 pixels there."""
+    return max(1, width // REDUCE), max(1, height // REDUCE)
 
 
 def embed(rgb: np.ndarray, asset_id: str, *, strength: float = STRENGTH) -> np.ndarray:
     """``rgb`` (height, width, 3 ``uint8``) with ``asset_id``'s watermark added to its brightness.
 
-    The pattern and its strength are worked out at half size (both are smooth at that scale) and only the
-    final addition runs at full size, with saturating 8-bit arithmetic: embedding costs about as much as
-    copying the picture a few times.
+    The pattern and its strength are worked out at a quarter of the size (both are smooth at that scale; a
+    chip is still two pixels wide there) and only the final addition runs at full size, one saturating add:
+    embedding costs about as much as copying the picture a few times.
     """
     height, width = rgb.shape[:2]
     check_size(width, height)
-    small = _half(width, height)
+    small = _reduced(width, height)
     gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     brightness = cv2.resize(gray, small, interpolation=cv2.INTER_AREA).astype(np.float32)
     delta = cv2.multiply(pattern(width, height, asset_id, size=small), activity_mask(brightness, strength))
