@@ -115,3 +115,14 @@ def test_a_clip_carries_the_mark_through_ffmpeg_and_a_re_encode(tmp_path: Path) 
     assert found.prefix == ASSET[:8], found
     plain = watermark.detect_frames(list(read_frames(source, max_frames=6)))
     assert plain.prefix is None and not plain.present
+
+
+def test_frames_made_in_python_are_marked_by_a_frame_marker(tmp_path: Path) -> None:
+    still = Image.fromarray(photo((640, 480)))
+    frames = [np.asarray(still.rotate(angle, resample=Image.Resampling.BILINEAR)) for angle in range(0, 12, 2)]
+    marker = watermark.FrameMarker(640, 480, ASSET)
+    clip = write_video([marker(frame) for frame in frames], tmp_path / "made.mp4", fps=6)
+    found = watermark.detect_frames(list(read_frames(clip)))
+    assert found.prefix == ASSET[:8], found
+    with pytest.raises(ValueError, match="the marker 640x480"):
+        marker(np.zeros((240, 320, 3), dtype=np.uint8))
