@@ -3,8 +3,9 @@
 The package is built as the export job builds it (``inference.export.package.build_package`` with the dlib face
 finder): 10 distinct 1024x1024 stills (the image job's default size; scikit-image's astronaut, cropped and
 turned) and a 10 s 1920x1080 30 fps clip with a stereo tone (a slow zoom over a photo, like /animate's
-presets), each made in every preset of the platform for its kind, then zipped. Reported: the whole package,
-and its images and its clip on their own, median of ``--runs``.
+presets), each made in every preset of the platform for its kind, watermarked and signed with Content
+Credentials, then zipped. Reported: the whole package, and its images and its clip on their own, median of
+``--runs``.
 
     .venv/bin/python benchmarks/export_package.py [--platform instagram|...|all] [--runs 3]
 """
@@ -34,6 +35,8 @@ from inference.engines.faces.dlib_backend import load_dlib  # noqa: E402
 from inference.export.fit import Box  # noqa: E402
 from inference.export.package import BuiltPackage, ExportSource, build_package  # noqa: E402
 from inference.media import ffmpeg_exe  # noqa: E402
+from inference.provenance.keys import local_keys  # noqa: E402
+from inference.provenance.stamp import Stamper  # noqa: E402
 
 IMAGES = 10
 CLIP_SECONDS = 10
@@ -81,8 +84,10 @@ def package(sources: Sequence[ExportSource], platform: Platform, work: Path,
             find_faces: Callable[[np.ndarray], list[Box]]) -> BuiltPackage:
     shutil.rmtree(work, ignore_errors=True)
     created = datetime.now(UTC)
+    # Every file is watermarked and signed, as in the export job (local keys, made once per run).
+    stamper = Stamper(local_keys(work.parent / "keys"))
     return build_package(sources, platform, workdir=work, package_id="bench", created_at=created,
-                         expires_at=created + timedelta(hours=72), find_faces=find_faces)
+                         expires_at=created + timedelta(hours=72), stamper=stamper, find_faces=find_faces)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -108,9 +113,10 @@ def main() -> None:
         def find_faces(pixels: np.ndarray) -> list[Box]:
             return [d.box for d in analyzer.detect(np.ascontiguousarray(pixels))]
 
-        image_sources = [ExportSource(f"{i:08x}", "image", path, prompt="Ava floating in the space station")
-                         for i, path in enumerate(images)]
-        video_source = [ExportSource("c11p0000", "video", video, prompt="Ava floating in the space station")]
+        image_sources = [ExportSource(f"{i:08x}", "image", path, "generated",
+                                      prompt="Ava floating in the space station") for i, path in enumerate(images)]
+        video_source = [ExportSource("c1100000", "video", video, "generated",
+                                     prompt="Ava floating in the space station")]
         names = list(PRESETS) if args.platform == "all" else [args.platform]
         rows = []
         work = tmp / "work"

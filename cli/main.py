@@ -1,4 +1,4 @@
-"""`studio` command line: up, chat, telegram, discord, web, worker, db, storage, models."""
+"""`studio` command line: up, chat, telegram, discord, web, worker, db, storage, models, provenance."""
 
 from __future__ import annotations
 
@@ -299,9 +299,11 @@ def _add_optional_groups() -> None:
     cli.add_command(storage)
     try:
         from cli.models import models
-    except ImportError:  # the models group needs the inference extra
+        from cli.provenance import provenance
+    except ImportError:  # these groups need the inference extra
         return
     cli.add_command(models)
+    cli.add_command(provenance)
 
 
 _add_optional_groups()

@@ -37,6 +37,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "platform's formats (sized, captioned, labelled as AI-generated) behind an expiring download link; "
      "your newest result when none is named.\n"
      "Example: /export instagram last 3 · /export tiktok #1a2b3c4d · or the 📦 Export button under a result."),
+    ("verify", "Check a file for AI labels and watermarks",
+     "/verify — send it with a file (or as a reply to one): says what the file carries — Content Credentials and "
+     "whether they check out, the IPTC AI label, and a Persona Studio watermark (and whether it is one of your "
+     "own results). The file is not kept."),
     ("gallery", "Your latest images and videos", "/gallery [N] — your newest N results with their ids."),
     ("jobs", "Your running and recent jobs",
      "/jobs — what is queued, running and finished, each with its short id (#1a2b3c4d)."),

@@ -33,6 +33,7 @@ class JobKind(StrEnum):
     VIDEO = "video"
     FACESWAP = "faceswap"
     EXPORT = "export"
+    VERIFY = "verify"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ KINDS: dict[JobKind, KindInfo] = {info.kind: info for info in (
              lambda s: s.timeout_faceswap_s, specs.FaceSwapSpec, results.JobResult),
     KindInfo(JobKind.EXPORT, CPU_QUEUE, "inference.tasks.export.build_export", "export",
              lambda s: s.timeout_export_s, specs.ExportSpec, results.ExportResult),
+    KindInfo(JobKind.VERIFY, CPU_QUEUE, "inference.tasks.verify.verify_file", "file check",
+             lambda s: s.timeout_verify_s, specs.VerifySpec, results.VerifyResult),
 )}
 
 

@@ -55,6 +55,12 @@ class TrainResult(JobResult):
     eval_loss_after: float | None = None
 
 
+class VerifyResult(JobResult):
+    """What a checked file carries (``inference.provenance.verify.VerifyReport.as_dict``)."""
+
+    report: dict[str, object] = Field(default_factory=dict)
+
+
 class ExportResult(JobResult):
     """An export package behind ``link``."""
 

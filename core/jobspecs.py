@@ -98,6 +98,13 @@ class FaceSwapSpec(JobSpec):
     asset_id: AssetId
 
 
+class VerifySpec(JobSpec):
+    """/verify: what the file sent along carries; ``blob`` is the uploaded copy, removed once checked."""
+
+    blob: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    filename: str | None = Field(default=None, max_length=255)
+
+
 class ExportSpec(JobSpec):
     """/export: results packed for one platform (the per-deployment cap is checked where settings are known)."""
 

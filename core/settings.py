@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     timeout_faceswap_s: int = 1800
     timeout_train_s: int = 7200
     timeout_export_s: int = 600
+    timeout_verify_s: int = 300
 
     # Image generation and LoRA training (inference/tasks/image.py, inference/tasks/train.py).
     torch_device: str | None = None  # e.g. "cuda:1"; picked automatically when unset
@@ -103,6 +104,11 @@ class Settings(BaseSettings):
     # Housekeeping (every worker competes; one runs it per interval): expired export zips and unreferenced blobs.
     housekeeping_interval_minutes: float = 60.0  # 0 turns the periodic sweep off (`studio storage sweep` still runs)
     blob_orphan_grace_hours: float = 24.0  # an unreferenced blob younger than this stays: a job may be recording it
+    # Content Credentials (inference/provenance): the signing certificate chain (signing certificate first, then
+    # its issuers) and its private key, each a PEM file path or the PEM text. Unset: a local CA and signing
+    # certificate are made once in <data dir>/provenance (validators elsewhere call those untrusted).
+    c2pa_cert: str | None = None
+    c2pa_key: str | None = None
 
     # Uploads.
     max_upload_mb: int = 20

@@ -34,6 +34,9 @@ from core.settings import Settings
 from core.signing import sign
 from inference.export.label import jpeg_source_type
 from inference.media import ffmpeg_exe
+from inference.provenance import credentials
+from inference.provenance.keys import load_keys
+from inference.provenance.verify import verify
 from storage.models import ExportPackage, Job, utcnow
 from storage.repositories import assets as asset_repo
 from storage.repositories import exports as export_repo
@@ -74,7 +77,7 @@ def owner_id(studio: Studio, user: str = "ann") -> int:
 
 
 def add_image(studio: Studio, *, user: str = "ann", prompt: str = "", age_s: int = 0, persona: str | None = None,
-              image: Image.Image | None = None) -> str:
+              image: Image.Image | None = None, origin: str = "generated") -> str:
     picture = image or faces_data.astronaut().resize((200, 200))
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
@@ -84,7 +87,7 @@ def add_image(studio: Studio, *, user: str = "ann", prompt: str = "", age_s: int
         asset = asset_repo.create(session, owner_id=owner, kind="image", blob=studio.blobs.put_bytes(buffer.getvalue()),
                                   mime="image/png", width=picture.width, height=picture.height, persona_id=persona_id,
                                   meta={"prompt": f"{prompt}, high detail", "request": {"prompt": prompt}},
-                                  origin="generated")
+                                  origin=origin)
         asset.created_at = utcnow() - timedelta(seconds=age_s)
         return asset.id
 
@@ -202,6 +205,39 @@ def test_export_last_two_end_to_end(studio: Studio, web: TestClient) -> None:
         "a chat app drawing a link preview is not a download"
     web.get(link_path(studio, reply) + "/zip")
     assert package_row(studio, package.id).download_count == 2
+
+
+def test_an_upload_exported_is_not_claimed_as_generated(studio: Studio, tmp_path: Path) -> None:
+    """The bug a new user found: their own photo came back labelled trainedAlgorithmicMedia with #AIgenerated."""
+    made = add_image(studio, prompt="Ava on a beach at sunset", persona="Ava", age_s=60)
+    own = add_image(studio, age_s=30, origin="uploaded", image=faces_data.group().resize((320, 240)))
+    job, reply = export_now(studio, f"/export instagram {own} {made}")
+    assert "3 labelled AI-generated, 3 from your own uploads, not labelled as AI" in reply.text
+    package = package_row(studio, job.result["package_id"])
+    archive = zipfile.ZipFile(io.BytesIO(studio.blobs.read_bytes(package.blob or "")))
+    files = json.loads(archive.read("manifest.json"))["files"]
+    anchors = load_keys(studio.settings).anchors_pem
+    assert {entry["asset_id"] for entry in files} == {own, made}
+    for entry in files:
+        extracted = tmp_path / entry["path"].replace("/", "-")
+        extracted.write_bytes(archive.read(entry["path"]))
+        signed = credentials.read(extracted, anchors_pem=anchors, container="jpeg")
+        assert signed is not None and signed.state == "signed-here" and signed.ingredients == 1
+        checked = verify(extracted, settings=studio.settings, db=studio.db, owner_id=owner_id(studio))
+        assert checked.match is not None and checked.match.asset_id == entry["asset_id"], checked.answer()
+        if entry["asset_id"] == own:
+            assert entry["origin"] == "uploaded" and entry["ai_label"] is None
+            assert jpeg_source_type(extracted.read_bytes()) is None
+            assert not any(tag.startswith("#AI") for tag in entry["hashtags"])
+            assert signed.source_type is None, "the signed claim does not call the upload AI-made either"
+            assert [action for action, _ in signed.actions] == ["c2pa.opened", "c2pa.edited", "c2pa.watermarked"]
+            assert "your own upload" in checked.answer() and "AI-generated" not in checked.answer()
+        else:
+            assert entry["ai_label"] == AI_SOURCE_TYPE == jpeg_source_type(extracted.read_bytes())
+            assert signed.source_type == AI_SOURCE_TYPE and entry["hashtags"][0] == "#AIgenerated"
+    captions = archive.read("captions.txt").decode()
+    upload_block = captions.split(f"#{own} (image, your upload, no AI label)")[1].split("-" * 60)[0]
+    assert "#AIgenerated" not in upload_block
 
 
 def test_a_clip_exports_with_its_sound(studio: Studio, web: TestClient, tmp_path: Path) -> None:

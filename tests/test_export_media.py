@@ -24,6 +24,7 @@ from tests import faces_data
 FEED, SQUARE, STORY = PRESETS["instagram"].presets
 LANDSCAPE = PRESETS["x"].presets[0]
 JPEG = ImageFormat()
+AI = AI_SOURCE_TYPE
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +133,10 @@ def test_the_face_stays_in_a_crop_that_a_centre_or_detail_crop_would_cut(faces: 
     centre_crop = (100, 0, 600, 600)
     assert not inside(found, centre_crop), "the test picture must defeat a centre crop"
 
-    blind = render_image(picture, SQUARE, JPEG)  # no face information: placed by detail
+    blind = render_image(picture, SQUARE, JPEG, source_type=AI)  # no face information: placed by detail
     assert blind.plan.anchor == "detail" and not inside(found, blind.plan.region)
 
-    rendered = render_image(picture, SQUARE, JPEG, faces=[found])
+    rendered = render_image(picture, SQUARE, JPEG, source_type=AI, faces=[found])
     assert rendered.plan.mode == "crop" and rendered.plan.anchor == "faces"
     assert inside(found, rendered.plan.region)
     output = opened(rendered.data)
@@ -148,14 +149,14 @@ def test_a_real_group_photo_keeps_its_people(faces: DlibFaceAnalyzer) -> None:
     group = faces_data.group()
     found = boxes(faces, group)
     assert len(found) == 6
-    output = opened(render_image(group, LANDSCAPE, JPEG, faces=found).data)
+    output = opened(render_image(group, LANDSCAPE, JPEG, source_type=AI, faces=found).data)
     assert output.size == (1600, 900)
     assert len(boxes(faces, output)) == 6, "a 16:9 crop of a 1280x886 group photo keeps all six faces"
 
 
 def test_a_square_becomes_a_story_over_its_blurred_self() -> None:
     picture = faces_data.astronaut()
-    rendered = render_image(picture, STORY, JPEG)
+    rendered = render_image(picture, STORY, JPEG, source_type=AI)
     assert rendered.plan.mode == "pad" and rendered.plan.placed == (0, 420, 1080, 1080)
     frame = np.asarray(opened(rendered.data)).astype(float)
     top = frame[:400]
@@ -171,7 +172,7 @@ def test_jpeg_carries_the_ai_label_and_srgb_and_nothing_of_the_source() -> None:
     exif[0x010F] = "Camera maker"  # Make
     buffer = io.BytesIO()
     source.save(buffer, "JPEG", exif=exif)
-    rendered = render_image(Image.open(io.BytesIO(buffer.getvalue())), FEED, JPEG)
+    rendered = render_image(Image.open(io.BytesIO(buffer.getvalue())), FEED, JPEG, source_type=AI)
     assert jpeg_source_type(rendered.data) == AI_SOURCE_TYPE
     output = opened(rendered.data)
     assert output.info.get("exif") is None and not output.getexif(), "camera and location data never leave"
@@ -180,7 +181,7 @@ def test_jpeg_carries_the_ai_label_and_srgb_and_nothing_of_the_source() -> None:
     assert "sRGB" in ImageCms.getProfileDescription(profile)
     packet = output.info["xmp"]
     assert b'<?xpacket begin="\xef\xbb\xbf"' in packet and b"Iptc4xmpExt:DigitalSourceType" in packet
-    assert digital_source_type(xmp_packet()) == AI_SOURCE_TYPE
+    assert digital_source_type(xmp_packet(AI_SOURCE_TYPE)) == AI_SOURCE_TYPE
     assert digital_source_type(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'></x:xmpmeta>") is None
     # The attribute form some other tools write is read too.
     attribute = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-'
@@ -193,17 +194,19 @@ def test_a_profiled_source_is_converted_through_its_profile() -> None:
     tagged = Image.new("RGB", (216, 270), (200, 40, 30))
     buffer = io.BytesIO()
     tagged.save(buffer, "PNG", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
-    pixels = np.asarray(opened(render_image(Image.open(io.BytesIO(buffer.getvalue())), FEED, JPEG).data))
+    source = Image.open(io.BytesIO(buffer.getvalue()))
+    pixels = np.asarray(opened(render_image(source, FEED, JPEG, source_type=AI).data))
     assert np.abs(pixels[100, 100].astype(int) - (200, 40, 30)).max() <= 4
     broken = Image.new("RGB", (216, 270), (200, 40, 30))
     broken.info["icc_profile"] = b"not a profile"
-    assert render_image(broken, FEED, JPEG).width == 1080, "an unreadable profile is ignored, not an error"
+    rendered = render_image(broken, FEED, JPEG, source_type=AI)
+    assert rendered.width == 1080, "an unreadable profile is ignored, not an error"
 
 
 def test_transparency_goes_on_white_and_small_sources_are_reported_enlarged() -> None:
     rgba = Image.new("RGBA", (216, 270), (0, 0, 0, 0))
     ImageDraw.Draw(rgba).ellipse((50, 50, 150, 150), fill=(200, 0, 0, 255))
-    rendered = render_image(rgba, FEED, JPEG)
+    rendered = render_image(rgba, FEED, JPEG, source_type=AI)
     pixels = np.asarray(opened(rendered.data))
     assert pixels[5, 5].min() > 245, "transparent parts are white, not black"
     assert rendered.plan.upscale == 5.0
@@ -212,7 +215,7 @@ def test_transparency_goes_on_white_and_small_sources_are_reported_enlarged() ->
 def test_an_image_over_the_size_limit_is_saved_at_a_lower_quality() -> None:
     noisy = busy_texture((1080, 1350))
     tight = ImageFormat(quality=90, min_quality=70, max_bytes=900_000)
-    rendered = render_image(noisy, FEED, tight)
+    rendered = render_image(noisy, FEED, tight, source_type=AI)
     assert 70 <= rendered.quality < 90
     assert len(rendered.data) <= tight.max_bytes or rendered.quality == tight.min_quality
     assert jpeg_source_type(rendered.data) == AI_SOURCE_TYPE
@@ -240,7 +243,8 @@ SMALL = Platform(name="test", title="Test", image=ImageFormat(),
 def test_video_is_fitted_capped_and_labelled(tmp_path: Path) -> None:
     source = clip(tmp_path / "in.mp4")
     seen: list[float] = []
-    tall = render_video(source, tmp_path / "tall.mp4", SMALL.presets[0], SMALL, progress=seen.append)
+    tall = render_video(source, tmp_path / "tall.mp4", SMALL.presets[0], SMALL, source_type=AI,
+                        progress=seen.append)
     info = probe(tall.path, count_frames=True)
     assert (info.width, info.height) == (180, 320) and info.codec == "h264"
     assert info.fps == 30 and info.frames == 30 and info.duration_s == pytest.approx(1.0, abs=0.05)
@@ -253,19 +257,20 @@ def test_video_is_fitted_capped_and_labelled(tmp_path: Path) -> None:
     banner = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(tall.path)], capture_output=True).stderr
     assert b"yuv420p" in banner and b"High" in banner and b"48000 Hz, stereo" in banner
 
-    square = render_video(source, tmp_path / "square.mp4", SMALL.presets[1], SMALL)
+    square = render_video(source, tmp_path / "square.mp4", SMALL.presets[1], SMALL, source_type=AI)
     assert square.plan.mode == "crop" and (square.width, square.height) == (240, 240)
 
 
 def test_moov_atom_comes_first(tmp_path: Path) -> None:
-    made = render_video(clip(tmp_path / "in.mp4", seconds=0.5), tmp_path / "out.mp4", SMALL.presets[1], SMALL)
+    made = render_video(clip(tmp_path / "in.mp4", seconds=0.5), tmp_path / "out.mp4", SMALL.presets[1], SMALL,
+                        source_type=AI)
     head = made.path.read_bytes()[:4096]
     assert 0 <= head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head, "+faststart: playable while loading"
 
 
 def test_a_silent_clip_stays_silent(tmp_path: Path) -> None:
     made = render_video(clip(tmp_path / "in.mp4", seconds=0.5, audio=False), tmp_path / "out.mp4",
-                        SMALL.presets[1], SMALL)
+                        SMALL.presets[1], SMALL, source_type=AI)
     assert not made.has_audio and made.trimmed_from_s is None
 
 

@@ -23,9 +23,11 @@ from core.jobspecs import ExportSpec
 from core.platforms import AI_SOURCE_TYPE, PRESETS, ImageFormat, Platform, Preset, VideoFormat
 from core.settings import Settings
 from inference.engines.faces.dlib_backend import load_dlib
-from inference.export.label import jpeg_source_type
+from inference.export.label import COMPOSITE, jpeg_source_type
 from inference.export.package import ExportSource, build_package
 from inference.media import ffmpeg_exe, probe, read_tags
+from inference.provenance.keys import local_keys
+from inference.provenance.stamp import Stamper
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import ExportPackage
@@ -44,6 +46,11 @@ SMALL = Platform(name="test", title="Test", image=ImageFormat(),
                  caption_limit=60, hashtag_limit=3)
 
 
+@pytest.fixture(scope="module")
+def stamper(tmp_path_factory: pytest.TempPathFactory) -> Stamper:
+    return Stamper(local_keys(tmp_path_factory.mktemp("keys")))
+
+
 def write_clip(path: Path, *, seconds: float, size: str = "320x240") -> Path:
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi",
                     "-i", f"testsrc2=size={size}:rate=24:duration={seconds}", "-f", "lavfi",
@@ -57,15 +64,17 @@ def write_image(path: Path, image: Image.Image) -> Path:
     return path
 
 
-def test_a_package_holds_every_file_with_its_manifest(tmp_path: Path) -> None:
+def test_a_package_holds_every_file_with_its_manifest(tmp_path: Path, stamper: Stamper) -> None:
     portrait = write_image(tmp_path / "a.png", faces_data.astronaut())
     wide = write_image(tmp_path / "b.png", faces_data.group())
     clip = write_clip(tmp_path / "c.mp4", seconds=2.0)
     sources = [
-        ExportSource("aaaa1111", "image", portrait, prompt="Ava floating in the space station, soft light",
-                     persona="Ava", faces=[(150, 60, 300, 230)]),
-        ExportSource("bbbb2222", "image", wide, prompt="six friends laughing on a sunny terrace overlooking the sea"),
-        ExportSource("cccc3333", "video", clip, prompt=""),
+        ExportSource("aaaa1111", "image", portrait, "generated",
+                     prompt="Ava floating in the space station, soft light", persona="Ava",
+                     faces=[(150, 60, 300, 230)]),
+        ExportSource("bbbb2222", "image", wide, "uploaded",
+                     prompt="six friends laughing on a sunny terrace overlooking the sea"),
+        ExportSource("cccc3333", "video", clip, "edited", prompt=""),
     ]
     stages: list[tuple[float, str]] = []
     asked: list[tuple[int, int]] = []
@@ -77,14 +86,16 @@ def test_a_package_holds_every_file_with_its_manifest(tmp_path: Path) -> None:
 
     work = tmp_path / "work"
     built = build_package(sources, SMALL, workdir=work, package_id="pkg123", created_at=CREATED,
-                          expires_at=EXPIRES, find_faces=find_faces, progress=lambda f, s: stages.append((f, s)))
+                          expires_at=EXPIRES, stamper=stamper, find_faces=find_faces,
+                          progress=lambda f, s: stages.append((f, s)))
     assert built.path.parent == work and built.path.name == "test-pkg123.zip"
     archive = zipfile.ZipFile(built.path)
     manifest = json.loads(archive.read("manifest.json"))
     assert manifest == built.manifest
     assert manifest["platform"] == "test" and manifest["package_id"] == "pkg123"
     assert manifest["created_at"] == "2026-03-01T12:00:00Z" and manifest["expires_at"] == "2026-03-04T12:00:00Z"
-    assert manifest["ai_label"]["digital_source_type"] == AI_SOURCE_TYPE
+    assert manifest["ai_label"]["digital_source_types"] == sorted([AI_SOURCE_TYPE, COMPOSITE])
+    assert manifest["provenance"]["local_certificate"] and manifest["provenance"]["watermark"] == "psw1"
     assert [p["folder"] for p in manifest["presets"]] == ["portrait-216x270", "wide-320x180", "still-200x200"]
     files = manifest["files"]
     assert [(f["asset_id"], f["preset"]) for f in files] == [
@@ -96,10 +107,11 @@ def test_a_package_holds_every_file_with_its_manifest(tmp_path: Path) -> None:
         info = archive.getinfo(entry["path"])
         assert info.compress_type == zipfile.ZIP_STORED and info.file_size == entry["bytes"]
         assert len(entry["post_text"]) <= SMALL.caption_limit and len(entry["hashtags"]) <= SMALL.hashtag_limit
-        assert entry["ai_label"] == AI_SOURCE_TYPE
+        label = {"aaaa1111": AI_SOURCE_TYPE, "bbbb2222": None, "cccc3333": COMPOSITE}[entry["asset_id"]]
+        assert entry["ai_label"] == label and entry["watermark"] == entry["asset_id"][:8]
         data = archive.read(entry["path"])
         if entry["kind"] == "image":
-            assert jpeg_source_type(data) == AI_SOURCE_TYPE and entry["duration_s"] is None
+            assert jpeg_source_type(data) == label and entry["duration_s"] is None
             with Image.open(io.BytesIO(data)) as image:
                 assert image.size == (entry["width"], entry["height"])
         else:
@@ -108,11 +120,12 @@ def test_a_package_holds_every_file_with_its_manifest(tmp_path: Path) -> None:
             info_v = probe(extracted)
             assert (info_v.width, info_v.height) == (entry["width"], entry["height"]) and info_v.has_audio
             assert entry["duration_s"] == pytest.approx(1.0, abs=0.05) and entry["trimmed_from_s"] == 2.0
-            assert read_tags(extracted)["comment"] == AI_SOURCE_TYPE
+            assert read_tags(extracted)["comment"] == COMPOSITE
     first = files[0]
     assert first["caption"] == "Ava floating in the space station, soft light"
     assert first["hashtags"] == ["#AIgenerated"], "what 60 characters leave next to the whole caption"
-    assert files[3]["caption"].endswith("…") and len(files[3]["caption"]) >= 40
+    assert files[3]["caption"].endswith("…") and not any(t.startswith("#AI") for t in files[3]["hashtags"])
+    assert files[6]["hashtags"] == ["#AIedited"], "a face swap is disclosed as an AI edit"
     assert (first["fit"], first["anchor"]) == ("crop", "faces"), "the face box the asset knows places the crop"
     assert (files[4]["fit"], files[4]["anchor"]) == ("crop", "faces"), "16:9 keeps the six people of the group"
     assert files[5]["fit"] == "pad", "a square crop of the group would cut people out"
@@ -120,7 +133,10 @@ def test_a_package_holds_every_file_with_its_manifest(tmp_path: Path) -> None:
     assert first["upscaled"] is None and files[0]["width"] == 216
     assert archive.getinfo("manifest.json").compress_type == zipfile.ZIP_DEFLATED
     captions = archive.read("captions.txt").decode()
-    assert "Test export · 8 file(s)" in captions and "#aaaa1111 (image): portrait-216x270/01-aaaa1111.jpg" in captions
+    assert "Test export · 8 file(s)" in captions
+    assert "#aaaa1111 (image, AI-generated): portrait-216x270/01-aaaa1111.jpg" in captions
+    assert "#bbbb2222 (image, your upload, no AI label)" in captions
+    assert "Files: 3 labelled AI-generated, 2 labelled edited with AI, 3 from your own uploads" in captions
     assert "Ava floating in the space station, soft light\n\n#AIgenerated\n" in captions
     assert any("#cccc3333 is 2 s long" in note and "cut to 1 s" in note for note in built.notes)
     fractions = [f for f, _ in stages]
@@ -128,18 +144,20 @@ def test_a_package_holds_every_file_with_its_manifest(tmp_path: Path) -> None:
     assert {s for _, s in stages} >= {"file 1 of 8: #aaaa1111 4:5", "file 8 of 8: #cccc3333 16:9", "zipping"}
 
 
-def test_a_small_source_is_reported_enlarged(tmp_path: Path) -> None:
+def test_a_small_source_is_reported_enlarged(tmp_path: Path, stamper: Stamper) -> None:
     small = write_image(tmp_path / "s.png", faces_data.astronaut().resize((100, 100)))
-    built = build_package([ExportSource("dddd4444", "image", small)], PRESETS["instagram"], workdir=tmp_path / "w",
-                          package_id="p", created_at=CREATED, expires_at=EXPIRES)
+    built = build_package([ExportSource("dddd4444", "image", small, "generated")], PRESETS["instagram"],
+                          workdir=tmp_path / "w", package_id="p", created_at=CREATED, expires_at=EXPIRES,
+                          stamper=stamper)
     assert [f["upscaled"] for f in built.manifest["files"]] == [13.5, 10.8, 10.8]
     assert built.notes == ["3 of 3 files are enlarged (up to 13.5×): their sources are smaller than the preset's "
                            "size."]
 
 
-def test_nothing_to_package_is_refused(tmp_path: Path) -> None:
+def test_nothing_to_package_is_refused(tmp_path: Path, stamper: Stamper) -> None:
     with pytest.raises(ValueError, match="sources is empty"):
-        build_package([], SMALL, workdir=tmp_path, package_id="p", created_at=CREATED, expires_at=EXPIRES)
+        build_package([], SMALL, workdir=tmp_path, package_id="p", created_at=CREATED, expires_at=EXPIRES,
+                      stamper=stamper)
 
 
 # ---- the job stopped part-way ---------------------------------------------------------------------------------

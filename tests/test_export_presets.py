@@ -58,19 +58,22 @@ def test_the_published_sizes() -> None:
 
 
 def test_hashtags_come_from_the_persona_and_the_prompts_content_words() -> None:
-    tags = candidate_tags("a photo of Ava walking on a beach at sunset, golden hour, 85mm, high detail", "Ava Rose")
+    prompt = "a photo of Ava walking on a beach at sunset, golden hour, 85mm, high detail"
+    tags = candidate_tags(prompt, "Ava Rose", "generated")
     assert tags[:3] == [DISCLOSURE_TAG, "#AvaRose", "#Walking"]
     assert "#Beach" in tags and "#Sunset" in tags and "#Golden" in tags
     assert "#Photo" not in tags and "#Detail" not in tags and "#85mm" not in tags, "picture-making words are left out"
     assert len(tags) == len({t.lower() for t in tags}), "no repeats"
     assert hashtag("café-au-lait") == "#CaféAuLait" and hashtag("--") == ""
+    assert candidate_tags(prompt, "Ava Rose", "edited")[0] == "#AIedited", "a face swap is disclosed as an AI edit"
+    assert candidate_tags(prompt, "Ava Rose", "uploaded")[:2] == ["#AvaRose", "#Walking"], "an upload is not AI"
 
 
 @pytest.mark.parametrize("name", PLATFORMS)
 def test_post_text_keeps_the_platforms_limits(name: str) -> None:
     platform = PRESETS[name]
     words = " ".join(f"subject{i} scenery{i}" for i in range(5000))
-    post = post_text(platform, prompt=f"Ava among {words}", persona="Ava")
+    post = post_text(platform, prompt=f"Ava among {words}", persona="Ava", origin="generated")
     assert len(post.text) <= platform.caption_limit
     assert len(post.hashtags) <= platform.hashtag_limit
     if platform.caption_limit >= 2000:
@@ -79,8 +82,10 @@ def test_post_text_keeps_the_platforms_limits(name: str) -> None:
     assert post.caption.startswith("Ava among") and post.caption.endswith("…")
     assert len(post.caption) >= platform.caption_limit * 0.6, "hashtags never crowd out the caption"
     assert post.caption[:-1].split()[-1] in words.split(), "cut at a word, never inside one"
-    short = post_text(platform, prompt="ava at the harbour", persona=None)
+    short = post_text(platform, prompt="ava at the harbour", persona=None, origin="generated")
     assert short.caption == "Ava at the harbour" and short.text == "Ava at the harbour\n\n#AIgenerated #Harbour"
+    own = post_text(platform, prompt="ava at the harbour", persona=None, origin="uploaded")
+    assert own.text == "Ava at the harbour\n\n#Harbour", "a user's own upload gets no AI disclosure tag"
 
 
 def test_shorten() -> None:

@@ -197,6 +197,11 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
         await host.run_command(interaction, lambda: options.swap(persona, asset=asset), name="swap",
                                attachments=[media] if media is not None else [])
 
+    @tree.command(name="verify", description=DESCRIPTIONS["verify"])
+    @app_commands.describe(file="The photo or video to check")
+    async def verify(interaction: discord.Interaction, file: discord.Attachment) -> None:
+        await host.run_command(interaction, grammar.Verify, name="verify", attachments=[file])
+
     @tree.command(name="export", description=DESCRIPTIONS["export"])
     @app_commands.describe(platform="Where it will be posted", assets="Result ids (#id …); default: your newest",
                            last="Or your newest N results")

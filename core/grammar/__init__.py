@@ -39,6 +39,7 @@ from core.grammar.commands import (
     Start,
     Swap,
     TemplateCmd,
+    Verify,
     Web,
     from_data,
     to_data,
@@ -76,8 +77,9 @@ __all__ = [
     "NAME_RE", "PLATFORM_ALIASES", "SLASH", "Abort", "Animate", "Ask", "CancelAll", "CancelJob", "Choice",
     "Command", "Consent", "Done", "Echo", "Export", "Gallery", "Help", "Imagine", "Jobs", "Link", "PersonaDelete",
     "PersonaList", "PersonaNew", "PersonaRename", "PersonaShow", "PersonaTrain", "SettingsCmd", "Start", "Swap",
-    "TemplateCmd", "Web", "aspect_option", "asset_option", "float_option", "from_data", "int_option", "job_option",
-    "link_code_option", "motion_option", "name_option", "parse", "platform_option", "seconds_option", "to_data",
+    "TemplateCmd", "Verify", "Web", "aspect_option", "asset_option", "float_option", "from_data", "int_option",
+    "job_option", "link_code_option", "motion_option", "name_option", "parse", "platform_option", "seconds_option",
+    "to_data",
 ]
 
 

@@ -163,6 +163,11 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Verify:
+    """/verify with a file: what it carries (Content Credentials, AI label, watermark)."""
+
+
+@dataclass(frozen=True)
 class Choice:
     """One answer to an ``Ask``: the button's label and the command it runs."""
 
@@ -181,13 +186,13 @@ class Ask:
 Command = (
     Start | Help | PersonaNew | PersonaList | PersonaShow | PersonaDelete | PersonaRename | PersonaTrain
     | Done | Consent | Abort | Imagine | Animate | Swap | Export | Gallery | Jobs | CancelJob | CancelAll
-    | SettingsCmd | Web | Echo | Link | TemplateCmd | Ask
+    | SettingsCmd | Web | Echo | Link | TemplateCmd | Verify | Ask
 )
 # Every command type by its class name, to store a question's choices and read them back.
 COMMAND_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     Start, Help, PersonaNew, PersonaList, PersonaShow, PersonaDelete, PersonaRename, PersonaTrain, Done, Consent,
     Abort, Imagine, Animate, Swap, Export, Gallery, Jobs, CancelJob, CancelAll, SettingsCmd, Web, Echo, Link,
-    TemplateCmd,
+    TemplateCmd, Verify,
 )}
 
 

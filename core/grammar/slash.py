@@ -269,6 +269,7 @@ SLASH: dict[str, Parser] = {
     "echo": _echo,
     "link": _link,
     "template": _template,
+    "verify": lambda rest, names: c.Verify(),
     "templates": lambda rest, names: c.TemplateCmd(),
 }
 # Aliases are left out: these are the commands a platform's menu lists.

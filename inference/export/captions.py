@@ -3,7 +3,9 @@
 The post text is ``caption`` + a blank line + the hashtags, and the whole of it fits ``caption_limit``: the
 hashtags take what the caption leaves, or a third of the room when the caption is too long to keep whole
 (dropped from the end, least important first), and the caption is then shortened at a word, with an ellipsis.
-The first hashtag is the disclosure tag, so a post read without its file's metadata still says it is AI-made.
+The first hashtag is the disclosure tag, so a post read without its file's metadata still says it is AI-made:
+``#AIgenerated`` for a generated picture, ``#AIedited`` for someone's picture changed by AI (a face swap). A
+user's own upload gets no disclosure tag: nothing in it was made here.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import re
 from dataclasses import dataclass
 
 from core.platforms import Platform
+from storage.states import AssetOrigin
 
 DISCLOSURE_TAG = "#AIgenerated"
+EDITED_TAG = "#AIedited"
+DISCLOSURE_TAGS = {AssetOrigin.GENERATED: DISCLOSURE_TAG, AssetOrigin.EDITED: EDITED_TAG}
 ELLIPSIS = "…"
 MIN_WORD = 4  # shorter prompt words make poor hashtags ("red", "sun")
 MAX_TAG = 30  # longer hashtags are unreadable and some platforms cut them
@@ -73,9 +78,11 @@ def hashtag(word: str) -> str:
     return f"#{joined[:MAX_TAG]}" if joined else ""
 
 
-def candidate_tags(prompt: str, persona: str | None) -> list[str]:
-    """Hashtags in order of importance: disclosure, persona, then the prompt's content words as they come."""
-    tags = [DISCLOSURE_TAG]
+def candidate_tags(prompt: str, persona: str | None, origin: AssetOrigin | str) -> list[str]:
+    """Hashtags in order of importance: disclosure (none for an upload), persona, then the prompt's content
+    words as they come."""
+    disclosure = DISCLOSURE_TAGS.get(AssetOrigin(origin))
+    tags = [disclosure] if disclosure else []
     if persona:
         tags.append(hashtag(persona))
     for word in _WORD.findall(prompt):
@@ -92,12 +99,14 @@ def candidate_tags(prompt: str, persona: str | None) -> list[str]:
     return unique
 
 
-def post_text(platform: Platform, *, prompt: str, persona: str | None = None) -> PostText:
-    """The caption and hashtags for a file whose asset was made from ``prompt`` (and ``persona``)."""
-    tags = candidate_tags(prompt, persona)[: platform.hashtag_limit]
+def post_text(platform: Platform, *, prompt: str, persona: str | None = None,
+              origin: AssetOrigin | str) -> PostText:
+    """The caption and hashtags for a file whose asset (of ``origin``) was made from ``prompt`` (and
+    ``persona``)."""
+    tags = candidate_tags(prompt, persona, origin)[: platform.hashtag_limit]
     caption = clean_prompt(prompt)
     limit = platform.caption_limit
-    # A caption that fits with the disclosure tag stays whole and the other hashtags take what it leaves; a
+    # A caption that fits with the first tag stays whole and the other hashtags take what it leaves; a
     # caption too long for that is cut, leaving the hashtags a third of the room (on a 100-character YouTube
     # title the words matter more than the tags).
     leftover = limit - len(caption) - 2 if caption else limit

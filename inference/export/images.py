@@ -1,13 +1,15 @@
-"""Images for a preset: fit (crop or blurred pad), scale, sRGB, JPEG with the AI label; nothing else kept.
+"""Images for a preset: fit (crop or blurred pad), scale, sRGB, watermark, JPEG with the AI label (where the
+asset is AI-made); nothing else kept.
 
 The source's own metadata (EXIF with camera and location, text chunks with prompts) is left out of exports:
-only the sRGB profile and the XMP label are written.
+only the sRGB profile and the XMP label are written. The watermark goes into the finished frame, at the
+preset's exact size, so no later step of ours scales it away; the caller signs the JPEG afterwards.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -23,6 +25,8 @@ BACKGROUND_SCALE = 8  # the padded background is blurred at 1/8 of the frame, th
 BACKGROUND_BLUR = 6.0
 BACKGROUND_DIM = 0.8
 QUALITY_STEP = 5
+SIGNATURE_ROOM = 64 * 1024  # bytes kept free under the size cap for the Content Credentials added afterwards
+Watermark = Callable[[Image.Image], Image.Image]
 
 
 @dataclass(frozen=True)
@@ -101,23 +105,32 @@ def _background(image: Image.Image, target: tuple[int, int]) -> Image.Image:
     return small.resize(target, Image.Resampling.BICUBIC)
 
 
-def encode_jpeg(frame: Image.Image, fmt: ImageFormat) -> tuple[bytes, int]:
-    """Baseline JPEG bytes with the sRGB profile and the AI label, at the best quality under the size limit."""
+def encode_jpeg(frame: Image.Image, fmt: ImageFormat, *, source_type: str | None) -> tuple[bytes, int]:
+    """Baseline JPEG bytes with the sRGB profile and the XMP label (none for an upload), at the best quality
+    under the size limit (less room for the signature that follows)."""
     quality = fmt.quality
+    limit = fmt.max_bytes - SIGNATURE_ROOM
     while True:
         buffer = io.BytesIO()
         frame.save(buffer, format="JPEG", quality=quality, optimize=True, icc_profile=srgb_profile(),
-                   xmp=xmp_packet())
+                   xmp=xmp_packet(source_type))
         data = buffer.getvalue()
-        if len(data) <= fmt.max_bytes or quality - QUALITY_STEP < fmt.min_quality:
+        if len(data) <= limit or quality - QUALITY_STEP < fmt.min_quality:
             return data, quality
         quality -= QUALITY_STEP
 
 
-def render_image(image: Image.Image, preset: Preset, fmt: ImageFormat, *, faces: Sequence[Box] = ()) -> RenderedImage:
-    """``image`` made for ``preset``: fitted, scaled to its exact size, encoded and labelled."""
+def render_image(image: Image.Image, preset: Preset, fmt: ImageFormat, *, source_type: str | None,
+                 faces: Sequence[Box] = (), watermark: Watermark | None = None) -> RenderedImage:
+    """``image`` made for ``preset``: fitted, scaled to its exact size, watermarked, encoded and labelled.
+
+    ``source_type`` is the IPTC code for the asset's origin (None: a user's upload, no label); ``watermark``
+    marks the finished frame.
+    """
     source = to_srgb(image)
     plan = plan_for(source, preset, faces)
     frame = compose(source, plan)
-    data, quality = encode_jpeg(frame, fmt)
+    if watermark is not None:
+        frame = watermark(frame)
+    data, quality = encode_jpeg(frame, fmt, source_type=source_type)
     return RenderedImage(data=data, width=frame.width, height=frame.height, plan=plan, quality=quality)

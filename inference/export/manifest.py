@@ -6,11 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.platforms import AI_LABEL_TEXT, AI_SOURCE_TYPE, Platform
+from core.platforms import Platform
 from inference.export.captions import PostText
+from inference.provenance import labels
+from inference.provenance.watermark import VERSION as WATERMARK_VERSION
 
 FORMAT = "persona-studio-export/1"
 LABEL_PLACES = "JPEG: XMP Iptc4xmpExt:DigitalSourceType; MP4: the comment (IPTC code) and description tags"
+LABEL_RULE = ("generated results: trainedAlgorithmicMedia; results edited with AI (a face swap, an identity "
+              "refinement): compositeWithTrainedAlgorithmicMedia; your own uploads: no AI label")
 
 
 @dataclass(frozen=True)
@@ -27,11 +31,18 @@ class FileEntry:
     fit: str  # crop | pad
     anchor: str  # what placed a crop: faces | detail | center | whole
     post: PostText
+    origin: str  # uploaded | generated | edited: decides the label
+    watermark: str | None = None  # the payload in the pixels (asset id prefix), None when too small to carry one
     duration_s: float | None = None
     fps: float | None = None
     audio: bool | None = None
     upscaled: float | None = None  # enlargement factor when the source was smaller than the preset
     trimmed_from_s: float | None = None  # the source's length when cut to the platform's limit
+
+    @property
+    def label(self) -> str | None:
+        """The IPTC digital source type the file carries (None: a user's own upload)."""
+        return labels.source_type(self.origin)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form in ``manifest.json``."""
@@ -40,7 +51,7 @@ class FileEntry:
             "width": self.width, "height": self.height, "bytes": self.size_bytes,
             "duration_s": self.duration_s, "fit": self.fit, "anchor": self.anchor, "upscaled": self.upscaled,
             "caption": self.post.caption, "hashtags": list(self.post.hashtags), "post_text": self.post.text,
-            "ai_label": AI_SOURCE_TYPE,
+            "origin": self.origin, "ai_label": self.label, "watermark": self.watermark, "content_credentials": True,
         }
         if self.kind == "video":
             entry.update(fps=self.fps, audio=self.audio, trimmed_from_s=self.trimmed_from_s)
@@ -52,7 +63,7 @@ def _iso(moment: datetime) -> str:
 
 
 def manifest(*, package_id: str, platform: Platform, created_at: datetime, expires_at: datetime,
-             files: list[FileEntry]) -> dict[str, Any]:
+             files: list[FileEntry], signer: str = "", local_key: bool = False) -> dict[str, Any]:
     """The package's ``manifest.json`` content."""
     return {
         "format": FORMAT,
@@ -61,7 +72,10 @@ def manifest(*, package_id: str, platform: Platform, created_at: datetime, expir
         "platform_title": platform.title,
         "created_at": _iso(created_at),
         "expires_at": _iso(expires_at),
-        "ai_label": {"digital_source_type": AI_SOURCE_TYPE, "text": AI_LABEL_TEXT, "where": LABEL_PLACES},
+        "ai_label": {"rule": LABEL_RULE, "where": LABEL_PLACES,
+                     "digital_source_types": sorted({entry.label for entry in files if entry.label})},
+        "provenance": {"content_credentials": "C2PA manifest in every file", "signer": signer,
+                       "local_certificate": local_key, "watermark": WATERMARK_VERSION},
         "presets": [
             {"name": p.name, "label": p.label, "width": p.width, "height": p.height, "aspect": p.aspect,
              "kinds": sorted(p.kinds), "folder": p.folder}
@@ -86,7 +100,8 @@ def captions_text(*, platform: Platform, created_at: datetime, expires_at: datet
     lines = [
         f"{platform.title} export · {len(files)} file(s) · made {created_at:%Y-%m-%d %H:%M} UTC · "
         f"download link valid until {expires_at:%Y-%m-%d %H:%M} UTC",
-        f"Every file is labelled {AI_LABEL_TEXT} in its metadata.",
+        label_summary(files),
+        "Every file carries Content Credentials (a signed C2PA manifest) and an invisible watermark.",
         f"Caption limit {platform.caption_limit} characters (hashtags included), at most "
         f"{platform.hashtag_limit} hashtags.",
     ]
@@ -95,8 +110,27 @@ def captions_text(*, platform: Platform, created_at: datetime, expires_at: datet
         by_asset.setdefault(entry.asset_id, []).append(entry)
     for asset_id, entries in by_asset.items():
         first = entries[0]
-        lines += ["", "-" * 60, f"#{asset_id} ({first.kind}): " + ", ".join(e.path for e in entries), ""]
+        label = labels.describe(first.label) if first.label else "your upload, no AI label"
+        lines += ["", "-" * 60, f"#{asset_id} ({first.kind}, {label}): " + ", ".join(e.path for e in entries), ""]
         if not first.post.caption:
             lines.append("(no caption: this result has no prompt to make one from; write your own)")
         lines.append(first.post.text)
     return "\n".join(lines) + "\n"
+
+
+def label_summary(files: list[FileEntry]) -> str:
+    """One sentence on how the files are labelled, true for this package's mix of origins."""
+    counts: dict[str | None, int] = {}
+    for entry in files:
+        counts[entry.label] = counts.get(entry.label, 0) + 1
+    parts = []
+    if counts.get(labels.TRAINED):
+        parts.append(f"{counts[labels.TRAINED]} labelled AI-generated")
+    if counts.get(labels.COMPOSITE):
+        parts.append(f"{counts[labels.COMPOSITE]} labelled edited with AI")
+    if counts.get(None):
+        parts.append(f"{counts[None]} from your own uploads, not labelled as AI")
+    if len(counts) == 1 and None not in counts:
+        word = "AI-generated" if labels.TRAINED in counts else "edited with AI"
+        return f"Every file is labelled {word} in its metadata (IPTC digital source type)."
+    return "Files: " + ", ".join(parts) + " (IPTC digital source type in the metadata)."

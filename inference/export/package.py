@@ -1,5 +1,7 @@
 """Building one package: every asset in each of the platform's presets for its kind, a manifest, one zip.
 
+Every file is watermarked in its final pixels (after scaling to the preset's exact size), labelled by its
+asset's origin and signed with Content Credentials that name the asset's own file as the parent ingredient.
 Everything is written inside ``workdir`` (the caller's private temporary folder, removed afterwards), and the
 zip is complete before the caller stores it, so a failed or cancelled export leaves no partial package.
 """
@@ -19,11 +21,15 @@ from PIL import Image
 
 from core.platforms import IMAGE, VIDEO, Platform, Preset
 from inference.export.captions import PostText, post_text
-from inference.export.fit import Box, needs_placement
+from inference.export.fit import Box, FitPlan, needs_placement
 from inference.export.images import render_image, to_srgb
 from inference.export.manifest import FileEntry, captions_text, manifest
 from inference.export.videos import key_frame, render_video
 from inference.media import probe
+from inference.provenance import labels, payload
+from inference.provenance.credentials import Claim, Ingredient
+from inference.provenance.stamp import Stamper
+from storage.states import AssetOrigin
 
 FaceFinder = Callable[[np.ndarray], list[Box]]
 Progress = Callable[[float, str], None]
@@ -43,6 +49,7 @@ class ExportSource:
     asset_id: str
     kind: str
     path: Path
+    origin: AssetOrigin | str  # decides the label: a user's upload is never labelled as AI-made
     prompt: str = ""
     persona: str | None = None
     faces: Sequence[Box] | None = None
@@ -91,9 +98,11 @@ class _Tracker:
 
 
 def build_package(sources: Sequence[ExportSource], platform: Platform, *, workdir: Path, package_id: str,
-                  created_at: datetime, expires_at: datetime, find_faces: FaceFinder | None = None,
+                  created_at: datetime, expires_at: datetime, stamper: Stamper, find_faces: FaceFinder | None = None,
                   progress: Progress = _no_progress) -> BuiltPackage:
     """Render ``sources`` for ``platform`` into ``workdir`` and zip them with ``manifest.json`` and ``captions.txt``.
+
+    ``stamper`` watermarks and signs every file.
 
     ``find_faces`` (an RGB array → face boxes) is asked only for pictures that get cropped and whose faces are
     not known; without it crops are placed by detail. ``progress`` gets the fraction done and a stage line.
@@ -109,13 +118,16 @@ def build_package(sources: Sequence[ExportSource], platform: Platform, *, workdi
         presets = platform.presets_for(source.kind)
         if not presets:
             continue
-        post = post_text(platform, prompt=source.prompt, persona=source.persona)
+        labels.origin_of(source.origin)  # an unknown origin fails here, before any file is made
+        payload.prefix_of(source.asset_id)
+        post = post_text(platform, prompt=source.prompt, persona=source.persona, origin=source.origin)
         renderer = _render_images if source.kind == IMAGE else _render_videos
         entries += renderer(source, presets, platform, files_dir=files_dir, number=number, post=post,
-                            find_faces=find_faces, tracker=tracker)
+                            find_faces=find_faces, tracker=tracker, stamper=stamper)
     progress(1.0, "zipping")
+    keys = stamper.keys
     built = manifest(package_id=package_id, platform=platform, created_at=created_at, expires_at=expires_at,
-                     files=entries)
+                     files=entries, signer=keys.certificate.subject.rfc4514_string(), local_key=keys.local)
     path = workdir / f"{platform.name}-{package_id}.zip"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("manifest.json", json.dumps(built, indent=2, ensure_ascii=False))
@@ -135,41 +147,85 @@ def _target(files_dir: Path, preset: Preset, number: int, asset_id: str, suffix:
     return name, path
 
 
+class _Marks:
+    """Watermarks one asset's renditions and remembers what the last one carries (None: too small for one)."""
+
+    def __init__(self, stamper: Stamper, asset_id: str, workdir: Path) -> None:
+        self.stamper = stamper
+        self.asset_id = asset_id
+        self.workdir = workdir
+        self.carried: str | None = None
+
+    def image(self, frame: Image.Image) -> Image.Image:
+        marked, self.carried = self.stamper.mark_image(frame, self.asset_id)
+        return marked
+
+    def video(self, graph: str, width: int, height: int) -> str:
+        marked, self.carried = self.stamper.video_filter(graph, width=width, height=height, asset_id=self.asset_id,
+                                                         workdir=self.workdir)
+        return marked
+
+
+def _claim(source: ExportSource, platform: Platform, preset: Preset, plan: FitPlan, name: str,
+           carried: str | None) -> Claim:
+    """The rendition's claim: an edit of the asset's own file (the parent), fitted to the preset."""
+    how = "cropping" if plan.mode == "crop" else "padding over a blurred copy"
+    note = f"fitted to {platform.title} {preset.label} {preset.width}×{preset.height} by {how}"
+    return Claim(origin=labels.origin_of(source.origin), asset_id=source.asset_id, title=Path(name).name,
+                 note=note, ingredients=(Ingredient(path=source.path, asset_id=source.asset_id),), watermark=carried)
+
+
 def _render_images(source: ExportSource, presets: Sequence[Preset], platform: Platform, *, files_dir: Path,
-                   number: int, post: PostText, find_faces: FaceFinder | None,
-                   tracker: _Tracker) -> list[FileEntry]:
+                   number: int, post: PostText, find_faces: FaceFinder | None, tracker: _Tracker,
+                   stamper: Stamper) -> list[FileEntry]:
     with Image.open(source.path) as opened:
         image = to_srgb(opened)
     faces = _faces(source.faces, image.size, presets, lambda: np.asarray(image), find_faces)
+    code = labels.source_type(source.origin)
+    marks = _Marks(stamper, source.asset_id, files_dir.parent)
     entries = []
     for preset in presets:
         tracker.start(1.0, f"#{source.asset_id} {preset.label}")
-        rendered = render_image(image, preset, platform.image, faces=faces)
+        marks.carried = None
+        rendered = render_image(image, preset, platform.image, source_type=code, faces=faces, watermark=marks.image)
         name, target = _target(files_dir, preset, number, source.asset_id, ".jpg")
-        target.write_bytes(rendered.data)
+        claim = _claim(source, platform, preset, rendered.plan, name, marks.carried)
+        data = stamper.sign_bytes(claim, "jpeg", rendered.data)
+        target.write_bytes(data)
         entries.append(FileEntry(path=name, asset_id=source.asset_id, kind=IMAGE, preset=preset.name,
-                                 width=rendered.width, height=rendered.height, size_bytes=len(rendered.data),
+                                 width=rendered.width, height=rendered.height, size_bytes=len(data),
                                  fit=rendered.plan.mode, anchor=rendered.plan.anchor, post=post,
+                                 origin=str(labels.origin_of(source.origin)), watermark=marks.carried,
                                  upscaled=rendered.plan.upscale))
     return entries
 
 
 def _render_videos(source: ExportSource, presets: Sequence[Preset], platform: Platform, *, files_dir: Path,
-                   number: int, post: PostText, find_faces: FaceFinder | None,
-                   tracker: _Tracker) -> list[FileEntry]:
+                   number: int, post: PostText, find_faces: FaceFinder | None, tracker: _Tracker,
+                   stamper: Stamper) -> list[FileEntry]:
     info = probe(source.path)
     frame = key_frame(source.path, info)
     # A clip's faces are found on its key frame: boxes an asset knows are for its still, not for the clip.
     faces = _faces(None, (frame.shape[1], frame.shape[0]), presets, lambda: frame, find_faces)
+    code = labels.source_type(source.origin)
+    marks_dir = files_dir.parent / "marks"
+    marks_dir.mkdir(parents=True, exist_ok=True)
+    marks = _Marks(stamper, source.asset_id, marks_dir)
     entries = []
     for preset in presets:
         report = tracker.start(VIDEO_WEIGHT, f"#{source.asset_id} {preset.label}")
         name, target = _target(files_dir, preset, number, source.asset_id, ".mp4")
-        rendered = render_video(source.path, target, preset, platform, faces=faces, frame=frame, info=info,
-                                progress=report)
+        marks.carried = None
+        unsigned = marks_dir / f"{preset.name}-{source.asset_id}.mp4"
+        rendered = render_video(source.path, unsigned, preset, platform, source_type=code, faces=faces,
+                                frame=frame, info=info, watermark=marks.video, progress=report)
+        claim = _claim(source, platform, preset, rendered.plan, name, marks.carried)
+        stamper.signer.sign_file(claim, "video/mp4", unsigned, target)
+        unsigned.unlink()
         entries.append(FileEntry(path=name, asset_id=source.asset_id, kind=VIDEO, preset=preset.name,
                                  width=rendered.width, height=rendered.height, size_bytes=target.stat().st_size,
                                  fit=rendered.plan.mode, anchor=rendered.plan.anchor, post=post,
+                                 origin=str(labels.origin_of(source.origin)), watermark=marks.carried,
                                  duration_s=rendered.duration_s, fps=rendered.fps, audio=rendered.has_audio,
                                  upscaled=rendered.plan.upscale, trimmed_from_s=rendered.trimmed_from_s))
     return entries

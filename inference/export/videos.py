@@ -1,4 +1,5 @@
-"""Videos for a preset: the same crop-or-pad fit as images, done by ffmpeg in one pass with the AI label."""
+"""Videos for a preset: the same crop-or-pad fit as images, done by ffmpeg in one pass with the watermark added to
+the finished frames and the AI label (where the asset is AI-made) in the tags."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from inference.media import VideoInfo, probe, still_frame, transcode
 
 BACKGROUND_SCALE = 8  # the padded background is blurred small, then enlarged (as for images)
 BACKGROUND_BLUR = 6  # box radius in pixels of the small copy, applied twice
+# Turns the picture filtergraph (ending in a width x height frame) into one that also adds the watermark.
+Watermark = Callable[[str, int, int], str]
 
 
 @dataclass(frozen=True)
@@ -65,21 +68,26 @@ def video_filter(plan: FitPlan) -> str:
     )
 
 
-def render_video(source: Path, out: Path, preset: Preset, platform: Platform, *, faces: Sequence[Box] = (),
-                 frame: np.ndarray | None = None, info: VideoInfo | None = None,
-                 progress: Callable[[float], None] | None = None) -> RenderedVideo:
+def render_video(source: Path, out: Path, preset: Preset, platform: Platform, *, source_type: str | None,
+                 faces: Sequence[Box] = (), frame: np.ndarray | None = None, info: VideoInfo | None = None,
+                 watermark: Watermark | None = None, progress: Callable[[float], None] | None = None) -> RenderedVideo:
     """``source`` made for ``preset``: fitted, scaled, at the platform's frame rate, rate cap and length limit.
 
-    ``faces`` are in the pixels of ``frame`` (the clip's key frame, read here when not given); ``info`` is the
-    source's probe when the caller has it already (a clip made in several presets is probed once).
+    ``source_type`` is the IPTC code for the asset's origin (None: a user's upload, no label); ``watermark``
+    adds the watermark to the finished frames inside the same ffmpeg run. ``faces`` are in the pixels of
+    ``frame`` (the clip's key frame, read here when not given); ``info`` is the source's probe when the caller
+    has it already (a clip made in several presets is probed once).
     """
     info = info if info is not None else probe(source)
     frame = frame if frame is not None else key_frame(source, info)
     plan = plan_video(frame, preset, faces)
+    graph = video_filter(plan)
+    if watermark is not None:
+        graph = watermark(graph, preset.width, preset.height)
     fmt = platform.video
     limit = platform.max_seconds(preset)
-    transcode(source, out, video_filter=video_filter(plan), fps=fmt.fps, max_seconds=limit, crf=fmt.crf,
-              max_kbps=fmt.max_kbps, audio_kbps=fmt.audio_kbps, tags=mp4_tags(), progress=progress)
+    transcode(source, out, video_filter=graph, fps=fmt.fps, max_seconds=limit, crf=fmt.crf,
+              max_kbps=fmt.max_kbps, audio_kbps=fmt.audio_kbps, tags=mp4_tags(source_type), progress=progress)
     made = probe(out)
     trimmed = round(info.duration_s, 2) if info.duration_s > limit + 0.05 else None
     return RenderedVideo(path=out, width=made.width, height=made.height, duration_s=round(made.duration_s, 3),

@@ -22,7 +22,9 @@ from core.jobspecs import ExportSpec
 from core.platforms import IMAGE, VIDEO
 from inference.engines.faces import FaceAnalyzer, choose_backend, engine_key, load_analyzer
 from inference.export.fit import Box
+from inference.export.manifest import label_summary
 from inference.export.package import BuiltPackage, ExportSource, FaceFinder, build_package
+from inference.provenance.stamp import Stamper
 from inference.runtime import TaskContext, task
 from storage.housekeeping import prune_expired_exports
 from storage.models import Asset, new_id, utcnow
@@ -61,6 +63,7 @@ def _read_sources(ctx: TaskContext, spec: ExportSpec, notes: list[str], workdir:
                 persona = persona_repo.get_owned(session, persona_id=asset.persona_id, owner_id=ctx.content_owner_id)
             sources.append(ExportSource(
                 asset_id=asset.id, kind=asset.kind, path=ctx.blobs.fetch(asset.blob, into=workdir),
+                origin=asset.origin,
                 prompt=_prompt(session, asset, ctx.content_owner_id),
                 persona=persona.name if persona is not None else None,
             ))
@@ -114,7 +117,8 @@ def _export(ctx: TaskContext) -> ExportResult:
     with ctx.workdir() as workdir:
         sources = _read_sources(ctx, spec, notes, workdir)
         built = build_package(sources, platforms.get(spec.platform), workdir=workdir, package_id=package_id,
-                              created_at=created, expires_at=expires, find_faces=_face_finder(ctx),
+                              created_at=created, expires_at=expires, stamper=Stamper.from_settings(settings),
+                              find_faces=_face_finder(ctx),
                               progress=lambda fraction, stage: ctx.progress(start + fraction * (end - start), stage))
         ctx.progress(0.95, "storing the package")
         return _store(ctx, spec, built, package_id, expires, notes)
@@ -138,7 +142,9 @@ def _store(ctx: TaskContext, spec: ExportSpec, built: BuiltPackage, package_id: 
     lines = [
         f"📦 {platform.title} package: {len(built.files)} file(s) from {len(exported)} result(s), "
         f"{_megabytes(size)} ({presets}).",
-        "Every file is labelled AI-generated; captions and hashtags are in captions.txt, details in manifest.json.",
+        label_summary(built.files),
+        "Every file carries Content Credentials and an invisible watermark (check one with /verify); captions "
+        "and hashtags are in captions.txt, details in manifest.json.",
         *built.notes,
         *notes,
         f"Download link (works until {expires:%Y-%m-%d %H:%M} UTC; /web revoke cancels it):",
