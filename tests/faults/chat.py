@@ -30,20 +30,15 @@ async def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 class RecordingDelivery(LanedDelivery):
-    """Delivery into a list; ``hold`` makes showing an event wait (as a chat's flood control would)."""
+    """Delivery into a list: what the chat accepted, in order."""
 
     platform = PLATFORM
 
-    def __init__(self, *, consumer: DeliveryConsumer, db: Database, jobs: JobService,
-                 hold: Callable[[DeliveryEvent], float] | None = None) -> None:
+    def __init__(self, *, consumer: DeliveryConsumer, db: Database, jobs: JobService) -> None:
         super().__init__(consumer=consumer, db=db, run_sync=_to_thread, block_ms=200, jobs=jobs)
         self.shown: list[DeliveryEvent] = []
-        self.hold = hold
 
     async def show(self, chat_id: int, event: DeliveryEvent, shown: Presentation) -> None:
-        wait = self.hold(event) if self.hold is not None else 0.0
-        if wait:
-            await asyncio.sleep(wait)
         self.shown.append(event)
 
     def is_permanent(self, exc: Exception) -> bool:
@@ -55,13 +50,12 @@ class RecordingDelivery(LanedDelivery):
 
 
 @contextmanager
-def recording_chat(settings: Settings, db: Database, *,
-                   hold: Callable[[DeliveryEvent], float] | None = None) -> Iterator[RecordingDelivery]:
+def recording_chat(settings: Settings, db: Database) -> Iterator[RecordingDelivery]:
     """Run a ``RecordingDelivery`` on its own event loop thread (its own Redis connections) until the block ends."""
     redis = queue.connect(settings)
     jobs = JobService(db=db, redis=redis, settings=settings)
     consumer = DeliveryConsumer(redis, platform=PLATFORM, consumer="faults-chat")
-    delivery = RecordingDelivery(consumer=consumer, db=db, jobs=jobs, hold=hold)
+    delivery = RecordingDelivery(consumer=consumer, db=db, jobs=jobs)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 

@@ -32,7 +32,7 @@ def fault_settings(data_dir: Path, redis_url: str, **extra: object) -> Settings:
         delivery_redeliver_interval_s=0.5, delivery_redeliver_after_s=1.0, video_max_side=64, video_fps=8,
     )
     values.update(extra)
-    return Settings(**values, _env_file=None)  # type: ignore[arg-type]
+    return Settings(**values, _env_file=None)  # type: ignore[arg-type, call-arg]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from storage.db import Database
 from storage.models import Job, User
 from storage.repositories import assets as asset_repo
 from storage.repositories import users as user_repo
-from storage.states import JobStatus
+from storage.states import AssetOrigin, JobStatus
 from tests.faults.chat import CHAT
 
 
@@ -29,7 +29,7 @@ def picture(db: Database, blobs: BlobStore, owner: User, shade: int = 120) -> st
     Image.new("RGB", (96, 64), (shade, 90, 200)).save(buffer, format="PNG")
     with db.session() as session:
         return asset_repo.create(session, owner_id=owner.id, kind="image", blob=blob_of(blobs, buffer.getvalue()),
-                                 mime="image/png", width=96, height=64, origin="generated",
+                                 mime="image/png", width=96, height=64, origin=AssetOrigin.GENERATED,
                                  meta={"prompt": "a test card"}).id
 
 

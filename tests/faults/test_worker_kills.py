@@ -71,7 +71,7 @@ def test_a_stopped_worker_hands_its_job_back_at_once(settings: Settings, db: Dat
     control.mkdir()
     with recording_chat(settings, db) as chat:
         if how.startswith("sigterm"):
-            job_id = fj.submit(jobs, owner, fj.echo("patience", seconds=4))
+            job_id = fj.submit(jobs, owner, fj.echo("patience", seconds=2))
             # `studio worker` itself, so the signal handling is the command's own.
             worker = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--queues", "cpu"], cwd=ROOT,
                                       env=env_for(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
