@@ -14,6 +14,7 @@ from core.settings import Settings
 from storage.db import Database
 from storage.migrate import upgrade
 from tests.faults.servers import FaultRedis
+from tests.faults.timing import fault_settings
 
 
 @pytest.fixture(scope="module")
@@ -22,17 +23,6 @@ def fault_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultRedis
     server.start()
     yield server
     server.stop()
-
-
-def fault_settings(data_dir: Path, redis_url: str, **extra: object) -> Settings:
-    """Settings for fault tests: short leases and waits, so every recovery path runs within seconds."""
-    values: dict[str, object] = dict(
-        environment="test", data_dir=data_dir, redis_url=redis_url, model_profile="tiny",
-        progress_interval_s=0.0, job_lease_seconds=3, job_lost_after_s=1, job_outage_retry_s=15.0,
-        delivery_redeliver_interval_s=0.5, delivery_redeliver_after_s=1.0, video_max_side=64, video_fps=8,
-    )
-    values.update(extra)
-    return Settings(**values, _env_file=None)  # type: ignore[arg-type, call-arg]
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def test_refused_swap_uploads_leave_the_gallery_and_exports_skip_unreadable_file
 
     swaps = {asset_id: fj.submit(jobs, owner, FaceSwapSpec(persona_id=persona_id, asset_id=asset_id))
              for asset_id in (damaged, too_long)}
-    export = fj.submit(jobs, owner, ExportSpec(platform="instagram", asset_ids=[good, broken_png]))
+    export = fj.submit(jobs, owner, ExportSpec(platform="instagram", asset_ids=(good, broken_png)))
     drain(settings, db, redis)
 
     with db.session() as session:
