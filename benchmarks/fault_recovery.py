@@ -155,8 +155,38 @@ def postgres_restart_during_a_job(settings: Settings, _db: Database, _server: Fa
     return {"PostgreSQL back → job done": done, "PostgreSQL back → result shown": shown}
 
 
-SCENARIOS: list[Scenario] = [redis_blip_during_flood_wait, redis_restarted_empty, redis_outage_during_a_job,
-                             worker_stopped_with_a_job, postgres_restart_during_a_job]
+def cpu_job_behind_gpu_work(settings: Settings, db: Database, _server: FaultRedis,
+                            _pg: OwnPostgres) -> dict[str, float]:
+    """Case 9: a CPU job submitted behind five GPU jobs, with one worker on gpu,cpu (the old `studio up`) and
+    with the workers `studio up` runs now."""
+    from cli.main import UP_WORKERS
+    from storage.blobs import BlobStore
+
+    settings.max_queued_jobs = 10
+    redis = queue.connect(settings)
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    blobs = BlobStore(settings.blobs_dir)
+    figures = {}
+    for label, layout in (("one gpu,cpu worker", [["gpu", "cpu"]]),
+                          ("studio up's workers", [q.split(",") for _name, q in UP_WORKERS])):
+        alice, bob = fj.user(db, f"a-{label}"), fj.user(db, f"b-{label}")
+        gpu = [fj.submit(jobs, alice, fj.animate(fj.picture(db, blobs, alice, shade))) for shade in range(5)]
+        quick = fj.submit(jobs, bob, fj.echo("quick"))
+        workers = [fork_worker(settings, queues=queues) for queues in layout]
+        try:
+            fj.wait_until(db, [*gpu, quick], timeout=120)
+        finally:
+            stop(workers)
+        with db.session() as session:
+            row = session.get(Job, quick)
+            assert row is not None and row.started_at is not None
+            figures[f"CPU job wait behind 5 GPU jobs, {label}"] = (row.started_at - row.created_at).total_seconds()
+    redis.close()
+    return figures
+
+
+SCENARIOS: list[Scenario] = [cpu_job_behind_gpu_work, redis_blip_during_flood_wait, redis_restarted_empty,
+                             redis_outage_during_a_job, worker_stopped_with_a_job, postgres_restart_during_a_job]
 
 
 def main() -> None:
