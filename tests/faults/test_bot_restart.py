@@ -46,6 +46,9 @@ def test_a_bot_killed_with_results_pending_shows_each_once_after_it_restarts(
             fake.wait_for(lambda: _pending(redis) == 0, what="every event acknowledged")
         finally:
             stop([bot])
+            # Wake the fake's long polls still open (the killed bot's among them): they would hold its shutdown
+            # for the rest of their 10 s.
+            fake.text(1, "/start")
         shown = Counter({job_id: results(fake, chat_id)[f"echo: {text}"]
                          for job_id, (chat_id, text) in submitted.items()})
         edits = {job_id: [c for c in fake.calls_to("editMessageText", chat_id=chat_id)

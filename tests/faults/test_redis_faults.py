@@ -40,14 +40,14 @@ def test_a_redis_blip_while_a_lane_waits_out_flood_control_loses_and_holds_up_no
             before = len(fake.calls)
             fake.text(ALICE, f"/echo {text}")
             submitted.append(queued_job(fake, ALICE, after=before))
-        # Telegram's flood control on the chat: the lane waits 2 s before its first edit goes through ...
-        fake.fail_next("editMessageText", retry_after=2)
+        # Telegram's flood control on the chat: the lane waits 1 s before its first edit goes through ...
+        fake.fail_next("editMessageText", retry_after=1)
         drain(settings, db, redis)
         fake.wait_for(lambda: any(c.status == 429 for c in fake.calls_to("editMessageText", chat_id=ALICE)),
                       what="the chat under flood control")
         # ... and Redis drops out meanwhile, so the lane's acknowledgement meets a dead connection.
         fault_redis.stop()
-        time.sleep(2.0)
+        time.sleep(1.5)
         fault_redis.start()
         fake.wait_for(lambda: len(results(fake, ALICE)) == 3, timeout=30, what="all three results")
         fake.wait_for(lambda: _pending(frontend) == 0, timeout=30, what="every event acknowledged")
@@ -72,7 +72,7 @@ def test_redis_restarted_empty_recreates_the_group_and_delivery_goes_on(
         second = queued_job(fake, ALICE, after=before)
         drain(settings, db, redis)
         fake.wait_call("sendMessage", chat_id=ALICE, contains="echo: after", timeout=20)
-        time.sleep(0.5)
+        time.sleep(0.3)
         ledger = Ledger.count(db, [first, second], _by_job(fake, {first: "before", second: "after"}))
     assert ledger.balanced(), ledger
 
@@ -111,7 +111,7 @@ def test_a_redis_outage_while_a_job_runs_is_waited_out_by_the_worker_and_the_cha
             fake.text(ALICE, "/echo again")
             second = queued_job(fake, ALICE, after=before)
             fake.wait_call("sendMessage", chat_id=ALICE, contains="echo: again", timeout=30)
-            time.sleep(1.0)
+            time.sleep(0.6)  # past the next redelivery sweep: no second copy
             ledger = Ledger.count(db, [first, second], _by_job(fake, {first: "slow", second: "again"}))
             with db.session() as session:
                 row = session.get(Job, first)
