@@ -442,6 +442,7 @@ def _run_to_outcome(ctx: TaskContext, fn: TaskFunction) -> None:
         # carry the same number and still find the outputs it stored.
         through_outage(lambda: _drop_earlier_outputs(resources, job_id), within_s=patience,
                        what=f"clearing earlier outputs of job {job_id}")
+        ctx.check_cancelled()  # a cancel, or a stop, that came while the job was being started
         result = fn(ctx)
     except JobCancelled:
         _finish(ctx, JobStatus.CANCELLED, message="Cancelled.")

@@ -59,17 +59,20 @@ class StudioWorker(SimpleWorker):
         A second signal hands it back at once.
         """
         self._shutdown_requested_date = now()
-        if self.resources.stopping.is_set():
-            self._hand_back_now.set()
-        else:
+        first = not self.resources.stopping.is_set()
+        if first:
             self.resources.stopping.set()
             log.warning("worker %s: stopping", self.name)
+        else:
+            self._hand_back_now.set()
         if self.resources.in_flight is not None and self._watchdog is None:
             self._watchdog = threading.Thread(target=self._hand_back_if_stuck, name="stop-watchdog", daemon=True)
             self._watchdog.start()
         if self.get_state() == WorkerStatus.BUSY:
             self._stop_requested = True  # RQ's loop ends once the job in flight has been handed back
-        else:
+        elif first:
+            # Idle: leave the blocking dequeue now. Only once: a second signal (Ctrl-C, then `studio up`'s
+            # SIGTERM) must not break into the shutdown that is already under way.
             raise StopRequested()
 
     def _hand_back_if_stuck(self) -> None:
