@@ -12,6 +12,7 @@ import getpass
 import logging
 import shlex
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -20,8 +21,9 @@ from rich.console import Console
 
 from bots.console_bars import LiveBars
 from core.app import Studio
-from core.delivery import GROUP, DeliveryConsumer, superseded
+from core.delivery import GROUP, DeliveryConsumer, mark_delivered, receipt, superseded
 from core.messages import Button, Incoming, Media, Reply, Upload
+from core.outages import is_outage
 from core.presenter import present
 from core.progress import short_id, shorten
 from storage.blobs import BlobNotFound
@@ -53,6 +55,7 @@ class ConsoleFrontend:
         self.outbox = studio.settings.resolved_data_dir / "outbox"
         self.outbox.mkdir(parents=True, exist_ok=True)
         self.consumer = consumer_for(studio, self.user_id)
+        self._next_redelivery = 0.0
         self.bars = LiveBars()
         # The terminal redraws the bars when told; nothing to do without one.
         self.redraw: Callable[[], None] = lambda: None
@@ -132,17 +135,37 @@ class ConsoleFrontend:
 
     def pump(self, *, block_ms: int = 500) -> int:
         """Read and show pending delivery events, acknowledging each once shown; returns how many."""
+        self._redeliver_lost()
         events = self.consumer.read(block_ms=block_ms)
         stale = superseded(events)
+        db = self.studio.db
         for event in events:
             if event.event_id not in stale:
-                shown = present(self.studio.db, event)
+                shown = present(db, event)
                 # The stream carries every console user's events: another user's are acknowledged unseen.
                 if shown is not None and str(shown.chat.get("user_id")) == self.user_id:
-                    self._on_event(event.job_id, event.status, event.progress, event.stage, shown.status_text,
-                                   shown.results, kind=str(event.extra.get("kind", "")))
+                    seen = receipt(db, event.job_id)
+                    if seen is None or not seen.makes_stale(event):
+                        self._on_event(event.job_id, event.status, event.progress, event.stage, shown.status_text,
+                                       shown.results, kind=str(event.extra.get("kind", "")))
+                        if event.is_final:
+                            mark_delivered(db, event.job_id)
             self.consumer.ack(event)
         return len(events)
+
+    def _redeliver_lost(self) -> None:
+        # A final event lost with Redis is published again from the database (one sweep per interval for all
+        # console users; JobService keeps it cheap), so a result shows late rather than never.
+        now = time.monotonic()
+        if now < self._next_redelivery:
+            return
+        self._next_redelivery = now + self.studio.settings.delivery_redeliver_interval_s
+        try:
+            self.studio.jobs.redeliver_lost(PLATFORM)
+        except Exception as exc:  # an outage: the next sweep tries again
+            if not is_outage(exc):
+                raise
+            log.warning("redelivery sweep skipped: %s", exc)
 
     def _on_event(self, job_id: str, status: str, fraction: float, stage: str, text: str,
                   results: list[Reply], *, kind: str = "") -> None:

@@ -6,27 +6,44 @@ accepted everything it caused; ``show`` retries transient errors in place, and a
 leaves the event pending for the next start. What ``show`` still raises afterwards is sorted by
 ``is_permanent``: permanent failures (the bot was blocked, a bad request) are logged and the event dropped,
 anything else leaves it pending.
+
+Delivery heals itself. A Redis or database error in a lane is waited out (``LANE_PATIENCE_S``) and, when it
+lasts longer, the lane lets go of that event (it stays pending and is read again) and carries on with the
+next; an error while reading makes the consumer re-read its own pending events once the read works again.
+A final event is shown once: the job row records that it was (``core.delivery.mark_delivered``), so a copy
+read again or published again is acknowledged without being shown, and progress of a job that has ended since
+is never shown over its result. Every ``STUDIO_DELIVERY_REDELIVER_INTERVAL_S`` the loop asks
+``JobService.redeliver_lost`` to publish again the final events that never reached a chat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from core.delivery import DeliveryConsumer, DeliveryEvent, superseded
+from core.delivery import DeliveryConsumer, DeliveryEvent, mark_delivered, receipt, superseded
+from core.jobs import JobService
 from core.messages import Media
+from core.outages import is_outage
 from core.presenter import Presentation, present
 from storage.blobs import BlobStore
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 RunSync = Callable[..., Awaitable[Any]]  # runs a blocking call off the event loop
 READ_BLOCK_MS = 1000
 READ_COUNT = 100
+# Pauses after a failed read (Redis or the database away): first and longest.
+READ_RETRY_S = (0.5, 5.0)
+# How long a lane keeps trying to record an event it has shown (acknowledge it, mark the job delivered)
+# before it lets go of the event and carries on; a blip of a few seconds never reaches the log as an error.
+LANE_PATIENCE_S = 30.0
 
 
 def stored_media(blobs: BlobStore, media: Sequence[Media]) -> tuple[list[Media], list[str]]:
@@ -52,22 +69,29 @@ class _Lane:
 
 
 class LanedDelivery:
-    """Routes a stream's events into per-chat lanes; subclasses say where an event goes and how it is shown."""
+    """Routes a stream's events into per-chat lanes; subclasses say where an event goes and how it is shown.
+
+    ``jobs`` enables the periodic redelivery sweep (front ends pass their ``JobService``).
+    """
 
     platform = ""
 
     def __init__(self, *, consumer: DeliveryConsumer, db: Database, run_sync: RunSync,
-                 block_ms: int = READ_BLOCK_MS) -> None:
+                 block_ms: int = READ_BLOCK_MS, jobs: JobService | None = None,
+                 lane_patience_s: float = LANE_PATIENCE_S) -> None:
         self.consumer = consumer
         self.db = db
         self.run_sync = run_sync
         self.block_ms = block_ms
+        self.jobs = jobs
+        self.lane_patience_s = lane_patience_s
         self._lanes: dict[int, _Lane] = {}
         # Events a lane holds (still being retried through an outage): taken over again after the consumer's
         # idle time, they must not be queued a second time and shown twice.
         self._in_flight: set[str] = set()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._next_sweep = 0.0
 
     # ---- what a front end supplies ------------------------------------------------------------------
 
@@ -95,17 +119,42 @@ class LanedDelivery:
         self._task = asyncio.create_task(self.run(), name=f"{self.platform}-delivery")
 
     async def run(self) -> None:
-        """Read and route events until ``stop``; a Redis or database hiccup is logged and retried."""
+        """Read and route events until ``stop``; a Redis or database outage is waited out and reading resumes
+        with this consumer's own pending events, so nothing read before the failure is left behind."""
+        pause, longest = READ_RETRY_S
+        failures = 0
         while not self._stopping:
             try:
+                await self._sweep_if_due()
                 events = await self.run_sync(self.consumer.read, count=READ_COUNT, block_ms=self.block_ms)
                 for event in events:
                     await self._route(event)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("reading the %s delivery stream failed; retrying in 1 s", self.platform)
-                await asyncio.sleep(1.0)
+            except Exception as exc:
+                failures += 1
+                if is_outage(exc):
+                    log.warning("reading the %s delivery stream failed (%s); retrying in %.1f s", self.platform,
+                                exc, pause)
+                else:
+                    log.exception("reading the %s delivery stream failed; retrying in %.1f s", self.platform, pause)
+                # Events read but not yet routed are pending under this consumer: read them again first.
+                self.consumer.rewind()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, longest)
+                continue
+            if failures:
+                log.warning("reading the %s delivery stream works again after %d failures", self.platform, failures)
+                failures, pause = 0, READ_RETRY_S[0]
+
+    async def _sweep_if_due(self) -> None:
+        if self.jobs is None or time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + self.jobs.settings.delivery_redeliver_interval_s
+        try:
+            await self.run_sync(self.jobs.redeliver_lost, self.platform)
+        except Exception as exc:  # the next sweep tries again; reading must go on meanwhile
+            log.warning("looking for undelivered %s results failed: %s", self.platform, exc)
 
     async def stop(self) -> None:
         """Stop reading and abandon lanes mid-way: their unacknowledged events are re-read on the next start."""
@@ -157,14 +206,47 @@ class LanedDelivery:
                 stale = superseded([event for event, _ in batch])
                 for event, shown in batch:
                     try:
-                        if event.event_id not in stale and not await self._show_safely(chat_id, event, shown):
-                            continue  # left pending: the next start re-reads it
-                        await self.run_sync(self.consumer.ack, event)
+                        await self._deliver(chat_id, event, shown, skip=event.event_id in stale)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        # Redis or the database stayed away: let go of the event (it stays pending and is read
+                        # again) and go on with the next; this lane is not allowed to die of it.
+                        log.warning("delivering event %s of job %s to %s chat %s failed (%s); it stays pending",
+                                    event.event_id, event.job_id, self.platform, chat_id, exc,
+                                    exc_info=not is_outage(exc))
+                        self.consumer.rewind()
                     finally:
                         self._in_flight.discard(event.event_id)
         finally:
             if self._lanes.get(chat_id) is lane:
                 del self._lanes[chat_id]
+
+    async def _deliver(self, chat_id: int, event: DeliveryEvent, shown: Presentation, *, skip: bool) -> None:
+        """Show one event unless it is stale, then record that it was: the job (final events), then the stream."""
+        if not skip:
+            now = await self._patiently(receipt, self.db, event.job_id)
+            skip = now is None or now.makes_stale(event)
+        if not skip and not await self._show_safely(chat_id, event, shown):
+            return  # left pending: read again on the next start or taken over after the idle time
+        if event.is_final:
+            await self._patiently(mark_delivered, self.db, event.job_id)
+        await self._patiently(self.consumer.ack, event)
+
+    async def _patiently(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` off the loop, tried again with growing pauses through an outage of up to the lane's
+        patience; other errors, and an outage that lasts longer, are raised."""
+        deadline = time.monotonic() + self.lane_patience_s
+        pause = 0.2
+        while True:
+            try:
+                result: T = await self.run_sync(fn, *args)
+                return result
+            except Exception as exc:
+                if not is_outage(exc) or time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     async def _show_safely(self, chat_id: int, event: DeliveryEvent, shown: Presentation) -> bool:
         """Whether the event is finished with (shown, or never showable); False leaves it unacknowledged."""

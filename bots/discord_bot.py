@@ -149,7 +149,7 @@ class DiscordFrontend:
                                          consumer=f"discord-{user.id}")
         self.delivery = DeliveryPump(client=self.client, consumer=consumer, db=self.studio.db, outbox=self.outbox,
                                      pacer=self.pacer, run_sync=self.bridge.run, backoff_s=self.retry_backoff_s,
-                                     block_ms=self.delivery_block_ms)
+                                     block_ms=self.delivery_block_ms, jobs=self.studio.jobs)
         self.delivery.start()
 
     async def run(self) -> None:

@@ -75,7 +75,7 @@ class TelegramFrontend:
         consumer = await self.bridge.run(DeliveryConsumer, self.studio.redis, platform=PLATFORM,
                                          consumer=f"telegram-{app.bot.id}")
         self.delivery = DeliveryPump(consumer=consumer, db=self.studio.db, outbox=self.outbox, pacer=self.pacer,
-                                     run_sync=self.bridge.run)
+                                     run_sync=self.bridge.run, jobs=self.studio.jobs)
         # A plain task, not app.create_task: Application.stop() waits for those, and this one never ends.
         self.delivery.start()
 

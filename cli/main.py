@@ -39,6 +39,12 @@ def _exit_on_hangup_and_term() -> None:
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# `studio up` runs one worker per queue. A single worker on "gpu,cpu" always takes GPU work first, so a persona
+# analysis or an export waited behind every image job queued before it; with a worker of its own the CPU queue
+# never waits for GPU work (priorities would still leave it behind the job in flight, minutes for a LoRA).
+# STUDIO_MAX_RUNNING_JOBS holds across both: a worker starts a job only after counting its owner's running
+# jobs under a lock on the owner's row.
+UP_WORKERS = (("worker-gpu", "gpu"), ("worker-cpu", "cpu"))
 
 
 def _logging(level: str) -> None:
@@ -219,7 +225,8 @@ def up(no_web: bool, user: str | None) -> None:
     def spawn(label: str, *args: str) -> None:
         children.append((label, _spawn(list(args), env=env, log_path=logs / f"{label}.log" if console else None)))
 
-    spawn("worker", "worker", "--queues", "gpu,cpu")
+    for label, queues in UP_WORKERS:
+        spawn(label, "worker", "--queues", queues)
     if not no_web:
         spawn("web", "web")
         click.echo(f"web page on http://{settings.web_host}:{settings.web_port}")

@@ -3,6 +3,10 @@
 A front end acknowledges an event only after the chat API accepted its message, so a restart re-reads
 whatever was in flight: nothing is lost. Delivery is at least once: a restart in the middle of sending a
 result may send that result again.
+
+The stream is a cache of what the database says, not the truth: a consumer whose group vanished (Redis
+restarted empty) recreates it and goes on, and a final event lost with the stream (or never published while
+Redis was away) is published again from the job row by ``JobService.redeliver_lost``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import ResponseError
+
+from storage.db import Database
+from storage.repositories import jobs as job_repo
+from storage.states import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +120,28 @@ class DeliveryConsumer:
                 raise
 
     def read(self, *, count: int = 50, block_ms: int = 1000) -> list[DeliveryEvent]:
-        """The next events to show; see the class docstring for the order."""
+        """The next events to show; see the class docstring for the order.
+
+        A group that vanished (Redis restarted without its data, or someone deleted it) is created again and
+        this call returns nothing; the next one reads whatever was written since.
+        """
+        try:
+            return self._read(count=count, block_ms=block_ms)
+        except ResponseError as exc:
+            if not is_nogroup(exc):
+                raise
+            log.warning("delivery group %s on %s is gone (Redis restarted empty?); creating it again",
+                        self.group, self.stream)
+            self._ensure_group()
+            self.rewind()
+            return []
+
+    def rewind(self) -> None:
+        """Re-read this consumer's own unacknowledged events from the start (after a failure part-way through a
+        batch: the events it had not routed yet would otherwise wait for the idle takeover)."""
+        self._pending_cursor = "0"
+
+    def _read(self, *, count: int, block_ms: int) -> list[DeliveryEvent]:
         if self._pending_cursor is not None:
             events = self._read_from(self._pending_cursor, count=count, block_ms=None)
             if events:
@@ -165,13 +194,57 @@ class DeliveryConsumer:
         return kept
 
     def ack(self, event: DeliveryEvent) -> None:
-        """Mark ``event`` handled: the chat accepted the message it caused."""
+        """Mark ``event`` handled: the chat accepted the message it caused.
+
+        Acknowledging in a group that is gone does nothing (its pending list went with it).
+        """
         self.connection.xack(self.stream, self.group, event.event_id)
 
     def pending_count(self) -> int:
-        """Events delivered to this group but not yet acknowledged."""
-        info = self.connection.xpending(self.stream, self.group)
+        """Events delivered to this group but not yet acknowledged (none when the group is gone)."""
+        try:
+            info = self.connection.xpending(self.stream, self.group)
+        except ResponseError as exc:
+            if not is_nogroup(exc):
+                raise
+            return 0
         return int(info["pending"]) if isinstance(info, dict) else int(info[0])
+
+
+# Key in ``Job.chat``: False from submission until a front end has shown the job's final event (or found it can
+# never be shown), then True. The database is the truth about what the user has seen: redelivery looks for
+# ended jobs still at False, and a front end skips a second copy of a final event once it is True.
+DELIVERED = "delivered"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where a job stands for delivery: its status now, and whether its final event was shown."""
+
+    status: str
+    delivered: bool
+
+    def makes_stale(self, event: DeliveryEvent) -> bool:
+        """Whether showing ``event`` now would be wrong or twice: a final event already shown, or progress of a
+        job that has ended since (an event read again after a failure, or taken over from another consumer)."""
+        if event.is_final:
+            return self.delivered
+        return JobStatus(self.status).is_final
+
+
+def receipt(db: Database, job_id: str) -> Receipt | None:
+    """The job's ``Receipt``; None when the job is gone."""
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        if job is None:
+            return None
+        return Receipt(status=job.status, delivered=bool((job.chat or {}).get(DELIVERED)))
+
+
+def mark_delivered(db: Database, job_id: str) -> None:
+    """Record that the job's final event has been shown (or can never be): redelivery leaves it alone."""
+    with db.session() as session:
+        job_repo.update_chat(session, job_id=job_id, **{DELIVERED: True})
 
 
 def superseded(events: list[DeliveryEvent]) -> set[str]:
@@ -187,6 +260,11 @@ def superseded(events: list[DeliveryEvent]) -> set[str]:
         for event in events
         if event.status == "running" and latest[event.job_id] != event.event_id
     }
+
+
+def is_nogroup(exc: ResponseError) -> bool:
+    """Whether Redis refused a group command because the stream or its consumer group does not exist."""
+    return str(exc).startswith("NOGROUP")
 
 
 def _decode(value: bytes | str) -> str:

@@ -1,25 +1,30 @@
-"""Job lifecycle: submit, state changes with delivery events, cancel, and recovery of abandoned jobs."""
+"""Job lifecycle: submit, state changes with delivery events, cancel, and recovery of abandoned jobs and lost
+events."""
 
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import delivery, jobkinds, queue
-from core.delivery import DeliveryEvent
+from core.delivery import DELIVERED, DeliveryEvent
 from core.errors import NotFound, Unavailable, UsageError
 from core.jobspecs import JobSpec, PersonaAnalyzeSpec
 from core.quotas import check_can_submit
 from core.settings import Settings
 from storage.db import Database
-from storage.models import Job, User
+from storage.models import Job, User, utcnow
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.states import JobStatus
@@ -28,6 +33,17 @@ log = logging.getLogger(__name__)
 
 LEASE_PREFIX = "studio:lease:"
 CANCEL_PREFIX = "studio:cancel:"
+REQUEUE_PREFIX = "studio:deferrals:"  # a counter per job: each requeue gets a fresh RQ id
+REDELIVERY_LOCK_PREFIX = "studio:redelivery:lock:"
+REDELIVERED_PREFIX = "studio:redelivered:"
+# Pauses between tries of publishing an event after its row changed: a blip of Redis does not lose it; a
+# longer outage is covered by ``redeliver_lost`` (final events) or the next progress report.
+PUBLISH_PAUSES_S = (0.1, 0.3, 0.6)
+# How far back redelivery looks, and how often it publishes one job's final event again before giving up
+# (no front end for that platform is running, or the event can never be shown).
+REDELIVERY_LOOKBACK = timedelta(hours=24)
+MAX_REDELIVERIES = 3
+FINAL = [JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED]
 
 
 def lease_key(job_id: str) -> str:
@@ -60,6 +76,23 @@ class Submitted:
     position: int | None
 
 
+class Start(StrEnum):
+    """What ``JobService.start`` did with a queued job."""
+
+    STARTED = "started"
+    BUSY = "busy"  # its owner already runs their allowance of jobs: it waits its turn
+    GONE = "gone"  # no longer queued (cancelled, failed at submission, or taken by another try)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A state change written to the row, with the event that tells the chat about it (not yet published)."""
+
+    job_id: str
+    platform: str
+    event: DeliveryEvent
+
+
 class JobService:
     """Owns every job state change, so the row and the delivery stream never disagree."""
 
@@ -79,8 +112,9 @@ class JobService:
         kind = jobkinds.for_spec(spec)
         with self.db.session() as session:
             check_can_submit(session, user=user, settings=self.settings)
+            # Not yet shown: redelivery publishes the final event again until a front end says it was.
             job = job_repo.create(session, owner_id=user.id, kind=kind.kind.value, queue=kind.queue,
-                                  spec=spec.model_dump(mode="json"), chat=chat)
+                                  spec=spec.model_dump(mode="json"), chat={**chat, DELIVERED: False})
             job_id = job.id
         try:
             rq_id = self._enqueue(job_id, kind, attempt=1)
@@ -154,24 +188,96 @@ class JobService:
         it was deferred."""
         with self.db.session() as session:
             job = job_repo.get(session, job_id=job_id)
+            if job is None or job.status != JobStatus.QUEUED.value or not self._at_allowance(session, job.owner_id):
+                return False
+        return self.requeue(job_id)
+
+    def _at_allowance(self, session: Session, owner_id: int) -> bool:
+        owner = session.get(User, owner_id)
+        if owner is None or owner.is_admin:
+            return False
+        running = session.scalar(select(func.count()).select_from(Job).where(
+            Job.owner_id == owner_id, Job.status == JobStatus.RUNNING.value)) or 0
+        return running >= self.settings.max_running_jobs
+
+    def start(self, job_id: str, *, attempt: int) -> Start:
+        """Mark a queued job running as try ``attempt``, unless its owner already runs their allowance of jobs.
+
+        The owner's row is locked first, so two workers starting two jobs of one user at the same moment count
+        one after the other: ``STUDIO_MAX_RUNNING_JOBS`` holds with any number of workers.
+        """
+        with self.db.session() as session:
+            job = job_repo.get(session, job_id=job_id)
+            if job is None or job.status != JobStatus.QUEUED.value:
+                return Start.GONE
+            owner_id = job.owner_id
+            # A no-op write takes the lock on both databases: PostgreSQL's row lock (a non-key column, so rows
+            # referring to the user are not held up), SQLite's write lock; the count below then sees every start
+            # committed before ours.
+            session.execute(update(User).where(User.id == owner_id).values(is_admin=User.is_admin)
+                            .execution_options(synchronize_session=False))
+            if self._at_allowance(session, owner_id):
+                return Start.BUSY
+            moved = job_repo.transition(session, job_id=job_id, to=JobStatus.RUNNING, expect=[JobStatus.QUEUED],
+                                        attempts=attempt, stage="starting", progress=0.0)
+            recorded = self._recorded(session, job_id, message="") if moved else None
+        if recorded is None:
+            return Start.GONE
+        self.announce(recorded)
+        return Start.STARTED
+
+    def requeue(self, job_id: str, *, at_front: bool = False) -> bool:
+        """Put a queued job on its queue again under a fresh RQ id (its owner is busy, or its worker is
+        stopping before it started); returns whether it was queued."""
+        with self.db.session() as session:
+            job = job_repo.get(session, job_id=job_id)
             if job is None or job.status != JobStatus.QUEUED.value:
                 return False
-            owner = session.get(User, job.owner_id)
-            if owner is None or owner.is_admin:
-                return False
-            running = job_repo.count_by_status(session, owner_id=job.owner_id).get(JobStatus.RUNNING.value, 0)
-            if running < self.settings.max_running_jobs:
-                return False
             kind, attempt = job.kind, job.attempts + 1
-        self.requeue(job_id, kind, attempt=attempt)
+        self._enqueue(job_id, jobkinds.info(kind), attempt=attempt, at_front=at_front,
+                      deferral=self._next_requeue(job_id))
         return True
 
-    def requeue(self, job_id: str, kind: str, *, attempt: int) -> str:
-        """Put a queued job on the end of its queue again under a fresh RQ id (deferred, or waiting out a
-        storage outage); ``attempt`` is the try it will run as."""
-        deferral = int(self.redis.incr(f"studio:deferrals:{job_id}"))
-        self.redis.expire(f"studio:deferrals:{job_id}", 86400)
-        return self._enqueue(job_id, jobkinds.info(kind), attempt=attempt, deferral=deferral)
+    def _next_requeue(self, job_id: str) -> int:
+        key = f"{REQUEUE_PREFIX}{job_id}"
+        count = int(self.redis.incr(key))
+        self.redis.expire(key, 86400)
+        return count
+
+    def hand_back(self, job_id: str, *, attempt: int) -> bool:
+        """Put try ``attempt`` of a running job back at the front of its queue because its worker is stopping;
+        the try is not counted (the job did nothing wrong). Returns whether it was handed back."""
+        with self.db.session() as session:
+            job = job_repo.get(session, job_id=job_id)
+            kind = job.kind if job is not None else ""
+        if not kind:
+            return False
+        moved = self.transition(job_id, JobStatus.QUEUED, expect=[JobStatus.RUNNING], attempt=attempt,
+                                message="The worker running this job is restarting; it is back at the front of "
+                                        "the queue.", attempts=attempt - 1, progress=0.0, stage="")
+        if moved:
+            self._enqueue(job_id, jobkinds.info(kind), attempt=attempt, at_front=True,
+                          deferral=self._next_requeue(job_id))
+        return moved
+
+    def retry_after_outage(self, job_id: str, *, attempt: int) -> bool:
+        """Try ``attempt`` lost the queue or the database under it: run the job again from the front of its queue
+        while tries are left, else fail it with a message saying so. Returns whether the row moved."""
+        with self.db.session() as session:
+            job = job_repo.get(session, job_id=job_id)
+            kind = job.kind if job is not None else ""
+        if not kind:
+            return False
+        if attempt < self.settings.job_max_attempts:
+            moved = self.transition(job_id, JobStatus.QUEUED, expect=[JobStatus.RUNNING], attempt=attempt,
+                                    message="Our database or job queue dropped out while this ran; trying again.",
+                                    progress=0.0, stage="")
+            if moved:
+                self._enqueue(job_id, jobkinds.info(kind), attempt=attempt + 1, at_front=True)
+            return moved
+        return self.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING], attempt=attempt,
+                               message=f"Our database or job queue dropped out while this ran ({attempt} tries). "
+                                       "Please try again in a few minutes.")
 
     def is_cancelled(self, job_id: str) -> bool:
         """Whether the owner asked to stop ``job_id``."""
@@ -190,24 +296,73 @@ class JobService:
         **fields: Any,
     ) -> bool:
         """Compare-and-set the job's status (on try ``attempt``, when given) and publish the change; returns
-        whether it moved."""
+        whether it moved.
+
+        The row is the truth: when Redis cannot take the event the change still stands, and a final one is
+        published again by ``redeliver_lost``.
+        """
+        recorded = self.record(job_id, to, expect=expect, message=message, attempt=attempt, **fields)
+        if recorded is not None:
+            self.announce(recorded)
+        return recorded is not None
+
+    def record(
+        self,
+        job_id: str,
+        to: JobStatus,
+        *,
+        expect: list[JobStatus],
+        message: str = "",
+        attempt: int | None = None,
+        **fields: Any,
+    ) -> Recorded | None:
+        """The first half of ``transition``: the compare-and-set on the row; None when it did not move."""
         if to in (JobStatus.FAILED, JobStatus.CANCELLED) and message:
             fields.setdefault("error", message)
         with self.db.session() as session:
-            moved = job_repo.transition(session, job_id=job_id, to=to, expect=expect, attempt=attempt, **fields)
-            job = job_repo.get(session, job_id=job_id) if moved else None
-            if job is not None:
-                session.refresh(job)
-                if to in (JobStatus.FAILED, JobStatus.CANCELLED):
+            if not job_repo.transition(session, job_id=job_id, to=to, expect=expect, attempt=attempt, **fields):
+                return None
+            if to in (JobStatus.FAILED, JobStatus.CANCELLED):
+                job = job_repo.get(session, job_id=job_id)
+                if job is not None:
+                    session.refresh(job)
                     _undo_on_give_up(session, job)
-                event = self._event_for(job, message=message)
-                platform = job.chat.get("platform", "")
-        if job is not None and platform:
-            delivery.publish(self.redis, platform=platform, event=event)
-        return moved
+            return self._recorded(session, job_id, message=message)
+
+    def _recorded(self, session: Session, job_id: str, *, message: str) -> Recorded | None:
+        job = job_repo.get(session, job_id=job_id)
+        if job is None:
+            return None
+        session.refresh(job)
+        return Recorded(job_id=job_id, platform=str(job.chat.get("platform", "")),
+                        event=self._event_for(job, message=message))
+
+    def announce(self, recorded: Recorded) -> bool:
+        """The second half of ``transition``: publish the change to its front end; returns whether Redis took it.
+
+        A few quick tries ride out a blip; after that the change is left to ``redeliver_lost`` (the row already
+        says it), so a worker never fails a job, or dies, because the event could not be sent.
+        """
+        if not recorded.platform:
+            return True
+        for pause in (*PUBLISH_PAUSES_S, None):
+            try:
+                delivery.publish(self.redis, platform=recorded.platform, event=recorded.event)
+                return True
+            except RedisError as exc:
+                if pause is None:
+                    log.warning("could not publish the %s event of job %s (%s); %s", recorded.event.status,
+                                recorded.job_id, exc, "redelivery publishes it from the database later"
+                                if recorded.event.is_final else "the next change will show")
+                    return False
+                time.sleep(pause)
+        return False
 
     def progress(self, job_id: str, fraction: float, stage: str) -> None:
-        """Record and publish progress of a running job (callers throttle)."""
+        """Record and publish progress of a running job (callers throttle).
+
+        Progress is advisory: a lost event is superseded by the next one, so it is published once, not retried.
+        """
         fraction = min(max(fraction, 0.0), 1.0)
         with self.db.session() as session:
             job_repo.set_progress(session, job_id=job_id, progress=fraction, stage=stage)
@@ -242,12 +397,14 @@ class JobService:
                 continue
             if self.is_cancelled(job_id):
                 # The owner asked to stop it and its worker died before noticing: it is stopped.
-                moved = self.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.RUNNING], message="Cancelled.")
+                moved = self.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.RUNNING], attempt=attempts,
+                                        message="Cancelled.")
             elif attempts < self.settings.job_max_attempts:
                 moved = self.transition(
                     job_id,
                     JobStatus.QUEUED,
                     expect=[JobStatus.RUNNING],
+                    attempt=attempts,  # only the try whose lease expired, never one that started since
                     message="The worker running this job stopped; trying again.",
                     progress=0.0,
                     stage="",
@@ -259,6 +416,7 @@ class JobService:
                     job_id,
                     JobStatus.FAILED,
                     expect=[JobStatus.RUNNING],
+                    attempt=attempts,
                     message=f"The worker stopped while running this job ({attempts} tries). Please try again.",
                 )
             if moved:
@@ -266,8 +424,13 @@ class JobService:
                 handled.append(job_id)
         return handled
 
-    def requeue_lost(self, *, older_than: timedelta = timedelta(minutes=2)) -> list[str]:
-        """Re-enqueue queued jobs whose RQ entry vanished (e.g. Redis restarted without persistence)."""
+    def requeue_lost(self, *, older_than: timedelta | None = None) -> list[str]:
+        """Re-enqueue queued jobs that no worker will ever take: their RQ entry vanished (Redis restarted without
+        its data, or an enqueue failed half-way) or ended without running, or the worker that took it died
+        before starting it (RQ still says "started", but no lease is kept alive). Only jobs queued longer than
+        ``older_than`` (``STUDIO_JOB_LOST_AFTER_S``) are looked at. Returns their ids."""
+        if older_than is None:
+            older_than = timedelta(seconds=self.settings.job_lost_after_s)
         lost: list[str] = []
         with self.db.session() as session:
             candidates = [
@@ -275,8 +438,8 @@ class JobService:
                 for job in job_repo.stale_queued(session, older_than=older_than)
             ]
         for job_id, kind, rq_id, attempts in candidates:
-            if rq_id and queue.is_alive(rq_id, connection=self.redis):
-                continue  # still waiting, or picked up right now
+            if rq_id and self._will_run(rq_id, job_id):
+                continue
             # Each loss counts as a try, so a job that can never start is failed instead of requeued forever.
             if attempts + 1 >= self.settings.job_max_attempts:
                 moved = self.transition(job_id, JobStatus.FAILED, expect=[JobStatus.QUEUED],
@@ -289,3 +452,75 @@ class JobService:
             if moved:
                 lost.append(job_id)
         return lost
+
+    def _will_run(self, rq_id: str, job_id: str) -> bool:
+        """Whether RQ's entry for a queued row still leads to a run without our help."""
+        found = queue.state(rq_id, connection=self.redis)
+        if found is None:
+            return False
+        if found.waiting:
+            return True
+        if not found.started:
+            return False  # finished, failed or stopped without the row ever leaving "queued"
+        if self.redis.exists(lease_key(job_id)):
+            return True  # a worker holds it and is about to start it (or put it back)
+        # Taken a moment ago and not yet leased, or taken by a worker that died before it leased it.
+        started = found.started_at
+        if started is None:
+            return False
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=utcnow().tzinfo)
+        return (utcnow() - started).total_seconds() < self.settings.job_lease_seconds
+
+    # -- redelivery -----------------------------------------------------------------------------------
+
+    def redeliver_lost(self, platform: str) -> list[str]:
+        """Publish again the final event of ``platform``'s jobs that ended more than
+        ``STUDIO_DELIVERY_REDELIVER_AFTER_S`` ago and whose final event no front end has shown yet (``Job.chat``
+        still says ``delivered: False``): the event was never published (Redis was away), was lost with the
+        stream, or was set aside. Returns the job ids published again.
+
+        Cheap and safe with several front-end processes: one sweep per platform runs at a time (a Redis lock
+        that lapses after ``STUDIO_DELIVERY_REDELIVER_INTERVAL_S``), it reads only ended jobs created within
+        the last day, a job is published again at most once per ``redeliver_after`` and ``MAX_REDELIVERIES``
+        times in all, and a front end that meets a final event whose job is already marked delivered
+        acknowledges it without showing it again.
+        """
+        settings = self.settings
+        interval_ms = max(1, int(settings.delivery_redeliver_interval_s * 1000))
+        if not self.redis.set(f"{REDELIVERY_LOCK_PREFIX}{platform}", secrets.token_hex(8), nx=True, px=interval_ms):
+            return []  # another process of this platform swept a moment ago
+        now = utcnow()
+        ended_before = now - timedelta(seconds=settings.delivery_redeliver_after_s)
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Job.id, Job.chat).where(
+                    Job.status.in_([status.value for status in FINAL]),
+                    Job.created_at >= now - REDELIVERY_LOOKBACK,
+                    Job.finished_at <= ended_before,
+                )
+            ).all()
+        waiting = [job_id for job_id, chat in rows
+                   if (chat or {}).get("platform") == platform and (chat or {}).get(DELIVERED) is False]
+        published: list[str] = []
+        pause_s = max(1, int(settings.delivery_redeliver_after_s))
+        for job_id in waiting:
+            if not self.redis.set(f"{REDELIVERED_PREFIX}{job_id}:recent", "1", nx=True, ex=pause_s):
+                continue  # published again a moment ago: that copy is still on its way
+            count_key = f"{REDELIVERED_PREFIX}{job_id}"
+            count = int(self.redis.incr(count_key))
+            self.redis.expire(count_key, int(REDELIVERY_LOOKBACK.total_seconds()))
+            if count > MAX_REDELIVERIES:
+                if count == MAX_REDELIVERIES + 1:
+                    log.error("job %s: its final event was published %d times and never shown on %s; giving up",
+                              job_id, MAX_REDELIVERIES, platform)
+                continue
+            with self.db.session() as session:
+                recorded = self._recorded(session, job_id, message="")
+            if recorded is None or not recorded.event.is_final:
+                continue
+            delivery.publish(self.redis, platform=platform, event=recorded.event)
+            log.warning("job %s ended %s without its final event being shown on %s; published it again (%d)",
+                        job_id, recorded.event.status, platform, count)
+            published.append(job_id)
+        return published

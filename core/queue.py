@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from redis import Redis
-from redis.backoff import NoBackoff
+from redis.backoff import EqualJitterBackoff, NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 from rq import Queue
@@ -103,9 +105,19 @@ def shutdown_embedded() -> None:
         server.shutdown()
 
 
+# A few quick retries inside each command (redis-py's default is ten, adding up to seconds): whoever calls
+# knows better what a failure means, and retries longer where it matters (core.outages.through_outage).
+COMMAND_RETRY = Retry(EqualJitterBackoff(cap=0.5, base=0.05), retries=3)
+CONNECT_TIMEOUT_S = 5.0
+# Longer than any blocking read a front end makes (a one-second XREADGROUP), so a server that stops answering
+# surfaces as an error instead of a hang; RQ raises it for its workers' longer blocking dequeues.
+SOCKET_TIMEOUT_S = 30.0
+
+
 def connect(settings: Settings) -> Redis:
     """A Redis client for the configured (or embedded) server; bytes in, bytes out as RQ expects."""
-    return Redis.from_url(redis_url(settings), health_check_interval=30)
+    return Redis.from_url(redis_url(settings), health_check_interval=30, retry=COMMAND_RETRY,
+                          socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S)
 
 
 def queue(name: str, *, connection: Redis) -> Queue:
@@ -150,18 +162,42 @@ def position(rq_id: str, *, connection: Redis) -> int | None:
     return None if pos is None else pos + 1
 
 
-# RQ states in which a job will still run (or is running) without our help.
-_ALIVE_STATES = ("queued", "started", "deferred", "scheduled", "created")
+# RQ states in which a job will still run without our help; "started" is alive only while its worker is.
+_WAITING_STATES = ("queued", "deferred", "scheduled", "created")
+
+
+@dataclass(frozen=True)
+class RQState:
+    """What RQ says about one of its jobs."""
+
+    status: str
+    started_at: datetime | None
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a worker will still take it off its queue."""
+        return self.status in _WAITING_STATES
+
+    @property
+    def started(self) -> bool:
+        """Whether a worker took it (it may have died since: RQ notices only much later)."""
+        return self.status == "started"
+
+
+def state(rq_id: str, *, connection: Redis) -> RQState | None:
+    """RQ's view of ``rq_id``; None when RQ no longer has it (expired, deleted, or Redis lost it)."""
+    try:
+        job = RQJob.fetch(rq_id, connection=connection, serializer=SERIALIZER)
+    except NoSuchJobError:
+        return None
+    status = job.get_status(refresh=False)
+    return RQState(status=status.value if status is not None else "", started_at=job.started_at)
 
 
 def is_alive(rq_id: str, *, connection: Redis) -> bool:
     """Whether RQ still holds ``rq_id`` as waiting or running (not finished, failed, stopped or gone)."""
-    try:
-        job = RQJob.fetch(rq_id, connection=connection, serializer=SERIALIZER)
-    except NoSuchJobError:  # expired or deleted: not alive
-        return False
-    status = job.get_status(refresh=False)
-    return status is not None and status.value in _ALIVE_STATES
+    found = state(rq_id, connection=connection)
+    return found is not None and (found.waiting or found.started)
 
 
 def remove(rq_id: str, *, connection: Redis) -> None:

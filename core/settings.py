@@ -55,7 +55,16 @@ class Settings(BaseSettings):
     engine_memory_budget_mb: int = 8192
     job_lease_seconds: int = 30
     job_max_attempts: int = 2
+    # A queued job whose RQ entry is gone (Redis restarted empty) or whose worker died before starting it is
+    # queued again after this long.
+    job_lost_after_s: int = 120
+    # How long a worker waits out a lost Redis or database connection before handing the job to recovery.
+    job_outage_retry_s: float = 30.0
     progress_interval_s: float = 2.0
+    # Delivery: every front end looks this often for ended jobs whose final event was never shown, and
+    # publishes that event again once the job ended this long ago (the database is the truth).
+    delivery_redeliver_interval_s: float = 60.0
+    delivery_redeliver_after_s: float = 120.0
     timeout_echo_s: int = 120
     timeout_persona_s: int = 600
     timeout_image_s: int = 900

@@ -1,4 +1,9 @@
-"""Running one job inside a worker: lease heartbeat, throttled progress, cancel checks, outcome → job row."""
+"""Running one job inside a worker: lease heartbeat, throttled progress, cancel checks, outcome → job row.
+
+Outages of Redis or the database are not the job's fault: progress and cancel checks carry on without them,
+the outcome is written once they are back (``STUDIO_JOB_OUTAGE_RETRY_S``), a job whose own work met one runs
+again, and a worker asked to stop hands its job back to the queue instead of leaving it to its lease.
+"""
 
 from __future__ import annotations
 
@@ -18,19 +23,21 @@ from typing import Any, TypeVar
 
 from redis import Redis
 from rq.timeouts import JobTimeoutException
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import jobkinds
 from core.errors import JobCancelled, StudioError
 from core.jobresults import JobResult
-from core.jobs import JobService, lease_key
+from core.jobs import JobService, Recorded, Start, lease_key
 from core.jobspecs import JobSpec
+from core.outages import is_outage, through_outage
 from core.settings import Settings
 from inference.engine_cache import EngineCache
 from inference.engines.base import Engine
 from storage.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable, open_blob_store
 from storage.db import Database
-from storage.models import Persona
+from storage.models import ExportPackage, Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import blob_refs
 from storage.repositories import jobs as job_repo
@@ -44,16 +51,35 @@ S = TypeVar("S", bound=JobSpec)
 T = TypeVar("T")
 
 
+Checkpoint = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The job a worker is running now, for whoever must hand it back when the worker stops."""
+
+    job_id: str
+    attempt: int
+
+
 @dataclass
 class WorkerResources:
-    """What a worker process owns and lends to each job: connections, stores and the engine cache."""
+    """What a worker process owns and lends to each job: connections, stores and the engine cache.
+
+    ``stopping`` is set when the worker was asked to stop: the job in flight is handed back to the queue at its
+    next progress report. ``checkpoint`` (none in production) is called as ``checkpoint(job_id, step)`` at
+    each step of a job (``STEPS``): the seam through which fault tests stop a real worker at a chosen step.
+    """
 
     settings: Settings
     db: Database
     redis: Redis
     blobs: BlobStore
     engines: EngineCache
+    checkpoint: Checkpoint | None = None
     jobs: JobService = field(init=False)
+    stopping: threading.Event = field(init=False, default_factory=threading.Event)
+    in_flight: InFlight | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.jobs = JobService(db=self.db, redis=self.redis, settings=self.settings)
@@ -74,6 +100,8 @@ DEFER_PAUSE_S = 0.5
 OUTAGE_PREFIX = "studio:store-outage:"
 RETRY_AT_PREFIX = "studio:store-retry-at:"
 STORE_UNAVAILABLE = "Results are temporarily unavailable, your job is kept: it runs again once storage is back."
+# The steps of a job at which ``WorkerResources.checkpoint`` is called, in order.
+STEPS = ("dequeued", "started", "running", "stored", "recorded")
 
 # Set by the worker around each job, so task functions enqueued by dotted path with only a job id
 # reach the worker's resources without module-level state.
@@ -120,6 +148,10 @@ class JobSuperseded(Exception):
     """This try was replaced by a retry (its worker was thought dead): what it made is not kept."""
 
 
+class WorkerStopping(Exception):
+    """The worker was asked to stop (SIGTERM, Ctrl-C): the job goes back to the queue for another worker."""
+
+
 class TaskContext:
     """Everything a task function needs for one job."""
 
@@ -134,6 +166,8 @@ class TaskContext:
         self.spec = spec
         self.attempt = attempt
         self._last_report = 0.0
+        self._reported = False
+        self._outages_logged: set[str] = set()
 
     @property
     def settings(self) -> Settings:
@@ -174,10 +208,8 @@ class TaskContext:
         back). However this fails, the blobs it stored are removed again unless another row shares them, so
         nothing is left half-written; a try that a retry has replaced keeps nothing."""
         digests: list[str] = []
-        try:
-            for content in contents:
-                digests.append(self.blobs.put_file(content) if isinstance(content, Path)
-                               else self.blobs.put_bytes(content))
+
+        def rows() -> T:
             with self.db.session() as session:
                 if not job_repo.is_current_try(session, job_id=self.job_id, attempt=self.attempt):
                     raise JobSuperseded(self.job_id)
@@ -185,9 +217,19 @@ class TaskContext:
                 session.flush()
                 # The last moment a cancel can still leave nothing behind.
                 self.check_cancelled()
+                return written
+
+        try:
+            for content in contents:
+                digests.append(self.blobs.put_file(content) if isinstance(content, Path)
+                               else self.blobs.put_bytes(content))
+            # The work is done and its files are stored: a database restart now is waited out, not redone.
+            written = through_outage(rows, within_s=self.settings.job_outage_retry_s,
+                                     what=f"storing the outputs of job {self.job_id}")
         except BaseException:
             self._discard(digests)
             raise
+        self._checkpoint("stored")
         return written
 
     def store_assets(self, items: Sequence[NewAsset]) -> list[StoredAsset]:
@@ -228,18 +270,50 @@ class TaskContext:
                     log.warning("could not delete blob %s now (%s); housekeeping will", blob, exc)
 
     def check_cancelled(self) -> None:
-        """Raise ``JobCancelled`` if the owner cancelled this job."""
-        if self.resources.jobs.is_cancelled(self.job_id):
+        """Raise ``JobCancelled`` if the owner cancelled this job (``WorkerStopping`` if the worker is stopping).
+
+        Without Redis the job goes on: a cancel sent meanwhile is seen once Redis is back.
+        """
+        if self.resources.stopping.is_set():
+            raise WorkerStopping(self.job_id)
+        try:
+            cancelled = self.resources.jobs.is_cancelled(self.job_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self._outage("checking for a cancel", exc)
+            return
+        if cancelled:
             raise JobCancelled(self.job_id)
 
     def progress(self, fraction: float, stage: str) -> None:
-        """Report progress (throttled to one update per ``progress_interval_s``) and honour cancel."""
+        """Report progress (throttled to one update per ``progress_interval_s``) and honour cancel and stop.
+
+        Progress is advisory: without Redis or the database the job goes on and the next report catches up.
+        """
         self.check_cancelled()
+        if not self._reported:
+            self._reported = True
+            self._checkpoint("running")
         now = time.monotonic()
         if fraction < 1.0 and now - self._last_report < self.resources.settings.progress_interval_s:
             return
         self._last_report = now
-        self.resources.jobs.progress(self.job_id, fraction, stage)
+        try:
+            self.resources.jobs.progress(self.job_id, fraction, stage)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self._outage("reporting progress", exc)
+
+    def _outage(self, what: str, exc: Exception) -> None:
+        # Once per job and kind of work: a long outage must not flood the log with one line per progress step.
+        if what not in self._outages_logged:
+            self._outages_logged.add(what)
+            log.warning("job %s: %s failed (%s); going on without it", self.job_id, what, exc)
+
+    def _checkpoint(self, step: str) -> None:
+        checkpoint(self.resources, self.job_id, step)
 
 
 TaskFunction = Callable[[TaskContext], JobResult]
@@ -249,6 +323,7 @@ class _Lease:
     """Keeps ``studio:lease:<job>`` alive while the job runs; its expiry is how a dead worker is noticed.
 
     Taken before the job is marked running, so a recovery sweep never sees a running job without a lease.
+    Beats go on through a Redis outage (a missed beat only risks a retry), and leaving never fails.
     """
 
     def __init__(self, redis: Redis, job_id: str, seconds: int) -> None:
@@ -268,29 +343,50 @@ class _Lease:
         while not self._stop.wait(self._seconds / 3):
             try:
                 self._redis.set(self._key, self._token, ex=self._seconds)
-            except Exception:  # a missed beat only risks a retry; keep beating
-                log.warning("lease heartbeat failed for %s", self._key, exc_info=True)
+            except Exception as exc:  # a missed beat only risks a retry; keep beating
+                log.warning("lease heartbeat failed for %s: %s", self._key, exc)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        # Only our own lease: a duplicate delivery of a job another worker runs must not drop that one's lease.
-        if self._redis.get(self._key) == self._token.encode():
-            self._redis.delete(self._key)
+        try:
+            # Only our own lease: a duplicate delivery of a job another worker runs must not drop that one's lease.
+            if self._redis.get(self._key) == self._token.encode():
+                self._redis.delete(self._key)
+        except Exception as exc:
+            log.warning("could not release %s (%s); it expires by itself", self._key, exc)
+
+
+def checkpoint(resources: WorkerResources, job_id: str, step: str) -> None:
+    """Call the resources' checkpoint hook, if any, at ``step`` (one of ``STEPS``) of job ``job_id``."""
+    if resources.checkpoint is not None:
+        resources.checkpoint(job_id, step)
 
 
 def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
-    """Run ``fn`` for job ``job_id`` and record the outcome; never raises for a job's own failure."""
+    """Run ``fn`` for job ``job_id`` and record the outcome; never raises for a job's own failure.
+
+    An outage that outlasts ``STUDIO_JOB_OUTAGE_RETRY_S`` before the job started is raised: the row is still
+    queued and recovery queues it again (``JobService.requeue_lost``).
+    """
     jobs = resources.jobs
-    with resources.db.session() as session:
-        job = job_repo.get(session, job_id=job_id)
-        if job is None:
-            log.warning("job %s vanished from the database; skipping", job_id)
-            return
-        attempt = job.attempts + 1
-        owner_id, kind, raw_spec = job.owner_id, job.kind, dict(job.spec)
-        owner = user_repo.get(session, user_id=owner_id)
-        content_owner_id = user_repo.content_owner_id(owner) if owner is not None else owner_id
+    patience = resources.settings.job_outage_retry_s
+    checkpoint(resources, job_id, "dequeued")
+
+    def read() -> tuple[int, int, str, dict[str, Any], int] | None:
+        with resources.db.session() as session:
+            job = job_repo.get(session, job_id=job_id)
+            if job is None:
+                return None
+            owner = user_repo.get(session, user_id=job.owner_id)
+            content_owner = user_repo.content_owner_id(owner) if owner is not None else job.owner_id
+            return job.attempts + 1, job.owner_id, job.kind, dict(job.spec), content_owner
+
+    row = through_outage(read, within_s=patience, what=f"reading job {job_id}", stop=resources.stopping)
+    if row is None:
+        log.warning("job %s vanished from the database; skipping", job_id)
+        return
+    attempt, owner_id, kind, raw_spec, content_owner_id = row
     try:
         spec = jobkinds.parse_spec(kind, raw_spec)
     except ValueError as exc:
@@ -299,74 +395,101 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
         jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.QUEUED],
                         message="This request can't be run by this version; please send the command again.")
         return
-    if jobs.is_cancelled(job_id):
-        jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED], message="Cancelled.")
-        return
-    _pause_for_storage(resources, job_id)
-    if jobs.defer_if_busy(job_id):
-        # Back at the end of the queue; a short pause keeps a worker with nothing else to do from spinning.
-        time.sleep(DEFER_PAUSE_S)
-        return
+    # The lease first: from here on a worker that dies is noticed within a lease, whether it started the job or not.
     with _Lease(resources.redis, job_id, resources.settings.job_lease_seconds):
-        if not jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=attempt,
-                               stage="starting", progress=0.0):
+        if resources.stopping.is_set():
+            jobs.requeue(job_id, at_front=True)  # taken just as the worker was told to stop: the next one runs it
+            return
+        if jobs.is_cancelled(job_id):
+            jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED], message="Cancelled.")
+            return
+        _pause_for_storage(resources, job_id)
+        started = through_outage(lambda: jobs.start(job_id, attempt=attempt), within_s=patience,
+                                 what=f"starting job {job_id}", stop=resources.stopping)
+        if started is Start.BUSY:
+            # Its owner runs their allowance of jobs: back at the end of the queue; a short pause keeps a worker
+            # with nothing else to do from spinning.
+            jobs.requeue(job_id)
+            time.sleep(DEFER_PAUSE_S)
+            return
+        if started is Start.GONE:
             log.info("job %s is not queued any more; skipping", job_id)
             return
-        if attempt > 1:
-            _drop_earlier_outputs(resources, job_id)
-        ctx = TaskContext(resources, job_id=job_id, owner_id=owner_id, kind=kind, spec=spec, attempt=attempt,
-                          content_owner_id=content_owner_id)
+        resources.in_flight = InFlight(job_id, attempt)
         try:
+            checkpoint(resources, job_id, "started")
+            ctx = TaskContext(resources, job_id=job_id, owner_id=owner_id, kind=kind, spec=spec, attempt=attempt,
+                              content_owner_id=content_owner_id)
             _run_to_outcome(ctx, fn)
         finally:
+            resources.in_flight = None
             resources.engines.release()
 
 
 def _drop_earlier_outputs(resources: WorkerResources, job_id: str) -> None:
-    """A retry replaces what an earlier try of the same job stored before its worker died: the user gets one set
-    of results, never two (the earlier set was never delivered: only the final event delivers)."""
+    """A retry replaces what an earlier try of the same job stored before its worker died or stopped: the user
+    gets one set of results, never two (the earlier set was never delivered: only the final event delivers)."""
     with resources.db.session() as session:
         earlier = list(asset_repo.for_job(session, job_id=job_id))
-        for asset in earlier:
-            session.delete(asset)
-        freed = blob_refs.unused(session, [asset.blob for asset in earlier])
+        packages = list(session.scalars(select(ExportPackage).where(ExportPackage.job_id == job_id)))
+        for row in [*earlier, *packages]:
+            session.delete(row)
+        session.flush()
+        freed = blob_refs.unused(session, [asset.blob for asset in earlier]
+                                 + [package.blob for package in packages if package.blob])
     try:
         for digest in freed:
             resources.blobs.delete(digest)
     except BlobStoreUnavailable as exc:
         log.warning("outputs of an earlier try of %s left for housekeeping: %s", job_id, exc)
-    if earlier:
-        log.info("job %s: removed %d output(s) of an earlier try", job_id, len(earlier))
+    if earlier or packages:
+        log.info("job %s: removed %d output(s) of an earlier try", job_id, len(earlier) + len(packages))
 
 
 def _run_to_outcome(ctx: TaskContext, fn: TaskFunction) -> None:
     """Call ``fn`` and record how it ended; every change is for this try only (``attempt``)."""
-    jobs, job_id, kind = ctx.resources.jobs, ctx.job_id, ctx.kind
-    final = functools.partial(jobs.transition, job_id, expect=[JobStatus.RUNNING], attempt=ctx.attempt)
+    resources, job_id, kind = ctx.resources, ctx.job_id, ctx.kind
+    jobs = resources.jobs
+    patience = ctx.settings.job_outage_retry_s
     try:
+        # Always, not only on a retry: a try handed back by a stopping worker is not counted, so the next one may
+        # carry the same number and still find the outputs it stored.
+        through_outage(lambda: _drop_earlier_outputs(resources, job_id), within_s=patience,
+                       what=f"clearing earlier outputs of job {job_id}")
+        ctx.check_cancelled()  # a cancel, or a stop, that came while the job was being started
         result = fn(ctx)
     except JobCancelled:
-        final(JobStatus.CANCELLED, message="Cancelled.")
+        _finish(ctx, JobStatus.CANCELLED, message="Cancelled.")
     except JobSuperseded:
         log.warning("job %s: try %d was replaced by a retry; its outputs were dropped", job_id, ctx.attempt)
+    except WorkerStopping:
+        _hand_back(ctx)
     except JobTimeoutException:
         limit = jobkinds.info(kind).timeout(ctx.settings)
-        final(JobStatus.FAILED, message=f"This took longer than the {limit} s allowed for it and was stopped.")
+        _finish(ctx, JobStatus.FAILED, message=f"This took longer than the {limit} s allowed for it and was stopped.")
     except (StudioError, ValueError) as exc:
         # Input problems found by an engine: the message names what to change.
-        final(JobStatus.FAILED, message=str(exc))
+        _finish(ctx, JobStatus.FAILED, message=str(exc))
     except BlobStoreUnavailable as exc:
         _retry_after_outage(ctx, exc)
     except BlobNotFound as exc:
         # The store has logged it (once); retrying cannot bring the file back.
-        final(JobStatus.FAILED, message=f"A file this job needs is missing from storage (#{str(exc.args[0])[:12]}). "
-                                        "Send the photo or video again, or pick another result.")
-    except Exception:
-        log.exception("job %s (%s) crashed", job_id, kind)
-        final(JobStatus.FAILED, message=f"Something went wrong on our side (job {job_id}). Please try again.")
+        _finish(ctx, JobStatus.FAILED, message=f"A file this job needs is missing from storage "
+                                               f"(#{str(exc.args[0])[:12]}). Send the photo or video again, or "
+                                               "pick another result.")
+    except Exception as exc:
+        if is_outage(exc):
+            # Redis or the database went away under the job's own work: nothing wrong with the job.
+            log.warning("job %s (%s) lost its connection to %s; retrying it", job_id, kind, _service(exc))
+            _give_up_safely(ctx, "putting it back on the queue",
+                            lambda: jobs.retry_after_outage(job_id, attempt=ctx.attempt))
+        else:
+            log.exception("job %s (%s) crashed", job_id, kind)
+            _finish(ctx, JobStatus.FAILED,
+                    message=f"Something went wrong on our side (job {job_id}). Please try again.")
     else:
-        final(JobStatus.DONE, result=result.model_dump(mode="json"), progress=1.0, stage="done")
-        ctx.resources.redis.delete(OUTAGE_PREFIX + job_id, RETRY_AT_PREFIX + job_id)
+        _finish(ctx, JobStatus.DONE, result=result.model_dump(mode="json"), progress=1.0, stage="done")
+        resources.redis.delete(OUTAGE_PREFIX + job_id, RETRY_AT_PREFIX + job_id)
 
 
 def _retry_after_outage(ctx: TaskContext, exc: BlobStoreUnavailable) -> None:
@@ -384,16 +507,15 @@ def _retry_after_outage(ctx: TaskContext, exc: BlobStoreUnavailable) -> None:
     since = float(redis.get(OUTAGE_PREFIX + job_id) or now)
     if now - since >= window_s:
         log.error("job %s failed: the blob store has been unavailable for %.0f min (%s)", job_id, window_s / 60, exc)
-        jobs.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING], attempt=ctx.attempt,
-                        message=f"Results storage has been unavailable for {window_s / 60:.0f} minutes, so this job "
-                                "was stopped. Please try again later.")
+        _finish(ctx, JobStatus.FAILED, message=f"Results storage has been unavailable for {window_s / 60:.0f} "
+                                               "minutes, so this job was stopped. Please try again later.")
         redis.delete(OUTAGE_PREFIX + job_id, RETRY_AT_PREFIX + job_id)
         return
     log.warning("job %s: blob store unavailable (%s); it runs again in %.0f s", job_id, exc, settings.blob_retry_s)
     redis.set(RETRY_AT_PREFIX + job_id, now + settings.blob_retry_s, ex=int(settings.blob_retry_s) + 3600)
     if jobs.transition(job_id, JobStatus.QUEUED, expect=[JobStatus.RUNNING], attempt=ctx.attempt,
                        message=STORE_UNAVAILABLE, attempts=ctx.attempt - 1, progress=0.0, stage="waiting for storage"):
-        jobs.requeue(job_id, ctx.kind, attempt=ctx.attempt)
+        jobs.requeue(job_id)
 
 
 def _pause_for_storage(resources: WorkerResources, job_id: str) -> None:
@@ -402,6 +524,48 @@ def _pause_for_storage(resources: WorkerResources, job_id: str) -> None:
     due = resources.redis.get(RETRY_AT_PREFIX + job_id)
     if due is not None:
         time.sleep(max(0.0, min(float(due) - time.time(), resources.settings.blob_retry_s)))
+
+
+def _finish(ctx: TaskContext, to: JobStatus, *, message: str = "", **fields: Any) -> None:
+    """Write the outcome of this try (waiting out an outage), then tell the chat."""
+    jobs = ctx.resources.jobs
+    recorded: list[Recorded | None] = []
+
+    def record() -> None:
+        recorded.append(jobs.record(ctx.job_id, to, expect=[JobStatus.RUNNING], attempt=ctx.attempt,
+                                    message=message, **fields))
+
+    if not _give_up_safely(ctx, f"recording it {to.value}", record) or not recorded or recorded[0] is None:
+        return
+    checkpoint(ctx.resources, ctx.job_id, "recorded")
+    jobs.announce(recorded[0])
+
+
+def _hand_back(ctx: TaskContext) -> None:
+    jobs = ctx.resources.jobs
+    if _give_up_safely(ctx, "handing it back", lambda: jobs.hand_back(ctx.job_id, attempt=ctx.attempt)):
+        log.warning("job %s: the worker is stopping; handed try %d back to the queue", ctx.job_id, ctx.attempt)
+
+
+def _give_up_safely(ctx: TaskContext, what: str, write: Callable[[], object]) -> bool:
+    """``write()`` through an outage of up to ``STUDIO_JOB_OUTAGE_RETRY_S``; False when it never went through.
+
+    Then the row still says running and the lease is released as the job leaves: the recovery sweep of any
+    worker retries or fails the job once the database is back, so it is never stuck.
+    """
+    try:
+        through_outage(write, within_s=ctx.settings.job_outage_retry_s, what=f"job {ctx.job_id}: {what}")
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.error("job %s: %s failed (%s); recovery takes it over once %s is back", ctx.job_id, what, exc,
+                  _service(exc))
+        return False
+    return True
+
+
+def _service(exc: BaseException) -> str:
+    return "Redis" if type(exc).__module__.startswith("redis") else "the database"
 
 
 def task(fn: TaskFunction) -> Callable[[str], None]:

@@ -1,4 +1,5 @@
-"""Fault tests: a worker killed mid-job, and a delivery consumer that dies before acknowledging."""
+"""Fault tests: a worker killed mid-job, a delivery consumer that dies before acknowledging, lost and handed-back
+jobs, the per-user allowance under concurrent starts, outages waited out. (Whole-system faults: tests/faults/.)"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import textwrap
 import time
 
+import pytest
 from redis import Redis
 
 from core.delivery import DeliveryConsumer, DeliveryEvent, publish
@@ -17,6 +19,7 @@ from core.settings import Settings
 from storage.db import Database
 from storage.repositories import jobs as job_repo
 from storage.repositories import users as user_repo
+from storage.states import JobStatus
 from tests.workers import ROOT, drain, spawn_worker, wait_for_status
 
 
@@ -177,3 +180,149 @@ def test_a_cancelled_job_whose_worker_died_is_not_retried(settings: Settings, db
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "cancelled"
+
+
+def test_a_job_starts_only_within_its_owners_allowance(settings: Settings, db: Database, redis: Redis) -> None:
+    from core.jobs import Start
+    from storage.repositories import users as user_repo
+
+    settings.max_queued_jobs = 5
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    first = _submit_slow_echo(settings, db, redis, seconds=0)
+    second = _submit_slow_echo(settings, db, redis, seconds=0)
+    assert jobs.start(first, attempt=1) is Start.STARTED
+    assert jobs.start(second, attempt=1) is Start.BUSY, "bob already runs his one job"
+    assert jobs.start(first, attempt=1) is Start.GONE, "a job is started once"
+    with db.session() as session:
+        admin = user_repo.get_or_create(session, platform="console", platform_user_id="root", is_admin=True)
+    chat = {"platform": "console", "chat_id": "root"}
+    mine = [jobs.submit(user=admin, spec=EchoSpec(text=t), chat=chat).job_id for t in "ab"]
+    assert [jobs.start(job_id, attempt=1) for job_id in mine] == [Start.STARTED, Start.STARTED]
+
+
+def test_two_workers_starting_one_users_jobs_at_once_start_one(settings: Settings, db: Database,
+                                                              redis: Redis) -> None:
+    import threading
+
+    from core.jobs import Start
+
+    settings.max_queued_jobs = 10
+    jobs = JobService(db=db, redis=redis, settings=settings)
+
+    def start_together(pair: list[str]) -> list[Start]:
+        outcomes: list[Start] = []
+        gate = threading.Barrier(len(pair))
+
+        def start(job_id: str) -> None:
+            gate.wait()
+            outcomes.append(jobs.start(job_id, attempt=1))
+
+        threads = [threading.Thread(target=start, args=(job_id,)) for job_id in pair]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sorted(outcomes)
+
+    for _ in range(5):
+        pair = [_submit_slow_echo(settings, db, redis, seconds=0) for _ in range(2)]
+        assert start_together(pair) == [Start.BUSY, Start.STARTED]
+        for job_id in pair:  # the started one ends, the waiting one is cancelled: the next pair starts afresh
+            if not jobs.transition(job_id, JobStatus.DONE, expect=[JobStatus.RUNNING]):
+                assert jobs.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.QUEUED])
+
+
+def test_a_handed_back_try_is_not_counted_and_goes_to_the_front(settings: Settings, db: Database,
+                                                                redis: Redis) -> None:
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    waiting = _submit_slow_echo(settings, db, redis, seconds=0)
+    job_id = _submit_slow_echo(settings, db, redis, seconds=0)
+    assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=1)
+    assert not jobs.hand_back(job_id, attempt=2), "only the try that runs can be handed back"
+    assert jobs.hand_back(job_id, attempt=1)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and (job.status, job.attempts) == ("queued", 0)
+        rq_id = job.rq_id
+    front = redis.lindex("rq:queue:cpu", 0)
+    assert front is not None and front.decode() == rq_id and waiting
+    drain(settings, db, redis)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and (job.status, job.attempts) == ("done", 1)
+
+
+def test_a_job_whose_worker_died_before_starting_it_is_queued_again(settings: Settings, db: Database,
+                                                                    redis: Redis) -> None:
+    from datetime import timedelta
+
+    from rq.job import Job as RQJob
+    from rq.job import JobStatus as RQStatus
+
+    from core.jobs import lease_key
+    from core.queue import SERIALIZER
+    from storage.models import utcnow
+
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = _submit_slow_echo(settings, db, redis, seconds=0)
+    with db.session() as session:
+        rq_id = job_repo.get(session, job_id=job_id).rq_id  # type: ignore[union-attr]
+    # Taken off the queue by a worker that died before it started the job: RQ still says "started".
+    redis.lrem("rq:queue:cpu", 0, rq_id)
+    rq_job = RQJob.fetch(rq_id, connection=redis, serializer=SERIALIZER)
+    rq_job.set_status(RQStatus.STARTED)
+    rq_job.started_at = utcnow() - timedelta(seconds=settings.job_lease_seconds + 1)
+    rq_job.save()
+    redis.set(lease_key(job_id), "alive", ex=5)
+    assert jobs.requeue_lost(older_than=timedelta(0)) == [], "a worker that holds the lease is about to start it"
+    redis.delete(lease_key(job_id))
+    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
+    drain(settings, db, redis)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "done"
+
+
+def test_a_job_that_lost_its_connections_is_retried_then_failed_with_a_message(
+        settings: Settings, db: Database, redis: Redis) -> None:
+    jobs = JobService(db=db, redis=redis, settings=settings)
+    job_id = _submit_slow_echo(settings, db, redis, seconds=0)
+    assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=1)
+    assert jobs.retry_after_outage(job_id, attempt=1)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and (job.status, job.attempts) == ("queued", 1)
+    assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=2)
+    assert jobs.retry_after_outage(job_id, attempt=2)
+    with db.session() as session:
+        job = job_repo.get(session, job_id=job_id)
+        assert job is not None and job.status == "failed"
+        assert "dropped out while this ran (2 tries)" in (job.error or "")
+
+
+def test_an_outage_is_waited_out_and_other_errors_are_not() -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ResponseError
+
+    from core.outages import through_outage
+
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RedisConnectionError("Connection refused")
+        return "ok"
+
+    assert through_outage(flaky, within_s=5, what="test", first_pause_s=0.01) == "ok" and len(calls) == 3
+
+    def wrong() -> None:
+        raise ResponseError("WRONGTYPE")
+
+    def down() -> None:
+        raise RedisConnectionError("Connection refused")
+
+    with pytest.raises(ResponseError):
+        through_outage(wrong, within_s=5, what="test")
+    with pytest.raises(RedisConnectionError):
+        through_outage(down, within_s=0.05, what="test", first_pause_s=0.01)

@@ -15,6 +15,7 @@ import discord
 from bots.delivery_lanes import READ_BLOCK_MS, LanedDelivery
 from bots.discord_front.outbound import EditPacer, Outbox, RunSync, buttons_view, clip, reference_to, with_retry
 from core.delivery import DeliveryConsumer, DeliveryEvent
+from core.jobs import JobService
 from core.messages import Button
 from core.presenter import Presentation, present
 from storage.db import Database
@@ -30,8 +31,9 @@ class DeliveryPump(LanedDelivery):
     platform = PLATFORM
 
     def __init__(self, *, client: discord.Client, consumer: DeliveryConsumer, db: Database, outbox: Outbox,
-                 pacer: EditPacer, run_sync: RunSync, block_ms: int = READ_BLOCK_MS, backoff_s: float = 1.0) -> None:
-        super().__init__(consumer=consumer, db=db, run_sync=run_sync, block_ms=block_ms)
+                 pacer: EditPacer, run_sync: RunSync, block_ms: int = READ_BLOCK_MS, backoff_s: float = 1.0,
+                 jobs: JobService | None = None) -> None:
+        super().__init__(consumer=consumer, db=db, run_sync=run_sync, block_ms=block_ms, jobs=jobs)
         self.client = client
         self.outbox = outbox
         self.pacer = pacer

@@ -14,6 +14,7 @@ from telegram.error import BadRequest, TelegramError
 from bots.delivery_lanes import READ_BLOCK_MS, LanedDelivery
 from bots.telegram_front.outbound import ChatPacer, Outbox, RunSync, clip, is_not_modified, keyboard, with_retry
 from core.delivery import DeliveryConsumer, DeliveryEvent
+from core.jobs import JobService
 from core.messages import Button
 from core.presenter import Presentation, present
 from storage.db import Database
@@ -29,8 +30,8 @@ class DeliveryPump(LanedDelivery):
     platform = PLATFORM
 
     def __init__(self, *, consumer: DeliveryConsumer, db: Database, outbox: Outbox, pacer: ChatPacer,
-                 run_sync: RunSync, block_ms: int = READ_BLOCK_MS) -> None:
-        super().__init__(consumer=consumer, db=db, run_sync=run_sync, block_ms=block_ms)
+                 run_sync: RunSync, block_ms: int = READ_BLOCK_MS, jobs: JobService | None = None) -> None:
+        super().__init__(consumer=consumer, db=db, run_sync=run_sync, block_ms=block_ms, jobs=jobs)
         self.outbox = outbox
         self.pacer = pacer
 

@@ -2,8 +2,8 @@
 stored as an ``ExportPackage`` and handed back as an expiring, revocable download link.
 
 Spec: ``core.jobspecs.ExportSpec`` as the assistant resolved it. The worker checks ownership again: an asset
-deleted (or never the user's) since the command is skipped with a note, and a package with nothing left fails
-with a message.
+deleted (or never the user's) since the command is skipped with a note, and so is one whose file cannot be
+read (damaged, cut short); a package with nothing left fails with a message.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from core import links, platforms
@@ -24,6 +25,7 @@ from inference.engines.faces import FaceAnalyzer, choose_backend, engine_key, lo
 from inference.export.fit import Box
 from inference.export.manifest import label_summary
 from inference.export.package import BuiltPackage, ExportSource, FaceFinder, build_package
+from inference.media import MediaError, probe
 from inference.provenance.stamp import Stamper
 from inference.runtime import TaskContext, task
 from storage.housekeeping import prune_expired_exports
@@ -67,9 +69,31 @@ def _read_sources(ctx: TaskContext, spec: ExportSpec, notes: list[str], workdir:
                 prompt=_prompt(session, asset, ctx.content_owner_id),
                 persona=persona.name if persona is not None else None,
             ))
+    readable = []
+    for source in sources:
+        if _readable(source):
+            readable.append(source)
+        else:
+            notes.append(f"#{source.asset_id} could not be read (its file is damaged), so it was left out.")
     if not sources:
         raise NotFound("None of those results exist among yours any more; /gallery shows what you can export.")
-    return sources
+    if not readable:
+        raise NotFound(" ".join(["Nothing could be exported:", *notes]))
+    return readable
+
+
+def _readable(source: ExportSource) -> bool:
+    """Whether the file decodes: one damaged asset is left out with a note rather than failing the package."""
+    try:
+        if source.kind == VIDEO:
+            probe(source.path)  # decodes the first frame and checks the container's index against the file
+        else:
+            with Image.open(source.path) as image:
+                image.load()
+    except (MediaError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        log.warning("export: #%s cannot be read: %s", source.asset_id, exc)
+        return False
+    return True
 
 
 def _face_finder(ctx: TaskContext) -> FaceFinder:

@@ -8,6 +8,9 @@ Photos come back in their own format family (JPEG stays JPEG, anything else beco
 MP4 with the original audio, at most ``STUDIO_SWAP_MAX_SECONDS`` long and ``STUDIO_SWAP_MAX_SIDE`` on the
 longer side. Which faces are swapped is ``STUDIO_SWAP_FACES`` (the largest by default). The result is scored
 against the persona (for a video, on a few frames) and the score stored on the asset.
+
+A target the worker refuses (unreadable, damaged, too long) that the user uploaded for the swap is removed from
+their gallery with the refusal: it could never be used for anything.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from core.errors import NotAvailable, NotFound, UsageError
 from core.jobresults import JobResult
@@ -47,6 +50,7 @@ from inference.models.resolve import store_for
 from inference.runtime import NewAsset, TaskContext, task
 from storage.models import Asset, Persona
 from storage.repositories import assets as asset_repo
+from storage.repositories import blob_refs
 from storage.repositories import personas as persona_repo
 from storage.states import AssetOrigin, PersonaStatus
 
@@ -59,6 +63,10 @@ JPEG_QUALITY = 95
 SHARP_ENOUGH = 150.0
 LARGE_ENOUGH = 400.0
 NO_FACE_HINT = "send one where a face is clearly visible, facing the camera and at least 40 pixels across"
+
+
+class TargetRefused(UsageError):
+    """The photo or video to swap into cannot be used at all (unreadable, damaged, too long)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class _Job:
     kind: str
     blob: str
     mime: str
+    origin: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -122,7 +131,7 @@ def _read(ctx: TaskContext, spec: FaceSwapSpec) -> _Job:
                                 landmarks=ref.landmarks, face_box=ref.face_box, quality=dict(ref.quality or {}))
                       for index, ref in enumerate(persona.references)]
         return _Job(persona=persona, references=references, asset_id=asset.id, kind=asset.kind, blob=asset.blob,
-                    mime=asset.mime)
+                    mime=asset.mime, origin=asset.origin)
 
 
 def _dlib(ctx: TaskContext) -> DlibFaceAnalyzer:
@@ -184,11 +193,11 @@ def _video_info(ctx: TaskContext, job: _Job, path: Path) -> VideoInfo:
     try:
         info = probe(path)
     except MediaError:
-        raise UsageError(f"I could not read #{job.asset_id} as a video; send it again as an MP4.") from None
+        raise TargetRefused(f"I could not read #{job.asset_id} as a video; send it again as an MP4.") from None
     _fill_in_upload(ctx, job, info)
     limit = ctx.settings.swap_max_seconds
     if info.duration_s > limit + 0.05:
-        raise UsageError(f"That video is {info.duration_s:.0f} s long; face swap takes videos up to {limit:g} s. "
+        raise TargetRefused(f"That video is {info.duration_s:.0f} s long; face swap takes videos up to {limit:g} s. "
                          "Trim it and send it again.")
     return info
 
@@ -202,10 +211,38 @@ def _fill_in_upload(ctx: TaskContext, job: _Job, info: VideoInfo) -> None:
             asset.width, asset.height, asset.duration_s = width, height, round(info.duration_s, 3)
 
 
+def _forget_refused_upload(ctx: TaskContext, job: _Job) -> bool:
+    """Remove a refused target the user uploaded for this swap (row and file); returns whether it was removed.
+
+    Generated and edited results stay: they were usable once and may be again elsewhere.
+    """
+    if job.origin != AssetOrigin.UPLOADED.value:
+        return False
+    with ctx.db.session() as session:
+        asset = asset_repo.get_owned(session, asset_id=job.asset_id, owner_id=ctx.content_owner_id)
+        if asset is None:
+            return False
+        session.delete(asset)
+        session.flush()
+        unused = bool(blob_refs.unused(session, [job.blob]))
+    if unused:
+        ctx.blobs.delete(job.blob)
+    log.info("job %s: removed the refused upload #%s", ctx.job_id, job.asset_id)
+    return True
+
+
 def _swap(ctx: TaskContext) -> JobResult:
+    job = _read(ctx, ctx.spec_as(FaceSwapSpec))
+    try:
+        return _swap_into(ctx, job)
+    except TargetRefused as exc:
+        if _forget_refused_upload(ctx, job):
+            raise TargetRefused(f"{exc} (I removed #{job.asset_id} from your gallery.)") from None
+        raise
+
+
+def _swap_into(ctx: TaskContext, job: _Job) -> JobResult:
     settings = ctx.settings
-    spec = ctx.spec_as(FaceSwapSpec)
-    job = _read(ctx, spec)
     ctx.progress(0.01, "loading the face models")
     engine = _load_engine(ctx, choose_engine(settings))
     ctx.progress(0.03, f"preparing {job.persona.name}'s face")
@@ -217,7 +254,11 @@ def _swap(ctx: TaskContext) -> JobResult:
             target = ctx.blobs.fetch(job.blob, into=workdir)
             info = _video_info(ctx, job, target)
         else:
-            target = load_rgb(ctx.blobs.read_bytes(job.blob))
+            try:
+                target = load_rgb(ctx.blobs.read_bytes(job.blob))
+            except (UnidentifiedImageError, OSError):
+                raise TargetRefused(f"I could not read #{job.asset_id} as a photo; send it again as a JPEG or "
+                                    "PNG.") from None
         request = SwapRequest(source=source, target=target, output=workdir / f"{ctx.job_id}.mp4",
                               faces=settings.swap_faces, max_seconds=settings.swap_max_seconds,
                               max_side=settings.swap_max_side, detect_every=settings.swap_detect_every,
@@ -226,7 +267,7 @@ def _swap(ctx: TaskContext) -> JobResult:
             result = engine.run(request, scaled(ctx.progress, *ENGINE_SHARE))
         except MediaError:
             log.warning("face swap of %s failed reading or writing video", job.asset_id, exc_info=True)
-            raise UsageError(f"I could not process #{job.asset_id} as a video (it may be damaged); send it "
+            raise TargetRefused(f"I could not process #{job.asset_id} as a video (it may be damaged); send it "
                              "again as an MP4.") from None
         if result.faces_swapped == 0:
             what = "video" if job.kind == "video" else "photo"
