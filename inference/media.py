@@ -220,6 +220,10 @@ class _Drain(threading.Thread):
 # ---- encoding -------------------------------------------------------------------------------------------------
 
 
+# Given a clip's frame size, what to apply to each frame before encoding it (None: nothing at that size).
+MarkFactory = Callable[[int, int], Callable[[np.ndarray], np.ndarray] | None]
+
+
 class VideoWriter:
     """Writes RGB frames to an H.264 MP4 at ``path``; the file appears only once it is complete.
 
@@ -228,7 +232,7 @@ class VideoWriter:
     """
 
     def __init__(self, path: Path, *, size: tuple[int, int], fps: float, crf: int = 20,
-                 preset: str = "veryfast") -> None:
+                 preset: str = "veryfast", mark: MarkFactory | None = None) -> None:
         width, height = size
         if width % 2 or height % 2 or width < 2 or height < 2:
             raise ValueError(f"video size must be even and at least 2x2, got {width}x{height}")
@@ -236,6 +240,8 @@ class VideoWriter:
             raise ValueError(f"fps must be between 1 and 120, got {fps:g}")
         self.path = Path(path)
         self.size = (width, height)
+        # Applied to every frame before it is encoded (the provenance watermark), so the clip is encoded once.
+        self._mark = mark(width, height) if mark is not None else None
         self.fps = fps
         self.frames = 0
         self._partial = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial.mp4")
@@ -257,6 +263,8 @@ class VideoWriter:
         width, height = self.size
         if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be {height}x{width}x3 uint8, got {frame.shape} {frame.dtype}")
+        if self._mark is not None:
+            frame = self._mark(frame)
         assert self._process.stdin is not None
         try:
             self._process.stdin.write(np.ascontiguousarray(frame).reshape(-1).data)  # no copy

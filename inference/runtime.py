@@ -35,9 +35,11 @@ from core.outages import is_outage, through_outage
 from core.settings import Settings
 from inference.engine_cache import EngineCache
 from inference.engines.base import Engine
+from inference.provenance.credentials import Ingredient
+from inference.provenance.stamp import Stamper
 from storage.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable, open_blob_store
 from storage.db import Database
-from storage.models import ExportPackage, Persona
+from storage.models import ExportPackage, Persona, new_id
 from storage.repositories import assets as asset_repo
 from storage.repositories import blob_refs
 from storage.repositories import jobs as job_repo
@@ -81,8 +83,16 @@ class WorkerResources:
     stopping: threading.Event = field(init=False, default_factory=threading.Event)
     in_flight: InFlight | None = field(init=False, default=None)
 
+    _stamper: Stamper | None = field(init=False, default=None)
+
     def __post_init__(self) -> None:
         self.jobs = JobService(db=self.db, redis=self.redis, settings=self.settings)
+
+    def stamper(self) -> Stamper:
+        """The worker's provenance stamper, its signing keys loaded (or made, in the data folder) once."""
+        if self._stamper is None:
+            self._stamper = Stamper.from_settings(self.settings)
+        return self._stamper
 
     @classmethod
     def from_settings(cls, settings: Settings, *, redis: Redis) -> WorkerResources:
@@ -97,6 +107,8 @@ class WorkerResources:
 
 
 DEFER_PAUSE_S = 0.5
+# What a result's bytes are written as before they are stamped (the stamper tells containers by content).
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
 OUTAGE_PREFIX = "studio:store-outage:"
 RETRY_AT_PREFIX = "studio:store-retry-at:"
 STORE_UNAVAILABLE = "Results are temporarily unavailable, your job is kept: it runs again once storage is back."
@@ -120,12 +132,21 @@ def unbind(token: contextvars.Token[WorkerResources]) -> None:
 
 @dataclass
 class NewAsset:
-    """One output to store: its bytes (or a finished file) and its row's fields."""
+    """One output to store: its bytes (or a finished file) and its row's fields.
+
+    Every stored result carries both provenance layers: ``store_assets`` watermarks it with ``id`` (unless
+    ``marked``: its frames carry the mark already, added while they were encoded) and signs it with Content
+    Credentials naming ``ingredients`` (the files of ours it was made from; the first ``parentOf`` makes it an
+    edit). The id is chosen here, before the file exists, so an encoder can mark frames with it.
+    """
 
     content: bytes | Path
     kind: str
     origin: AssetOrigin
     mime: str
+    id: str = field(default_factory=new_id)
+    marked: bool = False
+    ingredients: tuple[Ingredient, ...] = ()
     width: int = 0
     height: int = 0
     duration_s: float | None = None
@@ -247,11 +268,24 @@ class TaskContext:
                     session, owner_id=self.content_owner_id, kind=item.kind, origin=item.origin, blob=digest,
                     mime=item.mime, width=item.width, height=item.height, duration_s=item.duration_s,
                     persona_id=persona_id, job_id=self.job_id, tags=item.tags, identity_score=item.identity_score,
-                    meta=item.meta)
+                    meta=item.meta, asset_id=item.id)
                 stored.append(StoredAsset(id=asset.id, blob=digest, size_bytes=self.blobs.size(digest)))
             return stored
 
-        return self.store([item.content for item in items], write)
+        with self.workdir() as workdir:
+            files = [self._stamped(item, workdir / f"out-{index}") for index, item in enumerate(items)]
+            return self.store(files, write)
+
+    def _stamped(self, item: NewAsset, name: Path) -> Path:
+        """The output's file with its watermark and Content Credentials (rewritten in place when it is one)."""
+        if isinstance(item.content, Path):
+            path = item.content
+        else:
+            path = name.with_suffix("." + _EXTENSIONS.get(item.mime, "bin"))
+            path.write_bytes(item.content)
+        self.resources.stamper().stamp(path, kind=item.kind, origin=item.origin, asset_id=item.id,
+                                       ingredients=item.ingredients, mark=not item.marked)
+        return path
 
     def _discard(self, digests: list[str]) -> None:
         for digest in digests:

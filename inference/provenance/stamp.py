@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from core.platforms import IMAGE, VIDEO
 from core.settings import Settings
-from inference.media import probe, transcode
+from inference.media import MarkFactory, probe, transcode
 from inference.provenance import iptc, labels, payload, watermark
 from inference.provenance.credentials import MIME, Claim, Ingredient, Signer, sniff_file
 from inference.provenance.keys import SigningKeys, load_keys
@@ -155,6 +155,19 @@ class Stamper:
                 finished = self._stamp_video(path, claim, mark, workdir)
             os.replace(finished, path)  # same folder, so the delivered file is swapped whole
         return path
+
+
+def frame_marks(asset_id: str) -> MarkFactory:
+    """What a video encoder applies to each frame so the clip carries ``asset_id``'s watermark, for code that
+    makes frames itself (then ``stamp(..., mark=False)`` only signs); nothing for frames too small to carry it."""
+    payload.prefix_of(asset_id)  # a bad id fails before any frame is made
+
+    def factory(width: int, height: int) -> Callable[[np.ndarray], np.ndarray] | None:
+        if min(width, height) < watermark.MIN_SIDE:
+            return None
+        return watermark.FrameMarker(width, height, asset_id)
+
+    return factory
 
 
 def _with_watermark(claim: Claim, carried: str | None) -> Claim:

@@ -30,8 +30,10 @@ from inference.identity import load_rgb, scorer_for
 from inference.models.registry import video_model_for_profile
 from inference.models.resolve import store_for, video_model
 from inference.models.store import ResolvedModel
+from inference.provenance.credentials import Ingredient
+from inference.provenance.stamp import frame_marks
 from inference.runtime import NewAsset, TaskContext, task
-from storage.models import Persona
+from storage.models import Persona, new_id
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo
 from storage.states import AssetOrigin
@@ -149,10 +151,13 @@ def _animate(ctx: TaskContext) -> JobResult:
     may_load = spec.motion == AI or (spec.motion is None and _on_cuda(settings))
     ctx.progress(0.01, "loading model" if may_load else "preparing")
     motion, model = choose_motion(settings, spec.motion)
-    image = Image.fromarray(load_rgb(ctx.blobs.read_bytes(source.blob)))
+    clip_id = new_id()  # the clip's asset id, known before its frames exist: they carry it as the watermark
     with ctx.workdir() as workdir:
+        still = ctx.blobs.fetch(source.blob, into=workdir)
+        image = Image.fromarray(load_rgb(still.read_bytes()))
         request = VideoRequest(image=image, output=workdir / f"{ctx.job_id}.mp4", motion=motion,
-                               seconds=seconds, fps=settings.video_fps, max_side=settings.video_max_side)
+                               seconds=seconds, fps=settings.video_fps, max_side=settings.video_max_side,
+                               mark=frame_marks(clip_id))
         engine: MotionEngine | LtxVideoEngine = MotionEngine()
         if model is not None:
             engine = _load_ltx(ctx, model)
@@ -166,22 +171,26 @@ def _animate(ctx: TaskContext) -> JobResult:
             ctx.progress(ENGINE_SHARE[1], "checking likeness")
             score = _likeness(ctx, source, result)
         ctx.progress(0.96, "saving")
-        return _store(ctx, seconds, source, request, result, score)
+        return _store(ctx, seconds, source, request, result, score,
+                      NewAsset(id=clip_id, marked=True, ingredients=(Ingredient(still, source.asset_id),),
+                               content=result.path, kind="video", mime="video/mp4", origin=_origin(source)))
+
+
+def _origin(source: _Source) -> AssetOrigin:
+    # Our own still moved is still ours; a user's photo moved by us is their picture, edited.
+    return AssetOrigin.GENERATED if source.origin == AssetOrigin.GENERATED else AssetOrigin.EDITED
 
 
 def _store(ctx: TaskContext, seconds: float, source: _Source, request: VideoRequest, result: VideoResult,
-           score: float | None) -> JobResult:
+           score: float | None, clip: NewAsset) -> JobResult:
     duration = round(result.duration_s, 3)
     meta: dict[str, Any] = {"source_asset": source.asset_id, "motion": result.motion, "seconds": seconds,
                             "fps": result.fps, "frames": result.frames, "engine": result.engine}
     if result.motion == AI:
         meta.update(model=result.model, seed=result.seed, prompt=request.prompt, negative=request.negative,
                     steps=result.steps, guidance=result.guidance)
-    [stored] = ctx.store_assets([NewAsset(
-        content=result.path, kind="video", mime="video/mp4",
-        # Our own still moved is still ours; a user's photo moved by us is their picture, edited.
-        origin=AssetOrigin.GENERATED if source.origin == AssetOrigin.GENERATED else AssetOrigin.EDITED,
-        width=result.width, height=result.height, duration_s=duration, persona_id=source.persona_id,
+    [stored] = ctx.store_assets([replace(
+        clip, width=result.width, height=result.height, duration_s=duration, persona_id=source.persona_id,
         tags=["animated", result.motion], identity_score=score, meta=meta)])
     label = "AI" if result.motion == AI else result.motion
     caption = f"{label} · {duration:.1f} s · {result.width}x{result.height}"

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Asset
+from storage.models import Asset, new_id
 from storage.states import AssetOrigin
 
 
@@ -28,9 +28,12 @@ def create(
     tags: list[str] | None = None,
     identity_score: float | None = None,
     meta: dict[str, Any] | None = None,
+    asset_id: str | None = None,
 ) -> Asset:
-    """A new asset row pointing at a stored blob."""
+    """A new asset row pointing at a stored blob; ``asset_id`` when the file already carries its id (its
+    watermark), else a new one."""
     asset = Asset(
+        id=asset_id or new_id(),
         owner_id=owner_id,
         kind=kind,
         origin=AssetOrigin(origin).value,

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from core.limits import ANIMATE_SECONDS, MOTIONS
+from inference.media import MarkFactory
 
 # The chat grammar owns the names. "ai" is image-to-video through a model; every other motion is a camera
 # move made from the still itself (no model).
@@ -64,6 +65,7 @@ class VideoRequest:
     seed: int = 0
     steps: int | None = None  # None: the model's default
     guidance: float | None = None  # None: the model's default
+    mark: MarkFactory | None = None  # applied to each frame as it is encoded (the provenance watermark)
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ class LtxVideoEngine:
         every = max(1, len(video) // 10)
         last: np.ndarray | None = None
         started = time.perf_counter()
-        with VideoWriter(request.output, size=(width, height), fps=request.fps) as writer:
+        with VideoWriter(request.output, size=(width, height), fps=request.fps, mark=request.mark) as writer:
             for index, frame in enumerate(video):
                 last = to_uint8(frame)
                 writer.write(last)

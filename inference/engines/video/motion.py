@@ -176,7 +176,7 @@ class MotionEngine:
         render_s = encode_s = 0.0
         last: np.ndarray | None = None
         progress(0.0, "animating")
-        with VideoWriter(request.output, size=size, fps=request.fps) as writer:
+        with VideoWriter(request.output, size=size, fps=request.fps, mark=request.mark) as writer:
             started = time.perf_counter()
             for index, frame in enumerate(render_frames(request.image, request.motion, size, total)):
                 made = time.perf_counter()
