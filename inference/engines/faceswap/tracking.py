@@ -188,6 +188,10 @@ class FaceTracker:
 
     def step(self, frame: np.ndarray, index: int) -> list[np.ndarray]:
         """The landmarks of the faces to swap in frame ``index`` (largest first)."""
+        return [track.points for track in self.step_tracks(frame, index)]
+
+    def step_tracks(self, frame: np.ndarray, index: int) -> list[Track]:
+        """The tracks whose faces to swap in frame ``index`` (largest first); ``Track.points`` are smoothed."""
         t = index / self.fps
         if not self.tracks or index % self.detect_every == 0 or not self.finder.can_follow:
             self._detect(frame, t)
@@ -195,7 +199,7 @@ class FaceTracker:
             self._follow(frame, t)
         chosen = sorted(self._chosen(), key=lambda track: track.found.area, reverse=True)
         self.swapped.update(track.id for track in chosen)
-        return [track.points for track in chosen]
+        return chosen
 
     def _new_track(self, found: Found, t: float) -> Track:
         self.track_count += 1

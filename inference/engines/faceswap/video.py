@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,8 +42,14 @@ def check_length(info: VideoInfo, max_seconds: float) -> None:
         raise ValueError(f"target video is {info.duration_s:.1f} s long; the limit is {max_seconds:g} s")
 
 
-def swap_video(engine: FaceSwapEngine[Any], prepared: Any, request: SwapRequest, progress: Progress) -> SwapResult:
-    """Swap the faces of ``request.target`` (a video file) into ``request.output``."""
+def swap_video(engine: FaceSwapEngine[Any], sources: list[Any], request: SwapRequest,
+               progress: Progress) -> SwapResult:
+    """Swap the faces of ``request.target`` (a video file) into ``request.output``.
+
+    Each tracked face is planned once, on the first frame it is swapped in (which reference, which settings:
+    ``engine.plan_track``), and swapped with that plan in every later frame, so nothing changes from one
+    frame to the next except what the face itself does.
+    """
     assert not isinstance(request.target, np.ndarray) and request.output is not None
     source, output = request.target, request.output
     info = request.info or probe(source)
@@ -57,6 +64,7 @@ def swap_video(engine: FaceSwapEngine[Any], prepared: Any, request: SwapRequest,
     sample_at = [max(0, int(expected * point)) for point in SAMPLES]
     samples: list[np.ndarray] = []
     with_faces = 0
+    plans: dict[int, Any] = {}
     last_swapped: np.ndarray | None = None
     picture = output.with_name(f"{output.stem}.picture.mp4")
     progress(0.0, "reading the video")
@@ -71,12 +79,18 @@ def swap_video(engine: FaceSwapEngine[Any], prepared: Any, request: SwapRequest,
             times.decode += time.perf_counter() - started
             if frame is None:
                 break
-            faces = tracker.step(frame, index)
+            tracks = tracker.step_tracks(frame, index)
             out = frame
-            if faces:
+            if tracks:
+                for track in tracks:
+                    if track.id not in plans:
+                        started = time.perf_counter()
+                        plans[track.id] = engine.plan_track(out, replace(track.found, points=track.points),
+                                                            sources, request)
+                        times.choose += time.perf_counter() - started
                 started = time.perf_counter()
-                for points in faces:
-                    out = engine.swap_face(out, points, prepared)
+                for track in tracks:
+                    out = engine.swap_tracked(out, track.points, plans[track.id])
                 times.swap += time.perf_counter() - started
                 with_faces += 1
                 last_swapped = out
@@ -104,6 +118,8 @@ def swap_video(engine: FaceSwapEngine[Any], prepared: Any, request: SwapRequest,
         picture.unlink(missing_ok=True)
     times.encode += time.perf_counter() - started
     progress(1.0, f"frame {index}/{index}")
+    choices = [engine.describe_plan(plans[track_id], request) for track_id in sorted(plans)]
     return SwapResult(kind="video", engine=engine.name, width=width, height=height,
                       faces_swapped=len(tracker.swapped), path=output, frames=index, fps=fps,
-                      has_audio=info.has_audio, frames_with_faces=with_faces, samples=samples, times=times)
+                      has_audio=info.has_audio, frames_with_faces=with_faces, samples=samples, times=times,
+                      choices=choices)
