@@ -20,10 +20,13 @@ import numpy as np
 # face's size: the jaw line and the forehead sit on edges where a hard seam would show.
 ERODE_FRACTION = 0.005
 FEATHER_FRACTION = 0.05
-# The inner features (brows, eyes, nose, mouth) are always swapped whatever the skin test says: dark brows,
-# eye shadow or a beard are not skin but are the persona's.
-CORE = slice(17, 68)
-CORE_GROW = 0.04  # of the canonical crop's side: the core reaches a little beyond the features' hull
+# The inner features (each brow, eye, the nose, the mouth) are always swapped whatever the skin test says:
+# dark brows, eye shadow or lipstick are not skin but are the persona's. Each is grown a little (a fraction
+# of the canonical crop's side) to take in lashes and the shadow under the brow.
+CORE = (slice(17, 22), slice(22, 27), slice(36, 42), slice(42, 48), slice(27, 36), slice(48, 68))
+CORE_GROW = 0.05
+# The lower face: the jaw from cheekbone to cheekbone and the eyes' outer corners.
+LOWER_FACE = (*range(2, 15), 45, 36)
 
 
 def face_size(points: np.ndarray) -> float:
@@ -49,15 +52,23 @@ def fill(polygon: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def skin_gate(points: np.ndarray, source_skin: np.ndarray, target_skin: np.ndarray) -> np.ndarray:
-    """Where the source may be pasted (float32 in [0, 1], canonical frame): the inner features always, the
-    rest of the face where both faces show skin."""
+    """Where the source may be pasted (float32 in [0, 1], canonical frame): everywhere but where hair may be,
+    the forehead above the brows and the temples; there, the inner features always, the rest where both
+    faces show skin. (Cheeks and chin are left alone: what is not skin-coloured there is shade, freckles or
+    a beard, all of them the persona's.)"""
     side = source_skin.shape[0]
-    core = fill(cv2.convexHull(np.asarray(points, dtype=np.float32)[CORE])[:, 0, :], source_skin.shape)
-    core = cv2.dilate(core, _disc(side * CORE_GROW)).astype(np.float32) / 255.0
+    pts = np.asarray(points, dtype=np.float32)
+    features = np.zeros(source_skin.shape, dtype=np.uint8)
+    for group in CORE:
+        features |= fill(cv2.convexHull(pts[group])[:, 0, :], source_skin.shape)
+    # Below the eyes and inside the jaw from the cheekbones down: no hair to expect.
+    features |= fill(pts[list(LOWER_FACE)], source_skin.shape)
+    core = cv2.dilate(features, _disc(side * CORE_GROW)).astype(np.float32) / 255.0
     # Likeness falls off gradually; anything fairly skin-like counts fully.
     both = np.clip(1.6 * source_skin, 0.0, 1.0) * np.clip(1.6 * target_skin, 0.0, 1.0)
     gate = np.maximum(core, both)
-    return np.asarray(cv2.GaussianBlur(gate, (0, 0), side / 96.0), dtype=np.float32)
+    # As soft as the mask's own edge: a hard step from hair to skin would draw a line across the forehead.
+    return np.asarray(cv2.GaussianBlur(gate, (0, 0), side / 40.0), dtype=np.float32)
 
 
 def face_alpha(outline: np.ndarray, shape: tuple[int, ...], size: float, *, gate: np.ndarray | None = None,

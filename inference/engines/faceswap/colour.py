@@ -1,14 +1,18 @@
 """Colour and light: the swapped face given the skin tone and lighting of the face it replaces.
 
-Measured on the face's skin only (``skin``), on both faces at the same place: the target photo's own face,
-reshaped to the same layout, is the exact reference for how skin looks there (its tone, the light falling on
-it, the shadow on one side). Two steps, in CIELAB:
+Measured on the face's skin only (``skin``), on both faces at the same place: the target photo's own face
+at the same spot is the exact reference for how skin looks there (its tone, the light falling on it, the
+shadow on one side). The correction is a gain per colour channel on linear light, the way a change of
+illuminant or of skin tone acts: the source's skin is multiplied onto the target's, so its darks stay dark
+and its highlights take the target's tint instead of turning blue or pink (an additive shift in a colour
+space would do that). Two steps:
 
-- global: the source skin's median moved onto the target skin's, lightness contrast scaled by the ratio of
-  their spreads (within limits), so tone and exposure match without a cast from hair, lips or background;
-- local: the difference between the two faces' skin, blurred over about a sixth of the face (normalised
-  convolution, so non-skin pixels neither count nor leave holes), is added back: light from one side, a
-  darker chin, a warmer cheek follow the target. Only low frequencies move; the source's own detail stays.
+- global: per-channel gains from the two skins' medians, so tone and exposure match without a cast from
+  hair, lips or background; a black-and-white target makes a black-and-white face;
+- local: the ratio of the two faces' skin, averaged over about a quarter of the face (normalised
+  convolution, so non-skin pixels neither count nor leave holes) on the cheeks, chin and forehead inside
+  the outline, is multiplied in: light from one side, a darker chin, a warmer cheek follow the target. Only
+  low frequencies move; the source's own detail and features stay.
 
 Everything is measured in a canonical frame (a fixed-size crop in which the face has a fixed size), so the
 cost does not grow with the photo, and in a video the measurements of successive frames refer to the same
@@ -29,25 +33,48 @@ from inference.engines.faceswap.shape import OUTER_LIPS
 CANON = 128  # side of the canonical crop, pixels
 # The five-point template scaled so that the face from forehead to chin fits the crop with a margin, and
 # moved up so forehead and chin sit at equal distances from the edges.
-_ZOOM = 0.75
-_LIFT = 0.094 * CANON
+_ZOOM = 0.9
+_LIFT = 0.11 * CANON
 CANON_TEMPLATE = (ARCFACE_TEMPLATE - 56.0) * _ZOOM * (CANON / 112.0) + np.array([CANON / 2, CANON / 2 - _LIFT])
-# Blur of the local correction, in canonical pixels (the face spans about 70): low enough to carry light
+# Blur of the local correction, in canonical pixels (the face spans about 80): low enough to carry light
 # and shade, too low to carry the target's features.
 SIGMA = 18.0
-
-# Lightness contrast is matched within these limits (a flat or very contrasty source must not blow up).
-GAIN_LIMITS = (0.75, 1.33)
-# Neutral a and b in OpenCV's 8-bit LAB; a skin closer to neutral than MIN_CHROMA counts as grey; saturation
-# is raised at most this much.
-NEUTRAL = 128.0
-MIN_CHROMA = 2.0
-CHROMA_GAIN_LIMIT = 1.25
-# The local correction never exceeds these (L, a, b): beyond, the two faces disagree about something other
+# Light is measured this far (canonical pixels) inside the outline: at the outline itself hair, ears and
+# background crowd in, whatever their colour.
+INSET = 7.0
+# Global gains stay within these (a face lit far darker or brighter than its target is still matched, a
+# nearly black or blown-out measurement is not followed).
+GAIN_LIMITS = (0.35, 3.0)
+# The local correction stays within these ratios: beyond, the two faces disagree about something other
 # than light (a hand, a shadow edge), and following it would paint that onto the face.
-FIELD_LIMITS = np.array([30.0, 10.0, 10.0], dtype=np.float32)
+RATIO_LIMITS = (0.7, 1.45)
 # Local correction fades out where less than this weight of skin is nearby on either face.
 CONFIDENT_WEIGHT = 0.25
+# A target skin closer to neutral than GREY_CHROMA (LAB a/b units) is black and white; from COLOUR_CHROMA on
+# it is in colour (real skin in colour photos is 10-30 away). In between the face is partly desaturated.
+NEUTRAL = 128.0
+GREY_CHROMA = 2.0
+COLOUR_CHROMA = 8.0
+# Rec. 709 luminance weights (for desaturating onto a grey target).
+LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+# 8-bit sRGB to linear light, and a fine table back (linear values quantised to 1/4095).
+_TO_LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92,
+                      ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4).astype(np.float32)
+_LEVELS = 4095
+_grid = np.linspace(0.0, 1.0, _LEVELS + 1)
+_TO_SRGB = np.clip(np.round(255.0 * np.where(_grid <= 0.0031308, 12.92 * _grid,
+                                             1.055 * _grid ** (1 / 2.4) - 0.055)), 0, 255).astype(np.uint8)
+
+
+def to_linear(image: np.ndarray) -> np.ndarray:
+    """8-bit sRGB → linear light (float32 in [0, 1])."""
+    return _TO_LINEAR[image]
+
+
+def to_srgb(linear: np.ndarray) -> np.ndarray:
+    """Linear light (float) → 8-bit sRGB, clipped."""
+    index = np.clip(linear * _LEVELS + 0.5, 0, _LEVELS).astype(np.int32)
+    return _TO_SRGB[index]
 
 
 def canonical_matrix(points: np.ndarray) -> np.ndarray:
@@ -80,14 +107,13 @@ def from_canonical(values: np.ndarray, matrix: np.ndarray, size: tuple[int, int]
 class FaceLook:
     """What one face needs to look lit like the target, in the canonical frame.
 
-    ``source``/``target``: the skin centres (LAB); ``gain``: contrast per channel; ``field``: the local
-    correction (CANON x CANON x 3, LAB units); ``source_skin``/``target_skin``: how skin-like each face is
-    per canonical pixel (what the blend uses to leave hair alone).
+    ``gain``: per-channel gains on linear light; ``grey``: how far to desaturate (1 for a black-and-white
+    target); ``field``: the local ratio (CANON x CANON x 3, 1 = no change); ``source_skin``/``target_skin``:
+    how skin-like each face is per canonical pixel (what the blend uses to leave hair alone).
     """
 
-    source: np.ndarray
-    target: np.ndarray
     gain: np.ndarray
+    grey: float
     field: np.ndarray
     source_skin: np.ndarray
     target_skin: np.ndarray
@@ -100,8 +126,8 @@ class FaceLook:
         def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return (keep * b + (1.0 - keep) * a).astype(np.float32)
 
-        return FaceLook(source=mix(self.source, previous.source), target=mix(self.target, previous.target),
-                        gain=mix(self.gain, previous.gain), field=mix(self.field, previous.field),
+        return FaceLook(gain=mix(self.gain, previous.gain), grey=keep * previous.grey + (1.0 - keep) * self.grey,
+                        field=mix(self.field, previous.field),
                         source_skin=mix(self.source_skin, previous.source_skin),
                         target_skin=mix(self.target_skin, previous.target_skin))
 
@@ -112,6 +138,13 @@ def features(points: np.ndarray) -> np.ndarray:
     mask = np.zeros((CANON, CANON), dtype=np.uint8)
     cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 255)
     return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 2.0)
+
+
+def _shrunk(mask: np.ndarray, pixels: float) -> np.ndarray:
+    """``mask`` (uint8) eroded by ``pixels`` and softened, as float32 weights."""
+    size = max(1, round(2 * pixels)) | 1
+    eroded = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    return cv2.GaussianBlur(eroded.astype(np.float32) / 255.0, (0, 0), 2.0)
 
 
 def _normalised_blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +162,10 @@ def measure(face: np.ndarray, base: np.ndarray, covered: np.ndarray, points: np.
     None when either face shows too little skin to measure (the caller then leaves colours as they are).
     """
     # A light blur first: single-pixel chroma noise (JPEG blocks, sensor noise) is not a colour.
-    face_lab = cv2.cvtColor(cv2.GaussianBlur(face, (0, 0), 0.8), cv2.COLOR_RGB2LAB).astype(np.float32)
-    base_lab = cv2.cvtColor(cv2.GaussianBlur(base, (0, 0), 0.8), cv2.COLOR_RGB2LAB).astype(np.float32)
+    face = cv2.GaussianBlur(face, (0, 0), 0.8)
+    base = cv2.GaussianBlur(base, (0, 0), 0.8)
+    face_lab = cv2.cvtColor(face, cv2.COLOR_RGB2LAB).astype(np.float32)
+    base_lab = cv2.cvtColor(base, cv2.COLOR_RGB2LAB).astype(np.float32)
     sample = skin.sample_mask(points, face.shape)
     mouth = np.zeros(face.shape[:2], dtype=np.uint8)
     cv2.fillPoly(mouth, [np.round(points[OUTER_LIPS]).astype(np.int32)], 255)
@@ -140,40 +175,50 @@ def measure(face: np.ndarray, base: np.ndarray, covered: np.ndarray, points: np.
     target_model = skin.SkinModel.fit(base_lab, sample)
     if source_model is None or target_model is None:
         return None
-    gain = np.ones(3, dtype=np.float32)
-    gain[0] = float(np.clip(target_model.spread[0] / source_model.spread[0], *GAIN_LIMITS))
-    # Saturation follows the target's skin: a black-and-white target makes a black-and-white face (a shift
-    # of the skin's hue alone would leave lips red and shadows blue on a grey face).
-    source_chroma = float(np.linalg.norm(source_model.centre[1:] - NEUTRAL))
-    target_chroma = float(np.linalg.norm(target_model.centre[1:] - NEUTRAL))
-    if source_chroma > MIN_CHROMA:
-        gain[1:] = float(np.clip(target_chroma / source_chroma, 0.0, CHROMA_GAIN_LIMIT))
-    adjusted = (face_lab - source_model.centre) * gain + target_model.centre
+    face_lin, base_lin = to_linear(face), to_linear(base)
     region = (hull > 0).astype(np.float32)
     source_skin = source_model.likeness(face_lab) * region * inside
     target_skin = target_model.likeness(base_lab) * region
     # Lips and the open mouth are never skin, whatever their colour.
     source_skin[mouth > 0] = 0.0
     target_skin[mouth > 0] = 0.0
-    field = np.zeros((CANON, CANON, 3), dtype=np.float32)
+    gain = np.clip(_skin_median(base_lin, sample, target_skin) / np.maximum(
+        _skin_median(face_lin, sample & inside, source_skin), 1e-4), *GAIN_LIMITS).astype(np.float32)
+    target_chroma = float(np.linalg.norm(target_model.centre[1:] - NEUTRAL))
+    grey = 1.0 - float(np.clip((target_chroma - GREY_CHROMA) / (COLOUR_CHROMA - GREY_CHROMA), 0.0, 1.0))
+    field = np.ones((CANON, CANON, 3), dtype=np.float32)
     if light > 0:
+        adjusted = _desaturated(face_lin * gain, grey)
         # Light is read off the skin around the features (cheeks, forehead, chin), not between them: the
         # shading of the target's own eye sockets and nose would otherwise be painted onto the persona's.
-        ring = 1.0 - features(points)
-        target_mean, target_weight = _normalised_blur(base_lab, target_skin * ring, SIGMA)
+        ring = (1.0 - features(points)) * _shrunk(hull, INSET)
+        target_mean, target_weight = _normalised_blur(base_lin, target_skin * ring, SIGMA)
         source_mean, source_weight = _normalised_blur(adjusted, source_skin * ring, SIGMA)
         confidence = np.clip(np.minimum(target_weight, source_weight) / CONFIDENT_WEIGHT, 0.0, 1.0)
-        field = np.clip(target_mean - source_mean, -FIELD_LIMITS, FIELD_LIMITS) * (confidence[..., None] * light)
+        ratio = np.clip(target_mean / np.maximum(source_mean, 1e-4), *RATIO_LIMITS)
+        field = 1.0 + (ratio - 1.0) * (confidence[..., None] * light)
         # Where the confidence fell off, the correction still has to be smooth: blur it once more.
-        field = cv2.GaussianBlur(field, (0, 0), SIGMA / 2)
-    return FaceLook(source=source_model.centre, target=target_model.centre, gain=gain,
-                    field=field.astype(np.float32), source_skin=source_skin, target_skin=target_skin)
+        field = cv2.GaussianBlur(field.astype(np.float32), (0, 0), SIGMA / 2)
+    return FaceLook(gain=gain, grey=grey, field=field.astype(np.float32), source_skin=source_skin,
+                    target_skin=target_skin)
+
+
+def _skin_median(linear: np.ndarray, sample: np.ndarray, likeness: np.ndarray) -> np.ndarray:
+    """The median colour of the sample's clearly skin-like pixels (all of the sample when too few are)."""
+    chosen = sample & (likeness > 0.5)
+    return np.asarray(np.median(linear[chosen if np.count_nonzero(chosen) >= 24 else sample], axis=0))
+
+
+def _desaturated(linear: np.ndarray, grey: float) -> np.ndarray:
+    if grey <= 0:
+        return linear
+    luma = linear @ LUMA
+    return linear + grey * (luma[..., None] - linear)
 
 
 def apply(face: np.ndarray, look: FaceLook, matrix: np.ndarray) -> np.ndarray:
     """``face`` (region-sized RGB uint8) with ``look`` applied; ``matrix`` took the region to canonical."""
     height, width = face.shape[:2]
     field = from_canonical(look.field, matrix, (width, height))
-    lab = cv2.cvtColor(face, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab = (lab - look.source) * look.gain + look.target + field
-    return cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    linear = _desaturated(to_linear(face) * look.gain, look.grey) * field
+    return to_srgb(linear)

@@ -14,13 +14,22 @@ import numpy as np
 from inference.engines.faces.geometry import Pose
 from inference.engines.faceswap import blend, colour, shape
 from inference.engines.faceswap.reshape import reshape_maps
-from inference.engines.faceswap.warp import Region, region_around, warp_mesh
+from inference.engines.faceswap.warp import Region, region_around, triangle_index_map, warp_mesh
 
 # Margin of the face's own sub-region around its mesh (room for the feather to read the target).
 FACE_MARGIN = 0.05
 # Mouth and eye states (see ``blend``): below CLOSED a mouth counts as closed, from OPEN on as open.
 MOUTH_CLOSED, MOUTH_OPEN = shape.MOUTH_CLOSED_RATIO, shape.MOUTH_OPEN_RATIO
 EYES_SHUT, EYES_OPEN = 0.09, 0.16
+# A source turned this far (yaw, degrees) or more has its hidden side filled from its mirror image, blended
+# over this fraction of the face's size.
+SYMMETRY_FROM = 20.0
+SYMMETRY_SOFTNESS = 0.04
+SQUEEZED, HIDDEN = 0.45, 0.15
+# Shares of the outline's move tried in turn when the full move would fold the picture.
+OUTLINE_TRIES = (1.0, 0.6, 0.3, 0.0)
+# How far the mask's upper corners move in from the temples (see ``shape.outline``).
+TEMPLES = 0.12
 
 
 @dataclass(frozen=True)
@@ -107,16 +116,16 @@ def render(frame: np.ndarray, target: np.ndarray, source: PreparedSource, settin
     picture. ``previous``/``keep``: a video's earlier look, averaged in so colours stay steady."""
     target = np.asarray(target, dtype=np.float64)
     weight = shape.pose_weight(source.points, target)
-    dst = shape.transfer_layout(source.points, target, settings.features * weight, settings.outline * weight)
+    jaw = settings.outline * shape.outline_weight(source.points, target)
     forehead = settings.forehead
-    dst_mesh = shape.with_forehead(dst, forehead)
-    size = blend.face_size(dst_mesh)
-    reshaped = _reshape(frame, target, dst_mesh, forehead, size)
-    if reshaped is None and settings.outline * weight > 0:
-        # The outline could not move without folding the picture: the target keeps its own.
-        dst = shape.transfer_layout(source.points, target, settings.features * weight, 0.0)
+    # Where the outline cannot move all the way without folding the picture, it moves part of the way.
+    for share in OUTLINE_TRIES:
+        dst = shape.transfer_layout(source.points, target, settings.features * weight, jaw * share)
         dst_mesh = shape.with_forehead(dst, forehead)
+        size = blend.face_size(dst_mesh)
         reshaped = _reshape(frame, target, dst_mesh, forehead, size)
+        if reshaped is not None or jaw * share <= 0:
+            break
     face_region = region_around(dst_mesh, frame.shape, margin=FACE_MARGIN)
     if reshaped is None:
         outer = face_region
@@ -129,6 +138,7 @@ def render(frame: np.ndarray, target: np.ndarray, source: PreparedSource, settin
         return None
     src_mesh, triangles = source.mesh(forehead)
     warped, covered = warp_mesh(source.image, src_mesh, dst_mesh, triangles, face_region, step=map_step)
+    warped = _with_symmetry(warped, source, src_mesh, dst_mesh, triangles, face_region, map_step)
     local = (face_region.x - outer.x, face_region.y - outer.y)
     area_slices = (slice(local[1], local[1] + face_region.height), slice(local[0], local[0] + face_region.width))
     area = base[area_slices]
@@ -145,11 +155,53 @@ def render(frame: np.ndarray, target: np.ndarray, source: PreparedSource, settin
         gate = colour.from_canonical(blend.skin_gate(canon_points, look.source_skin, look.target_skin), matrix,
                                      (face_region.width, face_region.height))
     holes = [(polygon - face_region.offset, strength) for polygon, strength in _holes(source, target, dst)]
-    alpha = blend.face_alpha(shape.outline(dst, forehead) - face_region.offset, area.shape, size, gate=gate,
+    alpha = blend.face_alpha(shape.outline(dst, forehead, temples=TEMPLES) - face_region.offset, area.shape, size,
+                             gate=gate,
                              holes=holes)
     alpha[covered == 0] = 0.0
     base[area_slices] = blend.composite(warped, area, alpha)
     return Patch(region=outer, pixels=base, points=dst, look=look)
+
+
+def _visibility(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Per triangle, how much of it the source photo shows: its area there against its area in the
+    destination, relative to the whole face's (1: as much as the rest, near 0 or below: turned away)."""
+    def areas(points: np.ndarray) -> np.ndarray:
+        a, b, c = (points[triangles[:, i]] for i in range(3))
+        return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+    src_areas, dst_areas = areas(src), areas(dst)
+    scale = abs(float(src_areas.sum())) / max(abs(float(dst_areas.sum())), 1e-6)
+    # Same orientation as the destination: positive; folded over (seen from behind): negative.
+    sign = np.sign(float(dst_areas.sum())) or 1.0
+    return sign * src_areas / np.maximum(np.abs(dst_areas) * scale, 1e-6)
+
+
+def _with_symmetry(warped: np.ndarray, source: PreparedSource, src_mesh: np.ndarray, dst_mesh: np.ndarray,
+                   triangles: np.ndarray, region: Region, map_step: int) -> np.ndarray:
+    """``warped`` with the parts the source photo hardly shows (the far side of a turned head) taken from
+    the mirror image of the side it does show, blended in softly.
+
+    A head turned 40° away shows one cheek squeezed into a sliver; warped onto a frontal face that sliver
+    becomes a smear. Faces are nearly symmetric, so the near side, mirrored, is the better guess.
+    """
+    if abs(source.pose.yaw) < SYMMETRY_FROM:
+        return warped
+    mirrored_src = src_mesh[list(shape.MIRROR)]
+    own = _visibility(src_mesh, dst_mesh, triangles)
+    # A mirror image turns every triangle over: seen right, its orientation is the opposite of the face's.
+    mirror = -_visibility(mirrored_src, dst_mesh, triangles)
+    # Only where the photo's own view is squeezed to under SQUEEZED of its share (fully under HIDDEN), and the
+    # mirror shows clearly more: where the own side is merely foreshortened it is still the persona's own.
+    weights = np.clip((SQUEEZED - own) / (SQUEEZED - HIDDEN), 0.0, 1.0) * (mirror > own + 0.3)
+    if not np.any(weights > 0):
+        return warped
+    index = triangle_index_map(dst_mesh - region.offset, triangles, region.height, region.width)
+    size = blend.face_size(dst_mesh)
+    weight = np.concatenate([[0.0], weights]).astype(np.float32)[index]
+    weight = cv2.GaussianBlur(weight, (0, 0), max(1.0, SYMMETRY_SOFTNESS * size))[..., None]
+    other, _ = warp_mesh(source.image, mirrored_src, dst_mesh, triangles, region, step=map_step)
+    return np.clip(warped * (1.0 - weight) + other * weight + 0.5, 0, 255).astype(np.uint8)
 
 
 def _reshape(frame: np.ndarray, target: np.ndarray, dst_mesh: np.ndarray, forehead: float,

@@ -43,6 +43,9 @@ MOUTH_CLOSED_RATIO = 0.06
 YAW_FULL = 30.0
 YAW_FALLOFF = 70.0
 YAW_FLOOR = 0.5
+# The jaw line moves all the way up to OUTLINE_FULL degrees of difference, not at all from OUTLINE_FALLOFF.
+OUTLINE_FULL = 30.0
+OUTLINE_FALLOFF = 80.0
 # Forehead points are the brows raised by this fraction of the brow-to-chin height: the brow ridge and the
 # lower forehead, short of most hairlines (hair above the skin line is masked out separately).
 FOREHEAD = 0.2
@@ -104,6 +107,16 @@ def pose_weight(source: np.ndarray, target: np.ndarray) -> float:
     difference = abs(pose_of(source).yaw - pose_of(target).yaw)
     share = float(np.clip((difference - YAW_FULL) / (YAW_FALLOFF - YAW_FULL), 0.0, 1.0))
     return 1.0 - (1.0 - YAW_FLOOR) * share
+
+
+def outline_weight(source: np.ndarray, target: np.ndarray) -> float:
+    """How far (0-1) the jaw line may move between two faces given the difference in their head turn.
+
+    Stricter than the features: a jaw line seen from another angle is another curve, and reshaping the
+    target's head to it bends the cheek and the background beside it.
+    """
+    difference = abs(pose_of(source).yaw - pose_of(target).yaw)
+    return float(np.clip((OUTLINE_FALLOFF - difference) / (OUTLINE_FALLOFF - OUTLINE_FULL), 0.0, 1.0))
 
 
 def layout_weight(source: np.ndarray, target: np.ndarray, strength: float = 1.0) -> float:
@@ -203,13 +216,36 @@ def with_forehead(points: np.ndarray, fraction: float = FOREHEAD) -> np.ndarray:
     return np.vstack([pts, forehead(pts, fraction)])
 
 
-def outline(points: np.ndarray, fraction: float = FOREHEAD) -> np.ndarray:
-    """The face's outline as a closed polygon: the jaw from ear to ear, then the forehead back across."""
+def outline(points: np.ndarray, fraction: float = FOREHEAD, *, temples: float = 0.0) -> np.ndarray:
+    """The face's outline as a closed polygon: the jaw from ear to ear, then the forehead back across.
+
+    ``temples`` (0-1) pulls the outline's upper corners (the jaw's top three points on each side and the
+    forehead's outer points) that far towards the nose: hair falls over the temples far more often than over
+    the cheeks, so a mask there would carry the source's hair or cover the target's.
+    """
     pts = np.asarray(points, dtype=np.float64)
-    return np.vstack([pts[JAW], forehead(pts, fraction)[::-1]])
+    ring = np.vstack([pts[JAW], forehead(pts, fraction)[::-1]])
+    if temples > 0:
+        centre = pts[NOSE].mean(axis=0)
+        pull = np.zeros(len(ring))
+        pull[[0, 16, 17, 26]] = 1.0
+        pull[[1, 15, 18, 25]] = 0.6
+        pull[[2, 14]] = 0.25
+        ring += (temples * pull)[:, None] * (centre - ring)
+    return ring
 
 
 @cache
 def mesh_triangles() -> np.ndarray:
     """The mesh's triangles (indices into the 68 landmarks and ten forehead points), from ``FRONTAL``."""
     return triangulate(with_forehead(FRONTAL))
+
+
+# Each of the 68 landmarks' counterpart on the other side of the face (the midline's points are their own),
+# then the ten forehead points (raised brows) likewise.
+MIRROR = (
+    *range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
+    45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40,
+    54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65,
+    *range(77, 67, -1),
+)

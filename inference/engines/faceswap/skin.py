@@ -25,7 +25,7 @@ INSET = 0.15  # jaw points move this far towards the nose tip: the jaw line itse
 MIN_SPREAD = np.array([10.0, 3.0, 3.0], dtype=np.float32)
 # How many spreads from the centre a pixel may be and still count as skin, per channel: lightness varies
 # with light and shadow across one face far more than hue does.
-TOLERANCE = np.array([3.5, 3.0, 3.0], dtype=np.float32)
+TOLERANCE = np.array([2.5, 2.2, 2.2], dtype=np.float32)
 
 
 def sample_polygon(points: np.ndarray) -> np.ndarray:
