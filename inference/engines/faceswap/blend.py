@@ -99,9 +99,8 @@ def face_alpha(outline: np.ndarray, shape: tuple[int, ...], size: float, *, gate
 
 def composite(face: np.ndarray, area: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``face`` over ``area`` (both region-sized RGB uint8) by ``alpha``; exactly ``area`` where alpha is 0."""
-    a = alpha[..., None]
-    blended = a * face.astype(np.float32) + (1.0 - a) * area.astype(np.float32)
-    out = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    untouched = alpha <= 0
+    weight = np.ascontiguousarray(alpha, dtype=np.float32)
+    out = cv2.blendLinear(face, area, weight, 1.0 - weight)
+    untouched = weight <= 0
     out[untouched] = area[untouched]
-    return out
+    return np.asarray(out)

@@ -68,7 +68,7 @@ _TO_SRGB = np.clip(np.round(255.0 * np.where(_grid <= 0.0031308, 12.92 * _grid,
 
 def to_linear(image: np.ndarray) -> np.ndarray:
     """8-bit sRGB → linear light (float32 in [0, 1])."""
-    return _TO_LINEAR[image]
+    return np.asarray(cv2.LUT(np.ascontiguousarray(image), _TO_LINEAR))
 
 
 def to_srgb(linear: np.ndarray) -> np.ndarray:

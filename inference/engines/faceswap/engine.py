@@ -97,8 +97,11 @@ class FaceSwapEngine(ABC, Generic[P]):
         """The source face made ready for swapping (once per job); ``ValueError`` names what is wrong."""
 
     @abstractmethod
-    def find(self, frame: np.ndarray, times: StageTimes) -> list[Found]:
-        """Every face in ``frame`` with the landmarks ``swap_face`` needs; adds its time to ``times``."""
+    def find(self, frame: np.ndarray, times: StageTimes, *, quick: bool = False) -> list[Found]:
+        """Every face in ``frame`` with the landmarks ``swap_face`` needs; adds its time to ``times``.
+
+        ``quick``: a video's routine check between full searches; an engine may then skip faces too small
+        to matter much (a full search still finds them a moment later)."""
 
     def follow(self, frame: np.ndarray, previous: Found) -> Found | None:
         """``previous`` re-fitted in this frame (engines with ``can_follow``); None when it has left."""

@@ -87,8 +87,8 @@ class Patch:
     look: colour.FaceLook | None = None
 
     def applied(self, frame: np.ndarray, *, copy: bool = True) -> np.ndarray:
-        """``frame`` with the patch in (a copy unless ``copy`` is false)."""
-        out = np.array(frame, copy=True) if copy else frame
+        """``frame`` with the patch in (a copy unless ``copy`` is false and the frame is writable)."""
+        out = np.array(frame, copy=True) if copy or not frame.flags.writeable else frame
         out[self.region.slices] = self.pixels
         return out
 
@@ -111,9 +111,11 @@ def _holes(source: PreparedSource, target: np.ndarray, dst: np.ndarray) -> list[
 
 
 def render(frame: np.ndarray, target: np.ndarray, source: PreparedSource, settings: SwapSettings, *,
-           previous: colour.FaceLook | None = None, keep: float = 0.0, map_step: int = 2) -> Patch | None:
+           previous: colour.FaceLook | None = None, keep: float = 0.0, measure: bool = True,
+           map_step: int = 2) -> Patch | None:
     """``source``'s face put onto the face at ``target`` (68 landmarks) in ``frame``; None when it is off the
-    picture. ``previous``/``keep``: a video's earlier look, averaged in so colours stay steady."""
+    picture. ``previous``/``keep``: a video's earlier look, averaged in so colours stay steady; ``measure``
+    false reuses ``previous`` as it is (a video measures every few frames)."""
     target = np.asarray(target, dtype=np.float64)
     weight = shape.pose_weight(source.points, target)
     jaw = settings.outline * shape.outline_weight(source.points, target)
@@ -146,11 +148,14 @@ def render(frame: np.ndarray, target: np.ndarray, source: PreparedSource, settin
     matrix = colour.canonical_matrix(points)
     canon_points = points @ matrix[:, :2].T + matrix[:, 2]
     hull = blend.fill(shape.outline(canon_points, forehead), (colour.CANON, colour.CANON))
-    look = colour.measure(colour.to_canonical(warped, matrix), colour.to_canonical(area, matrix),
-                          colour.to_canonical(covered, matrix), canon_points, hull, light=settings.light)
+    if measure or previous is None:
+        look = colour.measure(colour.to_canonical(warped, matrix), colour.to_canonical(area, matrix),
+                              colour.to_canonical(covered, matrix), canon_points, hull, light=settings.light)
+        look = None if look is None else look.mixed(previous, keep)
+    else:
+        look = previous
     gate = None
     if look is not None:
-        look = look.mixed(previous, keep)
         warped = colour.apply(warped, look, matrix)
         gate = colour.from_canonical(blend.skin_gate(canon_points, look.source_skin, look.target_skin), matrix,
                                      (face_region.width, face_region.height))

@@ -20,7 +20,7 @@ RING_POINTS = 24
 # A second, looser ring outside the first keeps the spline flat beyond it.
 OUTER_RADIUS = 1.1
 OUTER_POINTS = 16
-MAP_STEP = 8  # the spline is evaluated every 8th pixel and interpolated (it is smooth)
+MAP_STEP = 10  # the spline is evaluated every 10th pixel and interpolated (it is smooth)
 # Inner landmarks held in place (nose, eye and mouth corners): what shows of the target inside the face (an
 # open mouth, shut eyes) stays where the layout puts it.
 PINNED = (30, 48, 51, 54, 57)
@@ -60,10 +60,12 @@ def spline(controls: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def evaluate(controls: np.ndarray, weights: np.ndarray, affine: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """The spline's values at ``points`` (m, 2)."""
-    difference = points[:, None, :] - controls[None, :, :]
-    k = _kernel(np.sum(difference * difference, axis=-1))
-    return k @ weights + affine[0] + points @ affine[1:]
+    """The spline's values at ``points`` (m, 2), in single precision (plenty for pixel offsets)."""
+    pts = points.astype(np.float32)
+    ctl = controls.astype(np.float32)
+    distance_sq = np.sum(pts * pts, axis=1)[:, None] + np.sum(ctl * ctl, axis=1)[None, :] - 2.0 * (pts @ ctl.T)
+    k = _kernel(np.maximum(distance_sq, 0.0))
+    return np.asarray(k @ weights.astype(np.float32) + affine[0] + pts @ affine[1:].astype(np.float32))
 
 
 def reshape_maps(from_points: np.ndarray, to_points: np.ndarray, size: float,
