@@ -58,9 +58,13 @@ class Choice:
     tried: int
 
 
-def candidates(ranked: Sequence[int], count: int = CANDIDATES) -> list[Candidate]:
-    """Up to ``count`` candidates in the order they are tried, for references ranked best first (indices)."""
+def candidates(ranked: Sequence[int], count: int = CANDIDATES, *, first: SwapSettings | None = None) -> list[Candidate]:
+    """Up to ``count`` candidates in the order they are tried, for references ranked best first (indices).
+
+    ``first``: the settings of the first candidate (an engine's configured default) instead of ``ORDER``'s."""
     order = [Candidate(source=ranked[rank], settings=settings) for rank, settings in ORDER if rank < len(ranked)]
+    if first is not None:
+        order[0] = Candidate(source=order[0].source, settings=first)
     return order[:max(1, count)]
 
 

@@ -131,11 +131,14 @@ class LandmarkSwapEngine(FaceSwapEngine[PreparedSource]):
 
     # -- choosing ------------------------------------------------------------------------------------------
 
-    def _order(self, face: Found, sources: list[PreparedSource]) -> list[int]:
+    def order(self, face: Found, sources: list[PreparedSource]) -> list[int]:
+        """Indices of ``sources``, best head-pose match for ``face`` first."""
         views = [ReferenceView.from_points(source.points) for source in sources]
         return [ranked.index for ranked in rank_references(views, face.points)]
 
-    def _scorer(self, face: Found, sources: list[PreparedSource], request: SwapRequest) -> choosing.Scorer:
+    def scorer(self, face: Found, sources: list[PreparedSource], request: SwapRequest) -> choosing.Scorer:
+        """The scorer a face's candidates are judged by: dlib's distance to ``request.identity`` (else to the
+        first source photo's own descriptor) of the face re-read where the candidate put it."""
         identity = request.identity
         if identity is None:
             identity = self.descriptor(sources[0].image, sources[0].points)
@@ -168,8 +171,8 @@ class LandmarkSwapEngine(FaceSwapEngine[PreparedSource]):
 
     def _choose(self, frame: np.ndarray, face: Found, sources: list[PreparedSource], request: SwapRequest,
                 count: int, budget_s: float) -> choosing.Choice | None:
-        order = choosing.candidates(self._order(face, sources), count)
-        scorer = self._scorer(face, sources, request) if len(order) > 1 else None
+        order = choosing.candidates(self.order(face, sources), count, first=self.settings)
+        scorer = self.scorer(face, sources, request) if len(order) > 1 else None
         return choosing.choose(frame, face.points, sources, order, scorer, budget_s=budget_s)
 
     def _describe(self, chosen: choosing.Choice, sources: list[PreparedSource]) -> FaceChoice:
@@ -196,7 +199,7 @@ class LandmarkSwapEngine(FaceSwapEngine[PreparedSource]):
         chosen = self._choose(frame, face, sources, request, request.candidates,
                               min(request.choice_budget_s, VIDEO_CHOICE_BUDGET_S))
         if chosen is None:
-            source = sources[self._order(face, sources)[0]]
+            source = sources[self.order(face, sources)[0]]
             return TrackPlan(source=source, settings=self.settings, choice=FaceChoice(reference=source.label, tried=0))
         return TrackPlan(source=sources[chosen.candidate.source], settings=chosen.candidate.settings,
                          choice=self._describe(chosen, sources), look=chosen.patch.look)
