@@ -51,6 +51,18 @@ def target_photo() -> Image.Image:
     return faces_data.group_faces()[TARGET_FACE]
 
 
+def one_sided_persona_photos() -> list[tuple[str, Image.Image]]:
+    """Three pictures of the persona's person, all turned the same way (no mirror image among them)."""
+    return [entry for entry in persona_photos() if not entry[0].endswith(("flip.jpg", "crop.jpg"))]
+
+
+def hard_target() -> Image.Image:
+    """A small photo (200 px) of a face in profile, turned the other way from ``one_sided_persona_photos``:
+    no reference matches its pose, and a landmark swap cannot make it the persona's face."""
+    profile = faces_data.augment(faces_data.group_faces()[4], "flip")
+    return profile.resize((200, 200), Image.Resampling.LANCZOS)
+
+
 def people() -> list[Image.Image]:
     """The eight real faces that ship in packages: the astronaut, Tom Hanks, the six of ``t1.jpg``."""
     return [faces_data.astronaut(), faces_data.tom(), *faces_data.group_faces()]
