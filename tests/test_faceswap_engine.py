@@ -4,11 +4,13 @@ surroundings, policies, tracking and smoothing, and what comes out of a swapped 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from inference.engines.faces.dlib_backend import DlibFaceAnalyzer, load_dlib
 from inference.engines.faces.geometry import Pose
@@ -26,6 +28,7 @@ from inference.engines.faceswap import (
 )
 from inference.engines.faceswap.contract import StageTimes
 from inference.engines.faceswap.reshape import RING_RADIUS
+from inference.engines.faceswap.sources import load_source
 from inference.engines.faceswap.tracking import FaceTracker, OneEuroFilter
 from inference.engines.faceswap.warp import region_around, warp_mesh
 from inference.identity import PersonaIdentity, build_identity
@@ -437,3 +440,27 @@ def test_largest_policy_follows_one_face_in_a_video(faces: DlibFaceAnalyzer) -> 
 def test_settings_are_reported_as_numbers() -> None:
     assert SwapSettings(outline=0.5).as_dict() == {"features": 1.0, "outline": 0.5, "forehead": shape.FOREHEAD,
                                                     "light": 1.0}
+
+
+def test_reference_photos_are_loaded_upright_at_a_useful_size(faces: DlibFaceAnalyzer) -> None:
+    photo = faceswap_data.persona_photos()[0][1]
+    big = photo.resize((photo.width * 4, photo.height * 4), Image.Resampling.BICUBIC)
+    # Stored turned on its side with an EXIF orientation tag, as phones do; landmarks are in upright pixels.
+    upright = faces_data.rgb(big)
+    (face,) = faces.analyze(faces_data.rgb(photo))
+    points = face.landmarks * 4
+    sideways = big.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    data = io.BytesIO()
+    sideways.save(data, format="JPEG", quality=92, exif=exif.tobytes())
+
+    source = load_source(data.getvalue(), points, label="big.jpg", max_face_px=400)
+
+    size = float(max(np.ptp(source.points[:, 0]), np.ptp(source.points[:, 1])))
+    assert source.label == "big.jpg" and 390 <= size <= 401
+    scale = source.image.shape[1] / upright.shape[1]
+    assert source.image.shape[:2] == (round(upright.shape[0] * scale), round(upright.shape[1] * scale))
+    # The landmarks still sit on the face: dlib finds the same points in the loaded picture.
+    (found,) = faces.analyze(source.image)
+    assert np.abs(found.landmarks - source.points).mean() < 3.0
