@@ -10,8 +10,8 @@ cropped. Each result is read back by dlib (detection included) and reported as:
 - recognised: distance to the source persona under dlib's documented 0.6;
 - within the persona's calibrated threshold (its own tightened limit);
 - closer to the source than to the target's own identity (the person whose photo it was);
-- median distance; the colour step between the face's skin and the skin around it (ΔE, CIELAB) before and
-  after, and the change's gradient along its outline (seam).
+- median distance; the colour step between the face's skin and the skin around it (ΔE, CIELAB; median) in
+  the photo before and after the swap.
 
 A contact sheet (``--sheet``, PNG) shows every base pair: sources down the left, targets across the top,
 each result with its distance (green: within the persona's threshold, amber: recognised, red: not);
@@ -99,7 +99,6 @@ class Outcome:
     threshold: float  # the source persona's calibrated threshold
     step_before: float
     step_after: float
-    seam: float
     tried: int
     seconds: float
     image: np.ndarray | None = None
@@ -138,7 +137,7 @@ def read_back(faces: DlibFaceAnalyzer, result: SwapResult, target: np.ndarray, t
     tried = result.choices[0].tried if result.choices else 0
     if not found:
         return Outcome(s, t, variant, float("inf"), float("inf"), personas[s].identity.threshold, before,
-                       float("nan"), float("nan"), tried, seconds, result.image if keep else None)
+                       float("nan"), tried, seconds, result.image if keep else None)
     face = min(found, key=lambda f: faces.distance(f.embedding, personas[s].identity.vector))
     try:
         after = faceswap_data.skin_step(result.image, face.landmarks, target)
@@ -146,8 +145,7 @@ def read_back(faces: DlibFaceAnalyzer, result: SwapResult, target: np.ndarray, t
         after = float("nan")
     return Outcome(s, t, variant, faces.distance(face.embedding, personas[s].identity.vector),
                    faces.distance(face.embedding, personas[t].identity.vector), personas[s].identity.threshold,
-                   before, after, faceswap_data.seam(result.image, target)[0], tried, seconds,
-                   result.image if keep else None)
+                   before, after, tried, seconds, result.image if keep else None)
 
 
 def summary(label: str, outcomes: list[Outcome]) -> str:
@@ -158,11 +156,10 @@ def summary(label: str, outcomes: list[Outcome]) -> str:
     median = statistics.median(o.distance for o in outcomes)
     steps_before = [o.step_before for o in outcomes if np.isfinite(o.step_before)]
     steps_after = [o.step_after for o in outcomes if np.isfinite(o.step_after)]
-    seams = [o.seam for o in outcomes if np.isfinite(o.seam)]
     return (f"  {label:<22} {n:>4} pairs | recognised {recognised:>3} ({recognised / n:4.0%}) | within persona "
             f"threshold {tight:>3} ({tight / n:4.0%}) | closer to source {closer:>3} ({closer / n:4.0%}) | "
             f"median distance {median:.3f} | skin step ΔE {statistics.median(steps_before):.1f} → "
-            f"{statistics.median(steps_after):.1f} | seam {statistics.median(seams):.1f} | candidates "
+            f"{statistics.median(steps_after):.1f} | candidates "
             f"{statistics.mean(o.tried for o in outcomes):.1f} | "
             f"{statistics.median(o.seconds for o in outcomes):.2f} s")
 
@@ -310,6 +307,7 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, help="write the contact sheet (PNG) here")
     parser.add_argument("--docs-sheet", type=Path, help="and a small JPEG copy here")
     parser.add_argument("--no-speed", action="store_true", help="skip the photo and video timings")
+    parser.add_argument("--candidates", type=int, default=SwapRequest.candidates, help="per face, for likeness")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -331,9 +329,9 @@ def main() -> None:
     if args.likeness:
         variants = tuple(v for v in args.variants.split(",") if v)
         print("\nlikeness:")
-        personas, outcomes = bench_likeness(faces, engine, variants, SwapRequest.candidates,
+        personas, outcomes = bench_likeness(faces, engine, variants, args.candidates,
                                             keep_images=bool(args.sheet or args.docs_sheet))
-        report(f"identity-guided choice ({SwapRequest.candidates} candidates per face):", outcomes)
+        report(f"identity-guided choice ({args.candidates} candidates per face):", outcomes)
         if args.compare:
             single = run_pairs(faces, engine, personas, variants, candidates=1)
             report("one candidate per face (reference by pose, default settings):", single)
