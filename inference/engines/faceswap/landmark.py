@@ -30,7 +30,8 @@ from inference.engines.faceswap.render import PreparedSource, SwapSettings, rend
 from inference.engines.faceswap.tracking import Found, anchor_of, box_from_anchor
 
 NAME = "landmark"
-FOLLOW_FITS = 2  # landmark fits per followed face and frame (see ``follow``)
+FOLLOW_FITS = 2  # landmark fits per followed face and frame at most (see ``follow``)
+REFIT_SHIFT = 0.02
 # A quick search (see ``find``) looks at frames this long: dlib upsamples anything under 800 px, which would
 # cost more than it saves.
 QUICK_SIDE = 800
@@ -108,17 +109,23 @@ class LandmarkSwapEngine(FaceSwapEngine[PreparedSource]):
     def follow(self, frame: np.ndarray, previous: Found) -> Found | None:
         """The landmarks re-fitted in a detector-like box around where the face is expected.
 
-        Fitted twice: the second time in the box the first fit's landmarks give, which pulls the box onto
-        the face when the prediction was off (the fitter is trained on boxes centred on the face).
+        Fitted up to twice: the second time in the box the first fit's landmarks give, which pulls the box
+        onto the face when the prediction was off (the fitter is trained on boxes centred on the face). When
+        that box is where the first one was (within ``REFIT_SHIFT`` of its size), the second fit would change
+        nothing and is skipped.
         """
         if previous.anchor is None:
             return None
         points = previous.points
         box: tuple[int, int, int, int] | None = None
         for _ in range(FOLLOW_FITS):
-            box = box_from_anchor(points, previous.anchor, frame.shape)
-            if box is None:
+            fitted_box = box_from_anchor(points, previous.anchor, frame.shape)
+            if fitted_box is None:
                 return None
+            if box is not None and max(abs(a - b) for a, b in zip(fitted_box, box, strict=True)) \
+                    <= REFIT_SHIFT * (box[2] - box[0]):
+                break
+            box = fitted_box
             points = self.analyzer.landmarks_in(frame, box)
         assert box is not None
         return Found(box=box, points=points, score=previous.score, anchor=previous.anchor)
