@@ -160,9 +160,8 @@ def render(frame: np.ndarray, target: np.ndarray, source: PreparedSource, settin
         gate = colour.from_canonical(blend.skin_gate(canon_points, look.source_skin, look.target_skin), matrix,
                                      (face_region.width, face_region.height))
     holes = [(polygon - face_region.offset, strength) for polygon, strength in _holes(source, target, dst)]
-    alpha = blend.face_alpha(shape.outline(dst, forehead, temples=TEMPLES) - face_region.offset, area.shape, size,
-                             gate=gate,
-                             holes=holes)
+    outline = shape.outline(dst, forehead, temples=TEMPLES) - face_region.offset
+    alpha = blend.face_alpha(outline, area.shape, size, gate=gate, holes=holes)
     alpha[covered == 0] = 0.0
     base[area_slices] = blend.composite(warped, area, alpha)
     return Patch(region=outer, pixels=base, points=dst, look=look)
