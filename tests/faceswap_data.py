@@ -1,10 +1,14 @@
-"""Personas and target media for the face-swap tests, made from the real photos in ``tests.faces_data``.
+"""Personas, target media and measurements for the face-swap tests, made from the real photos in ``tests.faces_data``.
 
 - ``persona_photos()``: one real person (the fourth face of insightface's ``t1.jpg``) in five different
   pictures (the photo and four augmentations), which persona analysis accepts.
 - ``target_photo()``: another real person (the third face of ``t1.jpg``), the picture faces are swapped into.
 - ``moving_face_clip()``: a short MP4 of a real face photo gliding across a plain background at constant
   speed, with a sine-tone audio track, for the video path.
+- ``people()`` / ``persona_views()``: the eight real faces that ship in packages, and a persona's pictures of
+  one of them, as the benchmark and the regression tests use them.
+- ``skin_step()`` and ``seam()``: how visible a swap is at its edge (colour step between the face's skin and
+  the skin around it; gradient of the change along its outline).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from redis import Redis
 from core.jobs import JobService
 from core.jobspecs import PersonaAnalyzeSpec
 from core.settings import Settings
+from inference.engines.faceswap import shape, skin
 from inference.media import ffmpeg_exe, mux_audio, write_video
 from storage.blobs import LocalBlobStore
 from storage.db import Database
@@ -32,6 +37,8 @@ from tests.workers import drain
 PERSONA_FACE = 3  # index into faces_data.group_faces()
 TARGET_FACE = 2
 AUGMENTATIONS = ("flip", "crop", "brighter", "contrast")
+# The eight real faces, in the benchmark's order, and their short names.
+NAMES = ("astronaut", "tom", "t1-a", "t1-b", "t1-c", "t1-d", "t1-e", "t1-f")
 
 
 def persona_photos() -> list[tuple[str, Image.Image]]:
@@ -43,6 +50,28 @@ def persona_photos() -> list[tuple[str, Image.Image]]:
 def target_photo() -> Image.Image:
     """A photo of somebody else (one face)."""
     return faces_data.group_faces()[TARGET_FACE]
+
+
+def one_sided_persona_photos() -> list[tuple[str, Image.Image]]:
+    """Three pictures of the persona's person, all turned the same way (no mirror image among them)."""
+    return [entry for entry in persona_photos() if not entry[0].endswith(("flip.jpg", "crop.jpg"))]
+
+
+def hard_target() -> Image.Image:
+    """A small photo (200 px) of a face in profile, turned the other way from ``one_sided_persona_photos``:
+    no reference matches its pose, and a landmark swap cannot make it the persona's face."""
+    profile = faces_data.augment(faces_data.group_faces()[4], "flip")
+    return profile.resize((200, 200), Image.Resampling.LANCZOS)
+
+
+def people() -> list[Image.Image]:
+    """The eight real faces that ship in packages: the astronaut, Tom Hanks, the six of ``t1.jpg``."""
+    return [faces_data.astronaut(), faces_data.tom(), *faces_data.group_faces()]
+
+
+def persona_views(picture: Image.Image) -> list[tuple[str, Image.Image]]:
+    """A persona's pictures of one person: the photo and the augmentations persona tests use."""
+    return [("photo", picture)] + [(kind, faces_data.augment(picture, kind)) for kind in AUGMENTATIONS]
 
 
 def analysed_persona(settings: Settings, db: Database, redis: Redis, user: User, *, name: str = "Lisa",
@@ -110,3 +139,58 @@ def two_faces_frames(frames: int) -> list[np.ndarray]:
     big = moving_frames(target_photo(), frames=frames, size=(420, 360), face_px=220, travel=40)
     small = moving_frames(faces_data.group_faces()[1], frames=frames, size=(300, 360), face_px=150, travel=0)
     return [np.hstack([left, right]) for left, right in zip(big, small, strict=True)]
+
+
+# -- measurements ------------------------------------------------------------------------------------------
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.GaussianBlur(image, (0, 0), 1.0), cv2.COLOR_RGB2LAB).astype(np.float32)
+
+
+def _band(mask: np.ndarray, inner: float, outer: float) -> np.ndarray:
+    """Pixels between ``inner`` and ``outer`` pixels from the edge of ``mask`` (negative: outside it)."""
+    inside = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+    outside = cv2.distanceTransform(255 - mask, cv2.DIST_L2, 5)
+    signed = np.where(mask > 0, inside, -outside)
+    return (signed >= min(inner, outer)) & (signed <= max(inner, outer))
+
+
+def skin_step(image: np.ndarray, points: np.ndarray, surround: np.ndarray | None = None) -> float:
+    """The colour step (CIE76 ΔE in OpenCV's 8-bit LAB) between the skin just inside a face's outline and
+    the skin just outside it: the face's cheeks against the neck, temples and forehead around it.
+
+    ``points``: the face's 68 landmarks in ``image``. Inside, pixels count when they look like the face's own
+    cheeks; outside, when they look like ``surround``'s cheeks (the original photo before a swap, whose
+    landmarks are ``points`` too), else like the face's own. A natural photo has a small step (shading);
+    a pasted face with another skin tone a large one.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    size = float(max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1])))
+    mask = np.zeros(image.shape[:2], dtype=np.uint8)
+    cv2.fillPoly(mask, [np.round(shape.outline(pts)).astype(np.int32)], 255)
+    lab = _lab(image)
+    sample = skin.sample_mask(pts, image.shape)
+    own = skin.SkinModel.fit(lab, sample)
+    around = skin.SkinModel.fit(_lab(surround), sample) if surround is not None else own
+    assert own is not None and around is not None, "no skin to measure"
+    inner = _band(mask, 0.04 * size, 0.12 * size) & (own.likeness(lab) > 0.5)
+    outer = _band(mask, -0.02 * size, -0.10 * size) & (around.likeness(lab) > 0.5)
+    assert inner.sum() > 20 and outer.sum() > 20, "too little skin around the face to measure"
+    return float(np.linalg.norm(np.median(lab[inner], axis=0) - np.median(lab[outer], axis=0)))
+
+
+def _gradient(image: np.ndarray) -> np.ndarray:
+    grey = image.astype(np.float32) if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return np.asarray(np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)))
+
+
+def seam(out: np.ndarray, original: np.ndarray) -> tuple[float, float]:
+    """Along the outline of what changed (3 px either side): the mean gradient of the change itself, and the
+    picture's gradient relative to the original's. A pasted face without blending shows a step there."""
+    changed = np.any(out != original, axis=2).astype(np.uint8)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    ring = (cv2.dilate(changed, disc) - cv2.erode(changed, disc)) > 0
+    difference = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32) \
+        - cv2.cvtColor(original, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    ratio = _gradient(out)[ring].mean() / _gradient(original)[ring].mean()
+    return float(_gradient(difference)[ring].mean()), float(ratio)

@@ -112,9 +112,11 @@ def test_photo_swap_is_stored_with_its_likeness(settings: Settings, db: Database
 
 def test_a_jpeg_stays_a_jpeg_and_a_weak_likeness_is_said(settings: Settings, db: Database, redis: Redis) -> None:
     user = _user(db)
-    persona_id = faceswap_data.analysed_persona(settings, db, redis, user)
-    # Tom: a small, soft, grey photo whose face the landmark swap cannot turn fully into the persona's.
-    target_id = _photo_asset(settings, db, user, faces_data.tom(), jpeg=True)
+    persona_id = faceswap_data.analysed_persona(settings, db, redis, user,
+                                                photos=faceswap_data.one_sided_persona_photos())
+    # A small photo of a face in profile, turned away from every photo of the persona: the landmark swap
+    # cannot turn it fully into the persona's face.
+    target_id = _photo_asset(settings, db, user, faceswap_data.hard_target(), jpeg=True)
 
     job = _run(settings, db, redis, user, {"persona_id": persona_id, "asset_id": target_id})
 

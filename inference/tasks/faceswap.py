@@ -44,6 +44,7 @@ from inference.engines.faceswap import (
     choose_engine,
 )
 from inference.engines.faceswap.inswapper import InswapperEngine
+from inference.engines.faceswap.sources import load_source
 from inference.identity import load_rgb, scorer_for
 from inference.media import MediaError, VideoInfo, probe
 from inference.models.resolve import store_for
@@ -62,6 +63,7 @@ JPEG_QUALITY = 95
 # side smeared; frontal counts most, then sharpness, then size (each saturating where more stops helping).
 SHARP_ENOUGH = 150.0
 LARGE_ENOUGH = 400.0
+MAX_ALTERNATIVES = 5  # other reference photos a landmark swap may choose from by pose
 NO_FACE_HINT = "send one where a face is clearly visible, facing the camera and at least 40 pixels across"
 
 
@@ -188,6 +190,22 @@ def _source_face(ctx: TaskContext, job: _Job, engine: FaceSwapEngine[Any]) -> So
     return SourceFace(image=image, points=points, embedding=embedding, label=ref.label)
 
 
+def _landmark_choices(ctx: TaskContext, job: _Job, engine: FaceSwapEngine[Any],
+                      source: SourceFace) -> tuple[tuple[SourceFace, ...], np.ndarray | None]:
+    """For the landmark swap: the persona's other analysed photos (each face is swapped with the one whose
+    head pose matches it best) and its dlib identity (what the engine scores its candidates against)."""
+    if not isinstance(engine, LandmarkSwapEngine):
+        return (), None
+    best = best_reference(job.references)
+    others = sorted((ref for ref in job.references if ref.blob != best.blob and ref.quality and ref.landmarks
+                     and np.asarray(ref.landmarks).shape == (68, 2)),
+                    key=lambda ref: reference_score(ref.quality), reverse=True)[:MAX_ALTERNATIVES]
+    alternatives = tuple(load_source(ctx.blobs.read_bytes(ref.blob), np.asarray(ref.landmarks, dtype=np.float64),
+                                     label=ref.label) for ref in others)
+    vector = ((job.persona.identity or {}).get("dlib") or {}).get("vector")
+    return alternatives, np.asarray(vector, dtype=np.float64) if vector else None
+
+
 def _video_info(ctx: TaskContext, job: _Job, path: Path) -> VideoInfo:
     """The target video's size and length (written onto an upload's row); refuses one too long."""
     try:
@@ -247,6 +265,7 @@ def _swap_into(ctx: TaskContext, job: _Job) -> JobResult:
     engine = _load_engine(ctx, choose_engine(settings))
     ctx.progress(0.03, f"preparing {job.persona.name}'s face")
     source = _source_face(ctx, job, engine)
+    alternatives, identity = _landmark_choices(ctx, job, engine, source)
     with ctx.workdir() as workdir:
         target: np.ndarray | Path
         info: VideoInfo | None = None
@@ -259,7 +278,8 @@ def _swap_into(ctx: TaskContext, job: _Job) -> JobResult:
             except (UnidentifiedImageError, OSError):
                 raise TargetRefused(f"I could not read #{job.asset_id} as a photo; send it again as a JPEG or "
                                     "PNG.") from None
-        request = SwapRequest(source=source, target=target, output=workdir / f"{ctx.job_id}.mp4",
+        request = SwapRequest(source=source, alternatives=alternatives, identity=identity, target=target,
+                              output=workdir / f"{ctx.job_id}.mp4",
                               faces=settings.swap_faces, max_seconds=settings.swap_max_seconds,
                               max_side=settings.swap_max_side, detect_every=settings.swap_detect_every,
                               info=info)
@@ -320,7 +340,9 @@ def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult,
     persona = job.persona
     meta: dict[str, Any] = {"source_asset": job.asset_id, "engine": result.engine,
                             "faces_swapped": result.faces_swapped, "faces": ctx.settings.swap_faces,
-                            "reference": source.label, "times": result.times.as_dict()}
+                            "reference": result.reference or source.label, "times": result.times.as_dict()}
+    if result.choices:
+        meta["choices"] = [choice.as_dict() for choice in result.choices]
     content: bytes | Path
     if result.kind == "video":
         assert result.path is not None

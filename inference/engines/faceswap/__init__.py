@@ -16,6 +16,7 @@ from core.settings import Settings
 from inference.engines.faceswap.contract import (
     FACE_POLICIES,
     MIN_FACE_PX,
+    FaceChoice,
     SourceFace,
     StageTimes,
     SwapRequest,
@@ -24,6 +25,13 @@ from inference.engines.faceswap.contract import (
 )
 from inference.engines.faceswap.engine import FaceSwapEngine
 from inference.engines.faceswap.landmark import LandmarkSwapEngine
+from inference.engines.faceswap.references import (
+    RankedReference,
+    ReferenceView,
+    choose_reference,
+    rank_references,
+)
+from inference.engines.faceswap.render import SwapSettings
 
 ENGINES = ("landmark", "inswapper")
 INSWAPPER_MODEL = "inswapper-128"  # its registry name
@@ -33,15 +41,21 @@ __all__ = [
     "FACE_POLICIES",
     "INSWAPPER_MODEL",
     "MIN_FACE_PX",
+    "FaceChoice",
     "FaceSwapEngine",
     "LandmarkSwapEngine",
+    "RankedReference",
+    "ReferenceView",
     "SourceFace",
     "StageTimes",
     "SwapRequest",
     "SwapResult",
+    "SwapSettings",
     "check_faces",
     "choose_engine",
+    "choose_reference",
     "inswapper_installed",
+    "rank_references",
 ]
 
 

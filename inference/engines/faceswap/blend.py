@@ -1,7 +1,14 @@
-"""Putting a warped face into a picture: the face mask, colour matching and a seam-free blend.
+"""Putting a warped face into a picture: the face mask and the feathered composite.
 
-All functions work on a region (a crop of the target around the face) so a small face in a big photo costs
-what the face costs, not what the photo costs.
+The mask covers the face from the forehead (above the brows) to the chin and follows the jaw line (the
+destination layout's outline, not a convex hull: a turned face's hollow cheek stays out). Its edge lies just
+inside that outline and is feathered, and it is zero on and beyond it, so nothing outside the face changes.
+Within the band between the inner features and the outline, the mask also needs skin on both faces: the
+source's hair over its forehead is not pasted and the target's hair over its own face stays in front.
+
+Parts of the target can show through on purpose: an open mouth keeps the target's teeth and tongue, a mouth
+the source shows open but the target keeps closed keeps the target's lips (stretched teeth would show
+otherwise), and shut eyes stay shut.
 """
 
 from __future__ import annotations
@@ -9,12 +16,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# How far inside the hull the blend starts, and how soft its edge is, as fractions of the face's size:
-# the jaw line and brow points sit on edges where a hard seam would show.
-ERODE_FRACTION = 0.04
-FEATHER_FRACTION = 0.06
-# Colour transfer never scales contrast by more than this either way (a dark or flat face would blow up).
-STD_RATIO_LIMIT = (0.5, 2.0)
+# How far inside the outline the mask's edge starts, and how wide its soft edge is, as fractions of the
+# face's size: the jaw line and the forehead sit on edges where a hard seam would show.
+ERODE_FRACTION = 0.005
+FEATHER_FRACTION = 0.05
+# The inner features (each brow, eye, the nose, the mouth) are always swapped whatever the skin test says:
+# dark brows, eye shadow or lipstick are not skin but are the persona's. Each is grown a little (a fraction
+# of the canonical crop's side) to take in lashes and the shadow under the brow.
+CORE = (slice(17, 22), slice(22, 27), slice(36, 42), slice(42, 48), slice(27, 36), slice(48, 68))
+CORE_GROW = 0.05
+# The lower face: the jaw from cheekbone to cheekbone and the eyes' outer corners.
+LOWER_FACE = (*range(2, 15), 45, 36)
 
 
 def face_size(points: np.ndarray) -> float:
@@ -32,75 +44,63 @@ def _disc(diameter: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(diameter),) * 2)
 
 
-def face_mask(covered: np.ndarray, size: float, *, mouth: np.ndarray | None = None,
-              keep_mouth: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """The blend's masks over a region: a hard uint8 mask (0/255) and a feathered float alpha in [0, 1].
+def fill(polygon: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A uint8 mask (255 inside) of ``polygon`` (float (N, 2)) in an image of ``shape``, sub-pixel exact."""
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(polygon) * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
+    return mask
 
-    ``covered`` is the warped mesh's coverage (the landmarks' convex hull) and ``size`` the face's size in
-    pixels. The mask is eroded so the blend edge lies inside the face, then feathered; the alpha is zero on and
-    beyond the hull, so pixels outside the face are never touched. ``mouth`` (the target's inner-lip polygon,
-    region coordinates) is faded out of the alpha by ``keep_mouth`` (0-1): an open mouth keeps the target's
-    teeth and tongue, since the source's lips stretched over an opening look wrong.
+
+def skin_gate(points: np.ndarray, source_skin: np.ndarray, target_skin: np.ndarray) -> np.ndarray:
+    """Where the source may be pasted (float32 in [0, 1], canonical frame): everywhere but where hair may be,
+    the forehead above the brows and the temples; there, the inner features always, the rest where both
+    faces show skin. (Cheeks and chin are left alone: what is not skin-coloured there is shade, freckles or
+    a beard, all of them the persona's.)"""
+    side = source_skin.shape[0]
+    pts = np.asarray(points, dtype=np.float32)
+    features = np.zeros(source_skin.shape, dtype=np.uint8)
+    for group in CORE:
+        features |= fill(cv2.convexHull(pts[group])[:, 0, :], source_skin.shape)
+    # Below the eyes and inside the jaw from the cheekbones down: no hair to expect.
+    features |= fill(pts[list(LOWER_FACE)], source_skin.shape)
+    core = cv2.dilate(features, _disc(side * CORE_GROW)).astype(np.float32) / 255.0
+    # Likeness falls off gradually; anything fairly skin-like counts fully.
+    both = np.clip(1.6 * source_skin, 0.0, 1.0) * np.clip(1.6 * target_skin, 0.0, 1.0)
+    gate = np.maximum(core, both)
+    # As soft as the mask's own edge: a hard step from hair to skin would draw a line across the forehead.
+    return np.asarray(cv2.GaussianBlur(gate, (0, 0), side / 40.0), dtype=np.float32)
+
+
+def face_alpha(outline: np.ndarray, shape: tuple[int, ...], size: float, *, gate: np.ndarray | None = None,
+               holes: list[tuple[np.ndarray, float]] | None = None) -> np.ndarray:
+    """The blend's alpha over a region (float32 in [0, 1]).
+
+    ``outline``: the face's closed outline (jaw, then forehead) in region coordinates; ``size``: the face's
+    size in pixels; ``gate``: an extra factor per pixel (``skin_gate`` brought into the region); ``holes``:
+    (polygon, strength) pairs where the target shows through (strength 0-1), softened by a small blur.
     """
-    hard = cv2.erode(covered, _disc(size * ERODE_FRACTION))
-    blur = _odd(size * FEATHER_FRACTION)
-    # Blurring the hard mask would let the feather spill past it; eroding by the blur radius first keeps the
-    # soft edge inside the hull.
-    inner = cv2.erode(hard, _disc(blur))
-    alpha = np.asarray(cv2.GaussianBlur(inner.astype(np.float32) / 255.0, (blur * 2 + 1,) * 2, 0), dtype=np.float32)
+    hard = fill(outline, shape)
+    hard = cv2.erode(hard, _disc(size * ERODE_FRACTION))
+    feather = max(1.0, size * FEATHER_FRACTION)
+    # The soft edge must stay inside the outline: erode by the blur's reach before blurring.
+    inner = cv2.erode(hard, _disc(feather))
+    alpha = np.asarray(cv2.GaussianBlur(inner.astype(np.float32) / 255.0, (0, 0), feather / 2.5), dtype=np.float32)
     alpha[hard == 0] = 0.0
-    if mouth is not None and keep_mouth > 0:
-        hole = np.zeros(hard.shape, dtype=np.uint8)
-        cv2.fillConvexPoly(hole, np.round(mouth).astype(np.int32), 255)
-        grown = np.asarray(cv2.dilate(hole, _disc(size * 0.015)), dtype=np.float32) / 255.0
-        soft = np.asarray(cv2.GaussianBlur(grown, (_odd(size * 0.02),) * 2, 0), dtype=np.float32)
-        alpha *= 1.0 - float(min(keep_mouth, 1.0)) * soft
-    return hard, alpha
+    if gate is not None:
+        alpha *= gate
+    for polygon, strength in holes or []:
+        if strength <= 0:
+            continue
+        hole = cv2.dilate(fill(polygon, shape), _disc(size * 0.015)).astype(np.float32) / 255.0
+        soft = np.asarray(cv2.GaussianBlur(hole, (0, 0), max(0.5, size * 0.008)), dtype=np.float32)
+        alpha *= 1.0 - float(min(strength, 1.0)) * soft
+    return alpha
 
 
-def match_colour(face: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``face`` with its colour statistics in LAB (mean and spread inside ``mask``) moved onto ``target``'s.
-
-    Reinhard-style transfer: lighting and skin tone follow the target, the face's own detail stays.
-    """
-    inside = mask > 0
-    if int(inside.sum()) < 16:
-        return face
-    src = cv2.cvtColor(face, cv2.COLOR_RGB2LAB).astype(np.float32)
-    dst = cv2.cvtColor(target, cv2.COLOR_RGB2LAB).astype(np.float32)
-    out = src.copy()
-    low, high = STD_RATIO_LIMIT
-    for channel in range(3):
-        s, d = src[..., channel][inside], dst[..., channel][inside]
-        s_mean, s_std = float(s.mean()), float(s.std())
-        d_mean, d_std = float(d.mean()), float(d.std())
-        ratio = float(np.clip(d_std / s_std, low, high)) if s_std > 1e-3 else 1.0
-        out[..., channel] = (src[..., channel] - s_mean) * ratio + d_mean
-    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
-
-
-def seamless(face: np.ndarray, target: np.ndarray, hard: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``face`` blended into ``target`` (both region-sized RGB): Poisson clone, then the feathered alpha.
-
-    The Poisson clone (``cv2.seamlessClone``) keeps the face's gradients and takes its boundary colour from
-    the target, which hides what colour matching leaves; the alpha then fades to exactly the target at the
-    mask's edge. The region is padded first so the mask never touches its border (the clone needs that).
-    """
-    if int((hard > 0).sum()) < 16:
-        return target
-    pad = 4
-    face_p = cv2.copyMakeBorder(face, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-    target_p = cv2.copyMakeBorder(target, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-    hard_p = cv2.copyMakeBorder(hard, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    x, y, w, h = cv2.boundingRect(hard_p)
-    center = (x + w // 2, y + h // 2)
-    try:
-        cloned = cv2.seamlessClone(face_p, target_p, hard_p, center, cv2.NORMAL_CLONE)[pad:-pad, pad:-pad]
-    except cv2.error:
-        cloned = face  # a degenerate mask (a sliver at the frame's edge): the feathered paste alone
-    a = alpha[..., None]
-    blended = a * cloned.astype(np.float32) + (1.0 - a) * target.astype(np.float32)
-    out = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    # Exactly the target wherever the alpha is zero (no rounding drift outside the face).
-    out[alpha <= 0] = target[alpha <= 0]
-    return out
+def composite(face: np.ndarray, area: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``face`` over ``area`` (both region-sized RGB uint8) by ``alpha``; exactly ``area`` where alpha is 0."""
+    weight = np.ascontiguousarray(alpha, dtype=np.float32)
+    out = cv2.blendLinear(face, area, weight, 1.0 - weight)
+    untouched = weight <= 0
+    out[untouched] = area[untouched]
+    return np.asarray(out)

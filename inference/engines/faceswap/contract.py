@@ -1,8 +1,8 @@
 """What every face-swap engine takes and returns, and the argument checks they share.
 
 A request carries the source face (the persona's best reference photo, with its landmarks or identity
-embedding) and the target: an RGB array for a photo, a file path for a video. Checks raise ``ValueError``
-naming the argument at fault.
+embedding), optionally more reference photos to choose from by pose, and the target: an RGB array for a
+photo, a file path for a video. Checks raise ``ValueError`` naming the argument at fault.
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ class SourceFace:
 class SwapRequest:
     """One photo or video to put ``source``'s face into.
 
+    ``alternatives``: more photos of the same persona; an engine that matches poses swaps each face with the
+    photo (``source`` included) whose head pose best matches it. ``identity``: the persona's identity in the
+    engine's own face space (the landmark engine: dlib's 128-d vector), what candidates are scored against
+    (None: the source photo's own); ``candidates``: how many ways to swap each face an engine that chooses
+    may try (1: no choice); ``choice_budget_s``: the most seconds it may spend on that per face (the first
+    candidate is always made).
+
     ``target`` is an (H, W, 3) uint8 RGB array (a photo) or the path of a video file; a video's result is
     written to ``output`` (an .mp4 that appears only once complete). Videos longer than ``max_seconds`` are
     refused, and frames are scaled so their longer side is at most ``max_side``. ``detect_every``: a video
@@ -47,6 +54,10 @@ class SwapRequest:
 
     source: SourceFace
     target: np.ndarray | Path
+    alternatives: tuple[SourceFace, ...] = ()
+    identity: np.ndarray | None = None
+    candidates: int = 5
+    choice_budget_s: float = 0.8
     output: Path | None = None
     faces: str = "largest"
     max_seconds: float = 30.0
@@ -54,6 +65,31 @@ class SwapRequest:
     detect_every: int = 5
     smoothing: bool = True
     info: VideoInfo | None = None
+
+    @property
+    def sources(self) -> tuple[SourceFace, ...]:
+        """``source`` then the ``alternatives``."""
+        return (self.source, *self.alternatives)
+
+
+@dataclass(frozen=True)
+class FaceChoice:
+    """How one face (a photo's face, or a video's tracked face) was swapped.
+
+    ``reference``: the label of the persona photo used; ``settings``: the engine's settings for it;
+    ``distance``: its distance to the persona as the engine scored it while choosing (None: not scored);
+    ``tried``: candidates made.
+    """
+
+    reference: str
+    settings: dict[str, float] = field(default_factory=dict)
+    distance: float | None = None
+    tried: int = 1
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready values for asset meta."""
+        return {"reference": self.reference, "settings": dict(self.settings),
+                "distance": None if self.distance is None else round(self.distance, 4), "tried": self.tried}
 
 
 @dataclass
@@ -63,6 +99,7 @@ class StageTimes:
     decode: float = 0.0
     detect: float = 0.0
     landmarks: float = 0.0
+    choose: float = 0.0
     swap: float = 0.0
     encode: float = 0.0
 
@@ -78,7 +115,7 @@ class SwapResult:
     Photos: ``image`` is the result. Videos: ``path`` is the MP4 (original audio kept), ``frames`` and ``fps``
     describe it. ``faces_swapped`` counts faces in a photo, and distinct faces (tracks) in a video; 0 means no
     face was found and the output is not worth keeping. ``samples`` are a few swapped frames a likeness check
-    looks at.
+    looks at. ``choices``: how each face (track) was swapped, the main subject first.
     """
 
     kind: Literal["image", "video"]
@@ -94,6 +131,12 @@ class SwapResult:
     frames_with_faces: int = 0
     samples: list[np.ndarray] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
+    choices: list[FaceChoice] = field(default_factory=list)
+
+    @property
+    def reference(self) -> str | None:
+        """The persona photo used for the main face (None when no face was swapped)."""
+        return self.choices[0].reference if self.choices else None
 
     @property
     def duration_s(self) -> float:
@@ -110,11 +153,17 @@ def check_faces(policy: str) -> str:
 
 def check_request(request: SwapRequest) -> None:
     """The checks every engine runs first; ``ValueError`` names the argument at fault."""
-    source = request.source
-    if not isinstance(source.image, np.ndarray) or source.image.ndim != 3 or source.image.shape[2] != 3:
-        raise ValueError("source.image must be an HxWx3 RGB array")
-    if np.asarray(source.points).ndim != 2 or np.asarray(source.points).shape[1] != 2:
-        raise ValueError(f"source.points must be (N, 2) landmarks, got shape {np.asarray(source.points).shape}")
+    for index, source in enumerate(request.sources):
+        name = "source" if index == 0 else f"alternatives[{index - 1}]"
+        if not isinstance(source.image, np.ndarray) or source.image.ndim != 3 or source.image.shape[2] != 3:
+            raise ValueError(f"{name}.image must be an HxWx3 RGB array")
+        if np.asarray(source.points).ndim != 2 or np.asarray(source.points).shape[1] != 2:
+            raise ValueError(f"{name}.points must be (N, 2) landmarks, got shape {np.asarray(source.points).shape}")
+    if isinstance(request.candidates, bool) or not isinstance(request.candidates, int) or request.candidates < 1:
+        raise ValueError(f"candidates must be a whole number of at least 1, got {request.candidates!r}")
+    if not (isinstance(request.choice_budget_s, int | float) and math.isfinite(request.choice_budget_s)
+            and request.choice_budget_s >= 0):
+        raise ValueError(f"choice_budget_s must be a number of seconds, 0 or more, got {request.choice_budget_s!r}")
     check_faces(request.faces)
     if isinstance(request.target, np.ndarray):
         image = request.target

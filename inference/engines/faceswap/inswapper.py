@@ -194,7 +194,7 @@ class InswapperEngine(FaceSwapEngine[np.ndarray]):
             embedding = faces[0].embedding
         return self.model.latent(embedding)
 
-    def find(self, frame: np.ndarray, times: StageTimes) -> list[Found]:
+    def find(self, frame: np.ndarray, times: StageTimes, *, quick: bool = False) -> list[Found]:
         """Faces by SCRFD with their five points (the detector gives both at once)."""
         started = time.perf_counter()
         found = [Found(box=d.box, points=d.five, score=d.score) for d in self.analyzer.detect(frame)]

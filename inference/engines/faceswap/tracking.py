@@ -30,6 +30,7 @@ MATCH_IOU = 0.3  # a detection continues a track when their boxes overlap at lea
 # With the "largest" policy the subject changes only when another face is clearly bigger, so two faces of
 # about the same size do not take turns from one detection to the next.
 SWITCH_RATIO = 1.3
+FULL_SEARCH_EVERY = 6  # detections: with detection every 5th frame, a full search every 30 frames
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ class FaceFinder(Protocol):
 
     can_follow: bool
 
-    def find(self, frame: np.ndarray, times: StageTimes) -> list[Found]:
-        """Every face in the frame with its landmarks; adds detection and landmark time to ``times``."""
+    def find(self, frame: np.ndarray, times: StageTimes, *, quick: bool = False) -> list[Found]:
+        """Every face in the frame with its landmarks; adds detection and landmark time to ``times``.
+        ``quick``: a routine check that may skip small faces."""
 
     def follow(self, frame: np.ndarray, previous: Found) -> Found | None:
         """The face ``previous`` (where it is expected in this frame) re-fitted, or None when it has left."""
@@ -185,9 +187,14 @@ class FaceTracker:
     track_count: int = 0  # distinct faces seen
     subject: int | None = None  # the track swapped under the "largest" policy
     swapped: set[int] = field(default_factory=set)  # tracks whose face was handed out for swapping
+    detections: int = 0
 
     def step(self, frame: np.ndarray, index: int) -> list[np.ndarray]:
         """The landmarks of the faces to swap in frame ``index`` (largest first)."""
+        return [track.points for track in self.step_tracks(frame, index)]
+
+    def step_tracks(self, frame: np.ndarray, index: int) -> list[Track]:
+        """The tracks whose faces to swap in frame ``index`` (largest first); ``Track.points`` are smoothed."""
         t = index / self.fps
         if not self.tracks or index % self.detect_every == 0 or not self.finder.can_follow:
             self._detect(frame, t)
@@ -195,7 +202,7 @@ class FaceTracker:
             self._follow(frame, t)
         chosen = sorted(self._chosen(), key=lambda track: track.found.area, reverse=True)
         self.swapped.update(track.id for track in chosen)
-        return [track.points for track in chosen]
+        return chosen
 
     def _new_track(self, found: Found, t: float) -> Track:
         self.track_count += 1
@@ -204,7 +211,11 @@ class FaceTracker:
         return Track(id=self.track_count, found=found, points=points, smoother=smoother)
 
     def _detect(self, frame: np.ndarray, t: float) -> None:
-        found = [f for f in self.finder.find(frame, self.times) if f.size >= MIN_FACE_PX]
+        # Every FULL_SEARCH_EVERY-th detection (and the first) searches at full resolution; those between are
+        # quick checks, there to catch drift and faces that arrive large.
+        quick = self.detections % FULL_SEARCH_EVERY != 0
+        self.detections += 1
+        found = [f for f in self.finder.find(frame, self.times, quick=quick) if f.size >= MIN_FACE_PX]
         pairs = sorted(((iou(track.found.box, face.box), ti, fi) for ti, track in enumerate(self.tracks)
                         for fi, face in enumerate(found)), reverse=True)
         matched_tracks: set[int] = set()
