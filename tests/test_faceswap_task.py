@@ -17,7 +17,7 @@ from core.jobs import JobService
 from core.jobspecs import FaceSwapSpec
 from core.settings import Settings
 from inference.media import probe
-from inference.tasks.faceswap import Reference, best_reference, reference_score
+from inference.persona_face import Reference, best_reference, reference_score
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import Persona, User

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,23 +30,14 @@ from core.jobresults import JobResult
 from core.jobspecs import FaceSwapSpec
 from core.messages import Media
 from inference.engines.base import scaled
-from inference.engines.faces import FaceAnalyzer, engine_key, load_analyzer
-from inference.engines.faces.dlib_backend import DlibFaceAnalyzer
-from inference.engines.faces.geometry import five_from_68
 from inference.engines.faceswap import (
-    INSWAPPER_MODEL,
-    FaceSwapEngine,
-    LandmarkSwapEngine,
     SourceFace,
     SwapRequest,
     SwapResult,
-    choose_engine,
 )
-from inference.engines.faceswap.inswapper import InswapperEngine
-from inference.engines.faceswap.sources import load_source
 from inference.identity import load_rgb, scorer_for
 from inference.media import MediaError, VideoInfo, probe
-from inference.models.resolve import store_for
+from inference.persona_face import Reference, prepare, references_of
 from inference.runtime import NewAsset, TaskContext, task
 from storage.models import Asset, Persona
 from storage.repositories import assets as asset_repo
@@ -71,17 +61,6 @@ class TargetRefused(UsageError):
     """The photo or video to swap into cannot be used at all (unreadable, damaged, too long)."""
 
 
-@dataclass(frozen=True)
-class Reference:
-    """One analysed reference photo of the persona, as face analysis stored it."""
-
-    blob: str
-    label: str
-    landmarks: list[list[float]] | None
-    face_box: list[int] | None
-    quality: dict[str, Any]
-
-
 @dataclass
 class _Job:
     """What the job works on, read before the (long) swap so no database session stays open."""
@@ -94,25 +73,6 @@ class _Job:
     mime: str
     origin: str = ""
     notes: list[str] = field(default_factory=list)
-
-
-def reference_score(quality: dict[str, Any]) -> float:
-    """How good a reference photo is as a swap source (higher is better; 0 for one never analysed)."""
-    if not quality:
-        return 0.0
-    yaw = min(abs(float(quality.get("yaw", 90.0))), 90.0)
-    frontal = math.cos(math.radians(yaw)) ** 2
-    sharp = min(float(quality.get("blur", 0.0)), SHARP_ENOUGH) / SHARP_ENOUGH
-    size = min(float(quality.get("face_px", 0.0)), LARGE_ENOUGH) / LARGE_ENOUGH
-    return frontal * (0.5 + 0.5 * sharp) * (0.5 + 0.5 * size)
-
-
-def best_reference(references: list[Reference]) -> Reference:
-    """The persona's best swap source: most frontal, sharp and large among its analysed photos."""
-    analysed = [ref for ref in references if ref.quality and ref.face_box]
-    if not analysed:
-        raise NotAvailable("That persona has no analysed photos yet; send its photos and /done first.")
-    return max(analysed, key=lambda ref: reference_score(ref.quality))
 
 
 def _read(ctx: TaskContext, spec: FaceSwapSpec) -> _Job:
@@ -129,81 +89,8 @@ def _read(ctx: TaskContext, spec: FaceSwapSpec) -> _Job:
         if persona.status != PersonaStatus.READY.value:
             raise UsageError(f"{persona.name} is not ready yet ({persona.status}); try again once its photos "
                              "are analysed.")
-        references = [Reference(blob=ref.blob, label=ref.filename or f"photo {index + 1}",
-                                landmarks=ref.landmarks, face_box=ref.face_box, quality=dict(ref.quality or {}))
-                      for index, ref in enumerate(persona.references)]
-        return _Job(persona=persona, references=references, asset_id=asset.id, kind=asset.kind, blob=asset.blob,
-                    mime=asset.mime, origin=asset.origin)
-
-
-def _dlib(ctx: TaskContext) -> DlibFaceAnalyzer:
-    analyzer = ctx.engine(engine_key("dlib"), lambda: load_analyzer(ctx.settings, "dlib"))
-    assert isinstance(analyzer, DlibFaceAnalyzer)
-    return analyzer
-
-
-def _load_engine(ctx: TaskContext, name: str) -> FaceSwapEngine[Any]:
-    if name == "landmark":
-        return LandmarkSwapEngine(_dlib(ctx))
-    from inference.engines.faces.insightface_backend import InsightFaceAnalyzer
-    from inference.engines.faceswap.inswapper import load_inswapper
-
-    model = store_for(ctx.settings).resolve(INSWAPPER_MODEL)
-    analyzer: FaceAnalyzer = ctx.engine(engine_key("insightface"),
-                                        lambda: load_analyzer(ctx.settings, "insightface"))
-    assert isinstance(analyzer, InsightFaceAnalyzer)
-    swapper = ctx.engine(f"faceswap:{model.key}", lambda: load_inswapper(model.path))
-    return InswapperEngine(swapper, analyzer)
-
-
-def _nearest(faces: list[np.ndarray], box: list[int] | None) -> np.ndarray:
-    """The landmarks (of several faces) whose centre is nearest the stored face box's centre."""
-    if box is None or len(faces) == 1:
-        return faces[0]
-    centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-    return min(faces, key=lambda points: float(np.linalg.norm(points.mean(axis=0) - centre)))
-
-
-def _source_face(ctx: TaskContext, job: _Job, engine: FaceSwapEngine[Any]) -> SourceFace:
-    """The persona's best reference photo with the landmarks (and, for inswapper, embedding) it needs."""
-    ref = best_reference(job.references)
-    image = load_rgb(ctx.blobs.read_bytes(ref.blob))
-    stored = np.asarray(ref.landmarks, dtype=np.float64) if ref.landmarks else None
-    if isinstance(engine, LandmarkSwapEngine):
-        if stored is None or stored.shape != (68, 2):
-            # Analysed by a five-point engine: dlib places the 68 points the landmark swap needs.
-            found = _dlib(ctx).detect(image)
-            if not found:
-                raise NotAvailable(f"No face could be found again in {job.persona.name}'s photo {ref.label}; "
-                                   "re-create the persona with clearer photos.")
-            stored = _nearest([face.landmarks for face in found], ref.face_box)
-        return SourceFace(image=image, points=stored, label=ref.label)
-    assert isinstance(engine, InswapperEngine)
-    # The persona's aggregate embedding under the pack's engine, where analysis stored one: steadier than any
-    # single photo's. Otherwise the engine embeds the reference photo itself.
-    identity = (job.persona.identity or {}).get(engine.analyzer.name) or {}
-    vector = identity.get("vector")
-    embedding = np.asarray(vector, dtype=np.float64) if vector else None
-    points = stored if stored is not None else np.zeros((5, 2))
-    if points.shape == (68, 2):
-        points = five_from_68(points)
-    return SourceFace(image=image, points=points, embedding=embedding, label=ref.label)
-
-
-def _landmark_choices(ctx: TaskContext, job: _Job, engine: FaceSwapEngine[Any],
-                      source: SourceFace) -> tuple[tuple[SourceFace, ...], np.ndarray | None]:
-    """For the landmark swap: the persona's other analysed photos (each face is swapped with the one whose
-    head pose matches it best) and its dlib identity (what the engine scores its candidates against)."""
-    if not isinstance(engine, LandmarkSwapEngine):
-        return (), None
-    best = best_reference(job.references)
-    others = sorted((ref for ref in job.references if ref.blob != best.blob and ref.quality and ref.landmarks
-                     and np.asarray(ref.landmarks).shape == (68, 2)),
-                    key=lambda ref: reference_score(ref.quality), reverse=True)[:MAX_ALTERNATIVES]
-    alternatives = tuple(load_source(ctx.blobs.read_bytes(ref.blob), np.asarray(ref.landmarks, dtype=np.float64),
-                                     label=ref.label) for ref in others)
-    vector = ((job.persona.identity or {}).get("dlib") or {}).get("vector")
-    return alternatives, np.asarray(vector, dtype=np.float64) if vector else None
+        return _Job(persona=persona, references=references_of(persona), asset_id=asset.id, kind=asset.kind,
+                    blob=asset.blob, mime=asset.mime, origin=asset.origin)
 
 
 def _video_info(ctx: TaskContext, job: _Job, path: Path) -> VideoInfo:
@@ -261,11 +148,9 @@ def _swap(ctx: TaskContext) -> JobResult:
 
 def _swap_into(ctx: TaskContext, job: _Job) -> JobResult:
     settings = ctx.settings
-    ctx.progress(0.01, "loading the face models")
-    engine = _load_engine(ctx, choose_engine(settings))
-    ctx.progress(0.03, f"preparing {job.persona.name}'s face")
-    source = _source_face(ctx, job, engine)
-    alternatives, identity = _landmark_choices(ctx, job, engine, source)
+    ctx.progress(0.01, f"preparing {job.persona.name}'s face")
+    face = prepare(ctx, job.persona, job.references)
+    engine, source = face.engine, face.source
     with ctx.workdir() as workdir:
         target: np.ndarray | Path
         info: VideoInfo | None = None
@@ -278,7 +163,7 @@ def _swap_into(ctx: TaskContext, job: _Job) -> JobResult:
             except (UnidentifiedImageError, OSError):
                 raise TargetRefused(f"I could not read #{job.asset_id} as a photo; send it again as a JPEG or "
                                     "PNG.") from None
-        request = SwapRequest(source=source, alternatives=alternatives, identity=identity, target=target,
+        request = SwapRequest(source=source, alternatives=face.alternatives, identity=face.identity, target=target,
                               output=workdir / f"{ctx.job_id}.mp4",
                               faces=settings.swap_faces, max_seconds=settings.swap_max_seconds,
                               max_side=settings.swap_max_side, detect_every=settings.swap_detect_every,
