@@ -37,6 +37,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "platform's formats (sized, captioned, labelled as AI-generated) behind an expiring download link; "
      "your newest result when none is named.\n"
      "Example: /export instagram last 3 · /export tiktok #1a2b3c4d · or the 📦 Export button under a result."),
+    ("info", "How a result was made",
+     "/info <id> — a result's prompt, seed and model, its likeness to the persona on the persona's own scale "
+     "(70 % is the threshold), which identity layers ran (LoRA, a refined face, new seeds) and the reference "
+     "photo used, and its AI label.\nExample: /info #1a2b3c4d"),
     ("verify", "Check a file for AI labels and watermarks",
      "/verify — send it with a file (or as a reply to one): says what the file carries — Content Credentials and "
      "whether they check out, the IPTC AI label, and a Persona Studio watermark (and whether it is one of your "

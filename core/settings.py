@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     torch_device: str | None = None  # e.g. "cuda:1"; picked automatically when unset
     image_compile: bool = False  # torch.compile the denoiser (slow first job, faster steps after)
     identity_gate_retries: int = 2  # regenerations per output whose face does not match the persona
+    # Outputs below the persona's likeness get its face swapped onto their main subject before any new seed.
+    identity_refine: bool = True
     lora_rank: int = 4
     lora_steps: int = 500
     lora_learning_rate: float = 1e-4
@@ -101,6 +103,10 @@ class Settings(BaseSettings):
     swap_max_seconds: float = 30.0  # longer videos are refused with this limit in the answer
     swap_max_side: int = 1080  # video frames are scaled down to this longer side
     swap_detect_every: int = 5  # video: run the face detector on every n-th frame, follow faces in between
+    # Photos: ways to swap a face tried (references x settings, scored by the face engine, best kept), and the
+    # most seconds per face that choice may take (the first candidate is always made).
+    swap_candidates: int = 5
+    swap_choice_budget_s: float = 0.8
 
     # Blob store. Unset: content-addressed files under <data dir>/blobs (one machine). For several machines an
     # S3-compatible bucket, s3://<bucket>/<prefix>; credentials from the standard AWS variables and files.

@@ -71,6 +71,12 @@ class IdentityVerdict:
         return None if best is None else best.likeness
 
     @property
+    def subject(self) -> FaceMatch | None:
+        """The main subject: the largest face (what a persona image is judged on, never a bystander), or None."""
+        return max(self.faces, key=lambda match: (match.box[2] - match.box[0]) * (match.box[3] - match.box[1]),
+                   default=None)
+
+    @property
     def best(self) -> FaceMatch | None:
         """The face most like the persona (highest similarity), or None when there is no face."""
         return max(self.faces, key=lambda match: match.similarity, default=None)

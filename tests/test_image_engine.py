@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from core.errors import JobCancelled
 from core.prompts import PersonaText, build_prompt
@@ -18,6 +19,7 @@ from inference.engines.image import (
     identity_gate,
     size_for_aspect,
 )
+from inference.engines.image.gate import Refined
 from tests.tiny_models import load_tiny_engine
 
 
@@ -179,7 +181,7 @@ def test_identity_gate_regenerates_rejected_outputs(engine: ImageEngine) -> None
 
 def test_identity_gate_keeps_the_best_attempt_when_all_fail(engine: ImageEngine) -> None:
     first = list(engine.run(request(seeds=(1,))).images)
-    verdicts = iter([(None, False), (0.35, False), (0.1, False)])  # no face, then weak likenesses
+    verdicts = iter([(0.2, False), (0.35, False), (0.1, False)])  # weak likenesses, the second the closest
 
     gated = identity_gate(first, score=lambda image: next(verdicts),
                           regenerate=lambda slot, attempt: engine.run(request(seeds=(attempt,))).images[0],
@@ -188,3 +190,39 @@ def test_identity_gate_keeps_the_best_attempt_when_all_fail(engine: ImageEngine)
     assert len(gated) == 1
     assert (gated[0].passed, gated[0].score, gated[0].attempts) == (False, 0.35, 3)
     assert gated[0].image.seed == 2
+
+
+def test_a_picture_without_a_face_is_delivered_once_not_regenerated(engine: ImageEngine) -> None:
+    first = list(engine.run(request(seeds=(1,))).images)
+    tried: list[int] = []
+
+    def regenerate(slot: int, attempt: int) -> GeneratedImage:
+        tried.append(attempt)
+        return first[0]
+
+    [gated] = identity_gate(first, score=lambda image: (None, False), regenerate=regenerate, retries=2,
+                            refine=lambda image: None)
+    assert tried == [] and gated.no_face and gated.attempts == 1 and gated.image is first[0]
+
+
+def test_refinement_comes_before_a_new_seed_and_is_kept_only_when_it_helps(engine: ImageEngine) -> None:
+    first = list(engine.run(request(seeds=(1, 2))).images)
+    refined_of = {seed: GeneratedImage(image=Image.new("RGB", (8, 8), (seed, 0, 0)), seed=seed, width=8, height=8)
+                  for seed in (1, 2)}
+    # slot 0: 0.3 raw, 0.8 refined (passes); slot 1: 0.3 raw, 0.1 refined (worse: the raw one stays), then a
+    # new seed that passes as it is.
+    scores = {id(first[0].image): (0.3, False), id(refined_of[1].image): (0.8, True),
+              id(first[1].image): (0.3, False), id(refined_of[2].image): (0.1, False)}
+    fresh = engine.run(request(seeds=(9,))).images[0]
+    scores[id(fresh.image)] = (0.9, True)
+
+    def refine(image: GeneratedImage) -> Refined | None:
+        if image.seed == 9:
+            raise AssertionError("an output that passes is never refined")
+        return Refined(image=refined_of[image.seed], reference="ava-front.jpg")
+
+    gated = identity_gate(first, score=lambda image: scores[id(image)], retries=2, refine=refine,
+                          regenerate=lambda slot, attempt: fresh)
+    assert (gated[0].refined, gated[0].reference, gated[0].score, gated[0].attempts) == (
+        True, "ava-front.jpg", 0.8, 1)
+    assert (gated[1].refined, gated[1].score, gated[1].attempts, gated[1].image.seed) == (False, 0.9, 2, 9)

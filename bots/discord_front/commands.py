@@ -197,6 +197,12 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
         await host.run_command(interaction, lambda: options.swap(persona, asset=asset), name="swap",
                                attachments=[media] if media is not None else [])
 
+    @tree.command(name="info", description=DESCRIPTIONS["info"])
+    @app_commands.describe(asset="One of your results (#id)")
+    @app_commands.autocomplete(asset=images)
+    async def info(interaction: discord.Interaction, asset: str) -> None:
+        await host.run_command(interaction, lambda: grammar.Info(asset=grammar.asset_option(asset)), name="info")
+
     @tree.command(name="verify", description=DESCRIPTIONS["verify"])
     @app_commands.describe(file="The photo or video to check")
     async def verify(interaction: discord.Interaction, file: discord.Attachment) -> None:

@@ -27,6 +27,7 @@ from core.grammar.commands import (
     Gallery,
     Help,
     Imagine,
+    Info,
     Jobs,
     Link,
     PersonaDelete,
@@ -74,8 +75,8 @@ from core.limits import ANIMATE_SECONDS, MAX_PROMPT_CHARS, MOTIONS
 __all__ = [
     "ANIMATE_SECONDS", "AR_RE", "ASSET_HINT", "ASSET_ID_RE", "COMMAND_NAMES", "COMMAND_TYPES", "JOB_HINT",
     "JOB_ID_RE", "JOB_PREFIX_RE", "LINK_CODE_HINT", "LINK_CODE_RE", "MAX_PROMPT_CHARS", "MOTIONS", "NAME_HINT",
-    "NAME_RE", "PLATFORM_ALIASES", "SLASH", "Abort", "Animate", "Ask", "CancelAll", "CancelJob", "Choice",
-    "Command", "Consent", "Done", "Echo", "Export", "Gallery", "Help", "Imagine", "Jobs", "Link", "PersonaDelete",
+    "NAME_RE", "PLATFORM_ALIASES", "SLASH", "Abort", "Animate", "Ask", "CancelAll", "CancelJob", "Choice", "Command",
+    "Consent", "Done", "Echo", "Export", "Gallery", "Help", "Imagine", "Info", "Jobs", "Link", "PersonaDelete",
     "PersonaList", "PersonaNew", "PersonaRename", "PersonaShow", "PersonaTrain", "SettingsCmd", "Start", "Swap",
     "TemplateCmd", "Verify", "Web", "aspect_option", "asset_option", "float_option", "from_data", "int_option",
     "job_option", "link_code_option", "motion_option", "name_option", "parse", "platform_option", "seconds_option",

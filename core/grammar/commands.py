@@ -163,6 +163,13 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Info:
+    """/info <asset>: how a result was made, its likeness and what provenance it carries."""
+
+    asset: str
+
+
+@dataclass(frozen=True)
 class Verify:
     """/verify with a file: what it carries (Content Credentials, AI label, watermark)."""
 
@@ -186,13 +193,13 @@ class Ask:
 Command = (
     Start | Help | PersonaNew | PersonaList | PersonaShow | PersonaDelete | PersonaRename | PersonaTrain
     | Done | Consent | Abort | Imagine | Animate | Swap | Export | Gallery | Jobs | CancelJob | CancelAll
-    | SettingsCmd | Web | Echo | Link | TemplateCmd | Verify | Ask
+    | SettingsCmd | Web | Echo | Link | TemplateCmd | Info | Verify | Ask
 )
 # Every command type by its class name, to store a question's choices and read them back.
 COMMAND_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     Start, Help, PersonaNew, PersonaList, PersonaShow, PersonaDelete, PersonaRename, PersonaTrain, Done, Consent,
     Abort, Imagine, Animate, Swap, Export, Gallery, Jobs, CancelJob, CancelAll, SettingsCmd, Web, Echo, Link,
-    TemplateCmd, Verify,
+    TemplateCmd, Info, Verify,
 )}
 
 

@@ -183,6 +183,13 @@ def _gallery(rest: str, _names: Collection[str]) -> c.Command:
     return c.Gallery(n=int_option(rest or None, "gallery size", 1, 50, default=10))
 
 
+def _info(rest: str, _names: Collection[str]) -> c.Command:
+    words = rest.split()
+    if len(words) != 1:
+        raise UsageError("Use /info <id>, e.g. /info #1a2b3c4d (/gallery shows the ids).")
+    return c.Info(asset=asset_option(words[0]))
+
+
 def _jobs(_rest: str, _names: Collection[str]) -> c.Command:
     return c.Jobs()
 
@@ -270,6 +277,7 @@ SLASH: dict[str, Parser] = {
     "link": _link,
     "template": _template,
     "verify": lambda rest, names: c.Verify(),
+    "info": _info,
     "templates": lambda rest, names: c.TemplateCmd(),
 }
 # Aliases are left out: these are the commands a platform's menu lists.

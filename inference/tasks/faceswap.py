@@ -165,6 +165,7 @@ def _swap_into(ctx: TaskContext, job: _Job) -> JobResult:
                                     "PNG.") from None
         request = SwapRequest(source=source, alternatives=face.alternatives, identity=face.identity, target=target,
                               output=workdir / f"{ctx.job_id}.mp4",
+                              candidates=settings.swap_candidates, choice_budget_s=settings.swap_choice_budget_s,
                               faces=settings.swap_faces, max_seconds=settings.swap_max_seconds,
                               max_side=settings.swap_max_side, detect_every=settings.swap_detect_every,
                               info=info)

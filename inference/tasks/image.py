@@ -14,6 +14,7 @@ from PIL.PngImagePlugin import PngInfo
 from core.errors import NotFound
 from core.jobresults import JobResult
 from core.jobspecs import ImageSpec
+from core.likeness import likeness_from_score
 from core.messages import Media
 from core.prompts import BuiltPrompt, PersonaText, build_prompt, vary_prompt
 from inference.device import plan_for
@@ -30,6 +31,8 @@ from inference.engines.image.gate import Score
 from inference.identity import scorer_for
 from inference.models import image_model
 from inference.models.store import ResolvedModel
+from inference.persona_face import references_of
+from inference.refinement import refiner
 from inference.runtime import NewAsset, TaskContext, task
 from storage.models import LoraWeights, Persona
 from storage.repositories import assets as asset_repo
@@ -186,18 +189,21 @@ def _request(engine: ImageEngine, built: BuiltPrompt, seeds: list[int], steps: i
     )
 
 
-def _identity_score(ctx: TaskContext, persona: Persona | None) -> Score | None:
-    """The gate's scoring function for ``persona``, or None when the gate does not apply."""
+def _identity_score(ctx: TaskContext, persona: Persona | None) -> tuple[Score, str] | None:
+    """The gate's scoring function for ``persona`` and the face engine it scores with, or None when the gate
+    does not apply."""
     if persona is None or not persona.identity:
         return None
     scorer = scorer_for(ctx)
 
     def score(image: Image.Image) -> tuple[float | None, bool]:
-        verdict = scorer.score(image, persona)
-        # No face on a persona job fails the gate: the user asked for that person.
-        return verdict.score, bool(verdict.best is not None and verdict.best.same_person)
+        # The main subject is judged, never a bystander who happens to look more like the persona.
+        subject = scorer.score(image, persona).subject
+        if subject is None:
+            return None, False
+        return subject.similarity, subject.same_person
 
-    return score
+    return score, scorer.engine
 
 
 def _png(image: Image.Image, meta: dict[str, Any]) -> bytes:
@@ -228,8 +234,8 @@ def _generate(ctx: TaskContext) -> JobResult:
     else:
         seeds = [secrets.randbelow(2**32) for _ in range(spec.n)]
 
-    score = _identity_score(ctx, inputs.persona)
-    retries = max(0, ctx.settings.identity_gate_retries) if score is not None else 0
+    scoring = _identity_score(ctx, inputs.persona)
+    retries = max(0, ctx.settings.identity_gate_retries) if scoring is not None else 0
     tracker = _StepProgress(ctx, planned_steps=steps * spec.n)
 
     # Same prompt for every output: one batched call. Prompt variations differ per output: one call each.
@@ -246,29 +252,36 @@ def _generate(ctx: TaskContext) -> JobResult:
         prompt_of.extend([built] * len(group_seeds))
 
     gated: list[GatedImage]
-    if score is None:
+    engine_name: str | None = None
+    if scoring is None or inputs.persona is None:
         gated = [GatedImage(image=g, score=None, passed=True, attempts=1) for g in generated]
     else:
+        score, engine_name = scoring
         def regenerate(slot: int, attempt: int) -> GeneratedImage:
             tracker.planned += steps
             request = _request(engine, prompt_of[slot], [secrets.randbelow(2**32)], steps, adapter)
             label = f"image {slot + 1} of {spec.n}, try {attempt} (likeness check)"
             return engine.run(request, tracker.run(steps, label)).images[0]
 
+        persona = inputs.persona
+        refine = refiner(ctx, persona, references_of(persona)) if ctx.settings.identity_refine else None
         ctx.progress(GENERATION_SHARE, "checking likeness")
-        gated = identity_gate(generated, score=score, regenerate=regenerate, retries=retries)
+        gated = identity_gate(generated, score=score, regenerate=regenerate, retries=retries, refine=refine)
 
     ctx.progress(0.96, "saving")
-    return _store(ctx, spec, inputs, model, steps, adapter, gated, prompt_of)
+    return _store(ctx, spec, inputs, model, steps, adapter, gated, prompt_of, engine_name)
 
 
 def _store(ctx: TaskContext, spec: ImageSpec, inputs: _JobInputs, model: ResolvedModel, steps: int,
-           adapter: str | None, gated: list[GatedImage], prompt_of: list[BuiltPrompt]) -> JobResult:
+           adapter: str | None, gated: list[GatedImage], prompt_of: list[BuiltPrompt],
+           identity_engine: str | None = None) -> JobResult:
     persona = inputs.persona
+    checked = persona is not None and bool(persona.identity) and identity_engine is not None
     items: list[NewAsset] = []
     for index, item in enumerate(gated):
         built = prompt_of[index]
         image = item.image
+        layers = [name for name, ran in (("lora", bool(adapter)), ("refined", item.refined)) if ran]
         meta = {
             "prompt": built.text,
             "clip_prompt": built.clip_text,
@@ -284,13 +297,19 @@ def _store(ctx: TaskContext, spec: ImageSpec, inputs: _JobInputs, model: Resolve
             "platform": built.platform,
             "lora": adapter,
             "lora_version": inputs.lora.version if adapter and inputs.lora is not None else None,
-            "identity_passed": item.passed if persona is not None and persona.identity else None,
+            "identity_passed": item.passed if checked else None,
+            "identity_engine": identity_engine if checked else None,
+            "no_face": item.no_face if checked else None,
+            "layers": layers,
+            "reference": item.reference,
             "attempts": item.attempts,
             "variation_of": spec.variation_of,
             "variation": spec.variation,
             "request": spec.request_fields(),
         }
-        items.append(NewAsset(content=_png(image.image, meta), kind="image", origin=AssetOrigin.GENERATED,
+        # A refined image is the model's picture with the persona's face put in: an edit, labelled as one.
+        items.append(NewAsset(content=_png(image.image, meta), kind="image",
+                              origin=AssetOrigin.EDITED if item.refined else AssetOrigin.GENERATED,
                               mime="image/png", width=image.width, height=image.height,
                               persona_id=persona.id if persona is not None else None,
                               tags=[t for t in ("generated", built.template, built.platform) if t],
@@ -299,23 +318,45 @@ def _store(ctx: TaskContext, spec: ImageSpec, inputs: _JobInputs, model: Resolve
     media = []
     for index, (item, saved) in enumerate(zip(gated, stored, strict=True)):
         caption = f"seed {item.image.seed}"
-        if item.score is not None:
-            caption += f" · likeness {item.score:.2f}" + ("" if item.passed else " (weak)")
+        if checked and persona is not None:
+            caption += " · " + likeness_caption(item, persona.identity, identity_engine)
         media.append(Media(blob=saved.blob, kind="image", filename=f"{ctx.job_id}-{index + 1}.png",
-                                 caption=caption, asset_id=saved.id, size_bytes=saved.size_bytes,
-                                 width=item.image.width, height=item.image.height, mime="image/png"))
+                           caption=caption, asset_id=saved.id, size_bytes=saved.size_bytes,
+                           width=item.image.width, height=item.image.height, mime="image/png"))
     who = f"{persona.name}: " if persona is not None else ""
     count = len(media)
     message = f"{count} image{'s' if count != 1 else ''} — {who}{spec.prompt or prompt_of[0].text}"[:300]
     notes = list(inputs.notes)
     if prompt_of and prompt_of[0].trimmed:
         notes.append("The prompt is long: the first part steers composition most.")
-    weak = sum(1 for g in gated if not g.passed)
-    if weak:
-        notes.append(f"{weak} image{'s' if weak != 1 else ''} did not reach the persona's likeness threshold.")
+    if checked and persona is not None:
+        notes += likeness_notes(gated, persona.name)
     if notes:
         message += "\n" + "\n".join(notes)
     return JobResult(message=message, media=media, asset_ids=[saved.id for saved in stored])
+
+
+def likeness_caption(item: GatedImage, identity: dict[str, Any] | None, engine: str | None) -> str:
+    """What a result's caption says of its likeness: on the persona's own scale, which layer made it."""
+    if item.no_face:
+        return "no face in this picture"
+    read = likeness_from_score(item.score, identity, engine)
+    text = read.caption if read is not None else f"likeness {item.score or 0:.2f}"
+    return text + (" · refined" if item.refined else "")
+
+
+def likeness_notes(gated: list[GatedImage], name: str) -> list[str]:
+    """One line each for images that never reached the persona's likeness, and images without a face."""
+    notes = []
+    weak = sum(1 for g in gated if not g.passed and not g.no_face)
+    if weak:
+        notes.append(f"{weak} image{'s' if weak != 1 else ''} did not reach {name}'s likeness threshold even "
+                     "after refining and new seeds; the closest is shown. /info <id> says what was tried.")
+    faceless = sum(1 for g in gated if g.no_face)
+    if faceless:
+        notes.append(f"{faceless} image{'s' if faceless != 1 else ''} show{'s' if faceless == 1 else ''} no face, "
+                     f"so {name}'s likeness was not checked.")
+    return notes
 
 
 generate_images = task(_generate)
