@@ -118,7 +118,7 @@ def test_preset_clip_is_stored_as_a_video_asset(video_settings: Settings, db: Da
         assert asset.persona_id == persona_id and asset.identity_score == pytest.approx(0.81)
         assert asset.tags == ["animated", "zoom-in"]
         assert asset.meta == {"source_asset": source_id, "motion": "zoom-in", "seconds": 2.0, "fps": 12,
-                              "frames": 24, "engine": "motion"}
+                              "frames": 24, "engine": "motion", "identity_engine": None}
     assert _temp_leftovers(video_settings) == []
     stages = [e.stage for e in consumer.read(block_ms=100)]
     assert any(stage.startswith("frame ") for stage in stages)

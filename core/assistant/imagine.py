@@ -6,9 +6,10 @@ from core import actions, grammar, modelcaps, prompts
 from core.assistant.turn import Turn
 from core.errors import NotFound, UsageError
 from core.jobspecs import ImageSpec
+from core.likeness import likeness_from_score
 from core.messages import Media, Reply
 from core.progress import shorten
-from storage.models import Asset
+from storage.models import Asset, Persona
 from storage.repositories import assets as asset_repo
 from storage.states import PersonaStatus
 
@@ -66,8 +67,7 @@ def variations(turn: Turn, action: actions.Variations | actions.Remix) -> list[R
 
 def gallery(turn: Turn, cmd: grammar.Gallery) -> list[Reply]:
     recent = asset_repo.recent(turn.session, owner_id=turn.owner_id, limit=cmd.n)
-    media = [Media(blob=a.blob, kind=a.kind, filename=f"{a.id}.{extension(a)}",
-                   caption=f"#{a.id}" + (f" · identity {a.identity_score:.2f}" if a.identity_score is not None else ""),
+    media = [Media(blob=a.blob, kind=a.kind, filename=f"{a.id}.{extension(a)}", caption=_caption(turn, a),
                    asset_id=a.id, width=a.width, height=a.height, duration_s=a.duration_s, mime=a.mime)
              for a in recent]
     if not media:
@@ -76,6 +76,15 @@ def gallery(turn: Turn, cmd: grammar.Gallery) -> list[Reply]:
         # Asked for more than there are: say so, rather than "your latest 25" to "/gallery 30".
         return [Reply(text=f"All {len(media)} of your results (newest first):", media=media)]
     return [Reply(text=f"Your latest {len(media)} (newest first):", media=media)]
+
+
+def _caption(turn: Turn, asset: Asset) -> str:
+    """``#id``, and the likeness on its persona's own scale where it was scored."""
+    persona = turn.session.get(Persona, asset.persona_id) if asset.persona_id is not None else None
+    engine = (asset.meta or {}).get("identity_engine")
+    read = likeness_from_score(asset.identity_score, persona.identity if persona is not None else None,
+                               engine if isinstance(engine, str) else None)
+    return f"#{asset.id}" + (f" · {read.caption}" if read is not None else "")
 
 
 def extension(asset: Asset) -> str:

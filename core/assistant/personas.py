@@ -9,6 +9,7 @@ from core.assistant.turn import Turn
 from core.errors import InvalidUpload, StudioError, UsageError
 from core.jobresults import card_filename
 from core.jobspecs import PersonaAnalyzeSpec, TrainSpec
+from core.likeness import calibration_text
 from core.limits import MAX_PHOTOS, MIN_PHOTOS
 from core.messages import Incoming, Media, Reply
 from storage.blobs import BlobStoreUnavailable
@@ -172,10 +173,10 @@ def listing(turn: Turn, _cmd: grammar.PersonaList) -> list[Reply]:
 
 def show(turn: Turn, cmd: grammar.PersonaShow) -> list[Reply]:
     persona = turn.persona(cmd.name)
-    identity = ", ".join(f"{engine} (threshold {data.get('threshold', 0):.2f})"
-                         for engine, data in persona.identity.items()) or "not analysed yet"
+    identity = "\n".join(f"Likeness ({engine}): {calibration_text(data) or 'calibrating'}"
+                          for engine, data in persona.identity.items()) or "Likeness: not analysed yet"
     lora = f"v{persona.loras[-1].version}" if persona.loras else f"none (/persona train {persona.name})"
-    text = f"{persona.name} — {persona.status}\nPhotos: {len(persona.references)} · identity: {identity}\nLoRA: {lora}"
+    text = f"{persona.name} — {persona.status}\nPhotos: {len(persona.references)}\n{identity}\nLoRA: {lora}"
     if persona.description:
         text += f"\n{persona.description}"
     media = [Media(blob=persona.card_blob, kind="image", filename=card_filename(persona.name),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from core.errors import NotAvailable, NotFound, UsageError
 from core.jobresults import JobResult
 from core.jobspecs import FaceSwapSpec
+from core.likeness import THRESHOLD_PERCENT, likeness_from_score
 from core.messages import Media
 from inference.engines.base import scaled
 from inference.engines.faceswap import (
@@ -38,6 +39,8 @@ from inference.engines.faceswap import (
 from inference.identity import load_rgb, scorer_for
 from inference.media import MediaError, VideoInfo, probe
 from inference.persona_face import Reference, prepare, references_of
+from inference.provenance.credentials import Ingredient
+from inference.provenance.stamp import frame_marks
 from inference.runtime import NewAsset, TaskContext, task
 from storage.models import Asset, Persona
 from storage.repositories import assets as asset_repo
@@ -151,15 +154,20 @@ def _swap_into(ctx: TaskContext, job: _Job) -> JobResult:
     ctx.progress(0.01, f"preparing {job.persona.name}'s face")
     face = prepare(ctx, job.persona, job.references)
     engine, source = face.engine, face.source
+    output = NewAsset(content=b"", kind=job.kind, origin=AssetOrigin.EDITED, mime="")
     with ctx.workdir() as workdir:
         target: np.ndarray | Path
         info: VideoInfo | None = None
+        original = ctx.blobs.fetch(job.blob, into=workdir)
+        # The photo or video the face went into is the result's parent in its Content Credentials.
+        output = replace(output, ingredients=(Ingredient(original, job.asset_id),))
         if job.kind == "video":
-            target = ctx.blobs.fetch(job.blob, into=workdir)
+            target = original
             info = _video_info(ctx, job, target)
+            output = replace(output, marked=True)  # its frames carry the watermark as they are encoded
         else:
             try:
-                target = load_rgb(ctx.blobs.read_bytes(job.blob))
+                target = load_rgb(original.read_bytes())
             except (UnidentifiedImageError, OSError):
                 raise TargetRefused(f"I could not read #{job.asset_id} as a photo; send it again as a JPEG or "
                                     "PNG.") from None
@@ -168,7 +176,7 @@ def _swap_into(ctx: TaskContext, job: _Job) -> JobResult:
                               candidates=settings.swap_candidates, choice_budget_s=settings.swap_choice_budget_s,
                               faces=settings.swap_faces, max_seconds=settings.swap_max_seconds,
                               max_side=settings.swap_max_side, detect_every=settings.swap_detect_every,
-                              info=info)
+                              info=info, mark=frame_marks(output.id) if job.kind == "video" else None)
         try:  # run() checks the request first: ValueError names the argument at fault
             result = engine.run(request, scaled(ctx.progress, *ENGINE_SHARE))
         except MediaError:
@@ -179,35 +187,51 @@ def _swap_into(ctx: TaskContext, job: _Job) -> JobResult:
             what = "video" if job.kind == "video" else "photo"
             raise UsageError(f"I found no face in that {what}; {NO_FACE_HINT}.")
         ctx.progress(ENGINE_SHARE[1], "checking likeness")
-        score = _likeness(ctx, job, result)
+        likeness = _likeness(ctx, job, result)
         ctx.progress(0.96, "saving")
-        return _store(ctx, job, source, result, score)
+        return _store(ctx, job, source, result, likeness, output)
 
 
-def _likeness(ctx: TaskContext, job: _Job, result: SwapResult) -> float | None:
+@dataclass(frozen=True)
+class _Likeness:
+    """How like the persona the swapped face is: the score stored on the asset and what the chat says."""
+
+    score: float | None = None
+    engine: str | None = None
+    caption: str = ""
+    frames_passing: tuple[int, int] | None = None  # a video: sampled frames at the persona's likeness, of all
+
+
+def _likeness(ctx: TaskContext, job: _Job, result: SwapResult) -> _Likeness:
     """The persona likeness of the swapped face (median over a video's sampled frames); notes a weak one."""
     persona = job.persona
     try:
         scorer = scorer_for(ctx)
     except NotAvailable as exc:
         log.info("no likeness check for job %s: %s", ctx.job_id, exc)
-        return None
-    scores: list[float] = []
-    threshold = None
+        return _Likeness()
+    matches = []
     for sample in result.samples:
         verdict = scorer.score(Image.fromarray(sample), persona)
-        threshold = verdict.threshold
-        if verdict.score is not None:
-            scores.append(verdict.score)
-    if not scores:
+        # The face that was swapped: the main subject, unless every face was.
+        match = verdict.subject if ctx.settings.swap_faces == "largest" else verdict.best
+        if match is not None:
+            matches.append(match)
+    if not matches:
         job.notes.append(f"The swapped face is not recognisable as a face any more, so {persona.name}'s "
                          "likeness was not checked.")
-        return None
-    score = float(statistics.median(scores))
-    if threshold is not None and score < threshold:
-        job.notes.append(f"Weak likeness: the face matches {persona.name} at {score:.2f} (a clear match is "
-                         f"{threshold:.2f} or more). A sharper, more frontal target gives a closer result.")
-    return score
+        return _Likeness(engine=scorer.engine)
+    score = float(statistics.median(match.similarity for match in matches))
+    read = likeness_from_score(score, persona.identity, scorer.engine)
+    caption = read.caption if read is not None else f"likeness {score:.2f}"
+    passing = sum(1 for match in matches if match.same_person)
+    frames = (passing, len(result.samples)) if result.kind == "video" else None
+    if frames is not None:
+        job.notes.append(f"{persona.name}'s likeness holds in {passing} of {len(result.samples)} sampled frames.")
+    if read is not None and not read.passed:
+        job.notes.append(f"Weak likeness: {read.percent} % ({persona.name}'s own photos are 100 %, a clear match "
+                         f"{THRESHOLD_PERCENT:.0f} % or more). A sharper, more frontal target gives a closer result.")
+    return _Likeness(score=score, engine=scorer.engine, caption=caption, frames_passing=frames)
 
 
 def _encode_image(image: np.ndarray, mime: str) -> tuple[bytes, str, str]:
@@ -221,12 +245,15 @@ def _encode_image(image: np.ndarray, mime: str) -> tuple[bytes, str, str]:
     return out.getvalue(), "image/png", "png"
 
 
-def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult,
-           score: float | None) -> JobResult:
+def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult, likeness: _Likeness,
+           output: NewAsset) -> JobResult:
     persona = job.persona
     meta: dict[str, Any] = {"source_asset": job.asset_id, "engine": result.engine,
                             "faces_swapped": result.faces_swapped, "faces": ctx.settings.swap_faces,
-                            "reference": result.reference or source.label, "times": result.times.as_dict()}
+                            "reference": result.reference or source.label, "times": result.times.as_dict(),
+                            "identity_engine": likeness.engine}
+    if likeness.frames_passing is not None:
+        meta["frames_passing"] = list(likeness.frames_passing)
     if result.choices:
         meta["choices"] = [choice.as_dict() for choice in result.choices]
     content: bytes | Path
@@ -241,15 +268,15 @@ def _store(ctx: TaskContext, job: _Job, source: SourceFace, result: SwapResult,
     if job.notes:
         meta["notes"] = list(job.notes)
     duration = round(result.duration_s, 3) if result.kind == "video" else None
-    [stored] = ctx.store_assets([NewAsset(
-        content=content, kind=result.kind, origin=AssetOrigin.EDITED, mime=mime, width=result.width,
-        height=result.height, duration_s=duration, persona_id=persona.id, tags=["swapped"], identity_score=score,
-        meta=meta)])
+    [stored] = ctx.store_assets([replace(
+        output, content=content, kind=result.kind, origin=AssetOrigin.EDITED, mime=mime, width=result.width,
+        height=result.height, duration_s=duration, persona_id=persona.id, tags=["swapped"],
+        identity_score=likeness.score, meta=meta)])
     caption = f"{persona.name} · {result.engine} swap"
     if duration is not None:
         caption += f" · {duration:.1f} s"
-    if score is not None:
-        caption += f" · likeness {score:.2f}"
+    if likeness.caption:
+        caption += f" · {likeness.caption}"
     faces = f"{result.faces_swapped} faces" if result.faces_swapped > 1 else "the face"
     message = f"{persona.name}'s face swapped into #{job.asset_id} ({faces})."
     if job.notes:

@@ -13,6 +13,7 @@ from PIL import Image
 from core.errors import NotAvailable, NotFound, UsageError
 from core.jobresults import JobResult
 from core.jobspecs import VideoSpec
+from core.likeness import likeness_from_score
 from core.messages import Media
 from core.settings import Settings
 from inference.device import pick_device, plan_for
@@ -56,6 +57,7 @@ class _Source:
     prompt: str
     persona: Persona | None
     origin: str = AssetOrigin.GENERATED.value
+    identity_engine: str | None = None  # the face engine the score was made with (the still's, else the clip's)
     notes: list[str] = field(default_factory=list)
 
 
@@ -74,7 +76,8 @@ def _read_source(ctx: TaskContext, asset_id: str) -> _Source:
         prompt = (asset.meta or {}).get("prompt")
         return _Source(asset_id=asset.id, blob=asset.blob, persona_id=asset.persona_id,
                        identity_score=asset.identity_score, prompt=prompt if isinstance(prompt, str) else "",
-                       persona=persona, origin=asset.origin)
+                       persona=persona, origin=asset.origin,
+                       identity_engine=(asset.meta or {}).get("identity_engine"))
 
 
 def _not_available(settings: Settings) -> NotAvailable:
@@ -133,13 +136,16 @@ def _likeness(ctx: TaskContext, source: _Source, result: VideoResult) -> float |
     except NotAvailable as exc:
         log.info("no likeness check for job %s: %s", ctx.job_id, exc)
         return None
-    best = verdict.best
-    if best is None:
+    subject = verdict.subject
+    if subject is None:
         source.notes.append(f"No face is visible in the last frame, so {persona.name}'s likeness was not checked.")
-    elif not best.same_person:
-        source.notes.append(f"By the last frame the face drifts from {persona.name}'s likeness "
-                            f"({best.similarity:.2f}, threshold {verdict.threshold:.2f}); a preset keeps it.")
-    return verdict.score
+        return None
+    source.identity_engine = verdict.engine
+    if not subject.same_person:
+        shown = subject.likeness.caption if subject.likeness is not None else f"{subject.similarity:.2f}"
+        source.notes.append(f"By the last frame the face drifts from {persona.name}'s likeness ({shown}); a "
+                            "camera-motion preset keeps it.")
+    return subject.similarity
 
 
 def _animate(ctx: TaskContext) -> JobResult:
@@ -185,7 +191,8 @@ def _store(ctx: TaskContext, seconds: float, source: _Source, request: VideoRequ
            score: float | None, clip: NewAsset) -> JobResult:
     duration = round(result.duration_s, 3)
     meta: dict[str, Any] = {"source_asset": source.asset_id, "motion": result.motion, "seconds": seconds,
-                            "fps": result.fps, "frames": result.frames, "engine": result.engine}
+                            "fps": result.fps, "frames": result.frames, "engine": result.engine,
+                            "identity_engine": source.identity_engine}
     if result.motion == AI:
         meta.update(model=result.model, seed=result.seed, prompt=request.prompt, negative=request.negative,
                     steps=result.steps, guidance=result.guidance)
@@ -196,8 +203,10 @@ def _store(ctx: TaskContext, seconds: float, source: _Source, request: VideoRequ
     caption = f"{label} · {duration:.1f} s · {result.width}x{result.height}"
     if result.seed is not None:
         caption += f" · seed {result.seed}"
-    if result.motion == AI and score is not None:
-        caption += f" · likeness {score:.2f}"
+    if result.motion == AI and source.persona is not None:
+        read = likeness_from_score(score, source.persona.identity, source.identity_engine)
+        if read is not None:
+            caption += f" · {read.caption}"
     message = f"{seconds:g} s {label} animation of {source.asset_id}"
     if source.notes:
         message += "\n" + "\n".join(source.notes)

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from inference.media import VideoInfo
+from inference.media import MarkFactory, VideoInfo
 
 # Which faces of the target get the persona's face. "largest": the main subject only (the biggest face in a
 # photo; in a video the face that is biggest when it first matters, kept until another is clearly bigger),
@@ -65,6 +65,7 @@ class SwapRequest:
     detect_every: int = 5
     smoothing: bool = True
     info: VideoInfo | None = None
+    mark: MarkFactory | None = None  # a video's frames: applied as each is encoded (the provenance watermark)
 
     @property
     def sources(self) -> tuple[SourceFace, ...]:

@@ -153,7 +153,7 @@ def swap_video(engine: FaceSwapEngine[Any], sources: list[Any], request: SwapReq
     reader = _Reader(read_frames(source, size=size), tracker, tracker.times)
     index = 0
     try:
-        with VideoWriter(picture, size=(width, height), fps=fps) as writer:
+        with VideoWriter(picture, size=(width, height), fps=fps, mark=request.mark) as writer:
             for item in reader:
                 out = item.frame
                 if item.faces:
