@@ -64,7 +64,8 @@ def test_typing_while_a_job_runs_stopping_and_logs(tmp_path: Path) -> None:
     # Nothing but the chat reached the screen: every log line went to a file in the data folder.
     assert not LOG_LINE.search(terminal.text), terminal.text
     assert "WARNING" not in terminal.output and "Traceback" not in terminal.output
-    assert {"worker.log", "console.log", "redis.log"} <= {p.name for p in (data / "logs").iterdir()}
+    logs = {p.name for p in (data / "logs").iterdir()}
+    assert {"worker-gpu.log", "worker-cpu.log", "console.log", "redis.log"} <= logs
     # The embedded Redis kept its files in the data folder, not in a temporary folder of its own.
     assert (data / "redis" / "redis.config").is_file()
     assert "redis" in (data / "logs" / "redis.log").read_text(errors="replace").lower()

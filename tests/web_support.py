@@ -33,6 +33,7 @@ from core.platforms import PRESETS
 from core.settings import Settings
 from inference.export.package import ExportSource, build_package
 from inference.media import ffmpeg_exe
+from inference.provenance.stamp import Stamper
 from storage.blobs import BlobStore, LocalBlobStore
 from storage.db import Database
 from storage.migrate import upgrade
@@ -133,7 +134,7 @@ def store_package(settings: Settings, db: Database, blobs: BlobStore, *, owner_i
     created = utcnow().replace(microsecond=0)
     package_id = new_id()
     built = build_package(sources, PRESETS[platform], workdir=workdir, package_id=package_id, created_at=created,
-                          expires_at=created + ttl)
+                          expires_at=created + ttl, stamper=Stamper.from_settings(settings))
     with db.session() as session:
         package = export_repo.create(session, package_id=package_id, owner_id=owner_id, platform=platform,
                                      asset_ids=list(dict.fromkeys(f.asset_id for f in built.files)), job_id=None,
@@ -191,11 +192,12 @@ def seed_studio(settings: Settings, db: Database, blobs: BlobStore, workdir: Pat
     package_dir.mkdir()
     seeded.package_id, seeded.export_token = store_package(
         settings, db, blobs, owner_id=ann, platform="instagram", workdir=package_dir, sources=[
-            ExportSource(asset_id=seeded.assets["ava0"], kind="image", path=still,
+            ExportSource(asset_id=seeded.assets["ava0"], kind="image", path=still, origin="generated",
                          prompt="Ava reading in a Paris café", persona="Ava"),
-            ExportSource(asset_id=seeded.assets["tom0"], kind="image", path=second, prompt="Tom as a chef",
+            ExportSource(asset_id=seeded.assets["tom0"], kind="image", path=second, origin="generated",
+                         prompt="Tom as a chef",
                          persona="Tom"),
-            ExportSource(asset_id=seeded.assets["ava_clip"], kind="video", path=clip,
+            ExportSource(asset_id=seeded.assets["ava_clip"], kind="video", path=clip, origin="generated",
                          prompt="Ava reading in a Paris café", persona="Ava"),
         ])
     seeded.gallery_token = gallery_token(settings, db, ann)

@@ -24,7 +24,7 @@ from core.settings import Settings
 from inference.engine_cache import EngineCache
 from inference.runtime import WorkerResources
 from inference.worker import run_worker
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _work(settings: Settings, queues: Sequence[str], control: Path | None) -> No
         settings=settings,
         db=Database(settings.resolved_database_url),
         redis=queue.connect(settings),
-        blobs=BlobStore(settings.blobs_dir),
+        blobs=LocalBlobStore(settings.blobs_dir),
         engines=EngineCache(settings.engine_memory_budget_mb * 2**20),
         **seam,
     )

@@ -12,7 +12,7 @@ from redis import Redis
 from cli.main import UP_WORKERS
 from core.jobs import JobService
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import Job
 from tests.faults import jobs as fj
@@ -32,7 +32,7 @@ def test_cpu_jobs_do_not_starve_behind_gpu_work_and_the_allowance_holds(
         settings: Settings, db: Database, redis: Redis) -> None:
     settings.max_queued_jobs = 10  # max_running_jobs stays 1
     jobs = JobService(db=db, redis=redis, settings=settings)
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = LocalBlobStore(settings.blobs_dir)
     alice, bob = fj.user(db, "alice"), fj.user(db, "bob")
     pictures = [fj.picture(db, blobs, alice, shade) for shade in (40, 80, 120)]
     # A stream of GPU work is waiting when Bob asks for something small, and Alice for more of her own.

@@ -13,7 +13,7 @@ from redis import Redis
 from core.jobs import JobService
 from core.jobspecs import ExportSpec, FaceSwapSpec
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, LocalBlobStore
 from storage.db import Database
 from storage.models import Asset, ExportPackage, Job, User
 from storage.repositories import assets as asset_repo
@@ -51,7 +51,7 @@ def test_refused_swap_uploads_leave_the_gallery_and_exports_skip_unreadable_file
     settings.swap_max_seconds = 0.5
     settings.max_queued_jobs = 10
     jobs = JobService(db=db, redis=redis, settings=settings)
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = LocalBlobStore(settings.blobs_dir)
     owner = fj.user(db)
     persona_id = _ready_persona(db, blobs, owner)
     damaged = _upload(db, blobs, owner, b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200)

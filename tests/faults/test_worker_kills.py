@@ -15,7 +15,7 @@ from redis import Redis
 
 from core.jobs import JobService
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import Job
 from tests.faults import jobs as fj
@@ -31,7 +31,7 @@ STEPS = ("dequeued", "running", "stored", "recorded")
 def test_a_worker_killed_at_each_step_of_a_job_loses_nothing_and_doubles_nothing(
         settings: Settings, db: Database, redis: Redis, tmp_path: Path) -> None:
     jobs = JobService(db=db, redis=redis, settings=settings)
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = LocalBlobStore(settings.blobs_dir)
     owner = fj.user(db)
     settings.max_running_jobs = 4  # the killed tries are the subject here, not the per-user allowance
     control = tmp_path / "control"
