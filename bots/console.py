@@ -26,6 +26,7 @@ from core.messages import Button, Incoming, Media, Reply, Upload
 from core.outages import is_outage
 from core.presenter import present
 from core.progress import short_id, shorten
+from core.recovery import Recovery
 from storage.blobs import BlobNotFound
 
 log = logging.getLogger(__name__)
@@ -155,13 +156,13 @@ class ConsoleFrontend:
 
     def _redeliver_lost(self) -> None:
         # A final event lost with Redis is published again from the database (one sweep per interval for all
-        # console users; JobService keeps it cheap), so a result shows late rather than never.
+        # console users; Recovery keeps it cheap), so a result shows late rather than never.
         now = time.monotonic()
         if now < self._next_redelivery:
             return
         self._next_redelivery = now + self.studio.settings.delivery_redeliver_interval_s
         try:
-            self.studio.jobs.redeliver_lost(PLATFORM)
+            Recovery(self.studio.jobs).redeliver_lost(PLATFORM)
         except Exception as exc:  # an outage: the next sweep tries again
             if not is_outage(exc):
                 raise

@@ -13,7 +13,7 @@ next; an error while reading makes the consumer re-read its own pending events o
 A final event is shown once: the job row records that it was (``core.delivery.mark_delivered``), so a copy
 read again or published again is acknowledged without being shown, and progress of a job that has ended since
 is never shown over its result. Every ``STUDIO_DELIVERY_REDELIVER_INTERVAL_S`` the loop asks
-``JobService.redeliver_lost`` to publish again the final events that never reached a chat.
+``Recovery.redeliver_lost`` to publish again the final events that never reached a chat.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from core.jobs import JobService
 from core.messages import Media
 from core.outages import is_outage
 from core.presenter import Presentation, present
+from core.recovery import Recovery
 from storage.blobs import BlobStore
 from storage.db import Database
 
@@ -152,7 +153,7 @@ class LanedDelivery:
             return
         self._next_sweep = time.monotonic() + self.jobs.settings.delivery_redeliver_interval_s
         try:
-            await self.run_sync(self.jobs.redeliver_lost, self.platform)
+            await self.run_sync(Recovery(self.jobs).redeliver_lost, self.platform)
         except Exception as exc:  # the next sweep tries again; reading must go on meanwhile
             log.warning("looking for undelivered %s results failed: %s", self.platform, exc)
 

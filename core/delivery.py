@@ -6,7 +6,7 @@ result may send that result again.
 
 The stream is a cache of what the database says, not the truth: a consumer whose group vanished (Redis
 restarted empty) recreates it and goes on, and a final event lost with the stream (or never published while
-Redis was away) is published again from the job row by ``JobService.redeliver_lost``.
+Redis was away) is published again from the job row by ``core.recovery.Recovery.redeliver_lost``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
-"""Job lifecycle: submit, state changes with delivery events, cancel, and recovery of abandoned jobs and lost
-events."""
+"""Job lifecycle: submit, state changes with delivery events, cancel (recovery after crashes and outages is
+``core.recovery``)."""
 
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -24,7 +22,7 @@ from core.jobspecs import JobSpec, PersonaAnalyzeSpec
 from core.quotas import check_can_submit
 from core.settings import Settings
 from storage.db import Database
-from storage.models import Job, User, utcnow
+from storage.models import Job, User
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.states import JobStatus
@@ -34,16 +32,9 @@ log = logging.getLogger(__name__)
 LEASE_PREFIX = "studio:lease:"
 CANCEL_PREFIX = "studio:cancel:"
 REQUEUE_PREFIX = "studio:deferrals:"  # a counter per job: each requeue gets a fresh RQ id
-REDELIVERY_LOCK_PREFIX = "studio:redelivery:lock:"
-REDELIVERED_PREFIX = "studio:redelivered:"
 # Pauses between tries of publishing an event after its row changed: a blip of Redis does not lose it; a
-# longer outage is covered by ``redeliver_lost`` (final events) or the next progress report.
+# longer outage is covered by ``Recovery.redeliver_lost`` (final events) or the next progress report.
 PUBLISH_PAUSES_S = (0.1, 0.3, 0.6)
-# How far back redelivery looks, and how often it publishes one job's final event again before giving up
-# (no front end for that platform is running, or the event can never be shown).
-REDELIVERY_LOOKBACK = timedelta(hours=24)
-MAX_REDELIVERIES = 3
-FINAL = [JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED]
 
 
 def lease_key(job_id: str) -> str:
@@ -117,7 +108,7 @@ class JobService:
                                   spec=spec.model_dump(mode="json"), chat={**chat, DELIVERED: False})
             job_id = job.id
         try:
-            rq_id = self._enqueue(job_id, kind, attempt=1)
+            rq_id = self.enqueue(job_id, kind, attempt=1)
         except RedisError as exc:
             log.warning("could not queue job %s: %s", job_id, exc)
             with self.db.session() as session:
@@ -141,7 +132,7 @@ class JobService:
             where = ".".join(str(p) for p in first["loc"]) or "request"
             raise UsageError(f"{where}: {first['msg']}.") from None
 
-    def _enqueue(self, job_id: str, kind: jobkinds.KindInfo, *, attempt: int, at_front: bool = False,
+    def enqueue(self, job_id: str, kind: jobkinds.KindInfo, *, attempt: int, at_front: bool = False,
                  deferral: int = 0) -> str:
         """Put the job on its queue under a fresh RQ id and record that id on the row."""
         rq_id = queue.enqueue(
@@ -220,7 +211,7 @@ class JobService:
                 return Start.BUSY
             moved = job_repo.transition(session, job_id=job_id, to=JobStatus.RUNNING, expect=[JobStatus.QUEUED],
                                         attempts=attempt, stage="starting", progress=0.0)
-            recorded = self._recorded(session, job_id, message="") if moved else None
+            recorded = self.recorded(session, job_id, message="") if moved else None
         if recorded is None:
             return Start.GONE
         self.announce(recorded)
@@ -234,7 +225,7 @@ class JobService:
             if job is None or job.status != JobStatus.QUEUED.value:
                 return False
             kind, attempt = job.kind, job.attempts + 1
-        self._enqueue(job_id, jobkinds.info(kind), attempt=attempt, at_front=at_front,
+        self.enqueue(job_id, jobkinds.info(kind), attempt=attempt, at_front=at_front,
                       deferral=self._next_requeue(job_id))
         return True
 
@@ -256,7 +247,7 @@ class JobService:
                                 message="The worker running this job is restarting; it is back at the front of "
                                         "the queue.", attempts=attempt - 1, progress=0.0, stage="")
         if moved:
-            self._enqueue(job_id, jobkinds.info(kind), attempt=attempt, at_front=True,
+            self.enqueue(job_id, jobkinds.info(kind), attempt=attempt, at_front=True,
                           deferral=self._next_requeue(job_id))
         return moved
 
@@ -273,7 +264,7 @@ class JobService:
                                     message="Our database or job queue dropped out while this ran; trying again.",
                                     progress=0.0, stage="")
             if moved:
-                self._enqueue(job_id, jobkinds.info(kind), attempt=attempt + 1, at_front=True)
+                self.enqueue(job_id, jobkinds.info(kind), attempt=attempt + 1, at_front=True)
             return moved
         return self.transition(job_id, JobStatus.FAILED, expect=[JobStatus.RUNNING], attempt=attempt,
                                message=f"Our database or job queue dropped out while this ran ({attempt} tries). "
@@ -327,9 +318,9 @@ class JobService:
                 if job is not None:
                     session.refresh(job)
                     _undo_on_give_up(session, job)
-            return self._recorded(session, job_id, message=message)
+            return self.recorded(session, job_id, message=message)
 
-    def _recorded(self, session: Session, job_id: str, *, message: str) -> Recorded | None:
+    def recorded(self, session: Session, job_id: str, *, message: str) -> Recorded | None:
         job = job_repo.get(session, job_id=job_id)
         if job is None:
             return None
@@ -340,7 +331,7 @@ class JobService:
     def announce(self, recorded: Recorded) -> bool:
         """The second half of ``transition``: publish the change to its front end; returns whether Redis took it.
 
-        A few quick tries ride out a blip; after that the change is left to ``redeliver_lost`` (the row already
+        A few quick tries ride out a blip; after that the change is left to ``Recovery.redeliver_lost`` (the row already
         says it), so a worker never fails a job, or dies, because the event could not be sent.
         """
         if not recorded.platform:
@@ -381,146 +372,3 @@ class JobService:
             message=message or (job.error or ""),
             extra={"kind": job.kind, "attempt": job.attempts},
         )
-
-    # -- recovery -------------------------------------------------------------------------------------
-
-    def recover_abandoned(self) -> list[str]:
-        """Requeue or fail running jobs whose worker lease expired (a worker died); returns their ids.
-
-        Safe to call from any number of processes: each job moves once thanks to compare-and-set.
-        """
-        handled: list[str] = []
-        with self.db.session() as session:
-            running = [(job.id, job.kind, job.attempts) for job in job_repo.running(session)]
-        for job_id, kind, attempts in running:
-            if self.redis.exists(lease_key(job_id)):
-                continue
-            if self.is_cancelled(job_id):
-                # The owner asked to stop it and its worker died before noticing: it is stopped.
-                moved = self.transition(job_id, JobStatus.CANCELLED, expect=[JobStatus.RUNNING], attempt=attempts,
-                                        message="Cancelled.")
-            elif attempts < self.settings.job_max_attempts:
-                moved = self.transition(
-                    job_id,
-                    JobStatus.QUEUED,
-                    expect=[JobStatus.RUNNING],
-                    attempt=attempts,  # only the try whose lease expired, never one that started since
-                    message="The worker running this job stopped; trying again.",
-                    progress=0.0,
-                    stage="",
-                )
-                if moved:
-                    self._enqueue(job_id, jobkinds.info(kind), attempt=attempts + 1, at_front=True)
-            else:
-                moved = self.transition(
-                    job_id,
-                    JobStatus.FAILED,
-                    expect=[JobStatus.RUNNING],
-                    attempt=attempts,
-                    message=f"The worker stopped while running this job ({attempts} tries). Please try again.",
-                )
-            if moved:
-                log.warning("recovered abandoned job %s (attempt %d)", job_id, attempts)
-                handled.append(job_id)
-        return handled
-
-    def requeue_lost(self, *, older_than: timedelta | None = None) -> list[str]:
-        """Re-enqueue queued jobs that no worker will ever take: their RQ entry vanished (Redis restarted without
-        its data, or an enqueue failed half-way) or ended without running, or the worker that took it died
-        before starting it (RQ still says "started", but no lease is kept alive). Only jobs queued longer than
-        ``older_than`` (``STUDIO_JOB_LOST_AFTER_S``) are looked at. Returns their ids."""
-        if older_than is None:
-            older_than = timedelta(seconds=self.settings.job_lost_after_s)
-        lost: list[str] = []
-        with self.db.session() as session:
-            candidates = [
-                (job.id, job.kind, job.rq_id, job.attempts)
-                for job in job_repo.stale_queued(session, older_than=older_than)
-            ]
-        for job_id, kind, rq_id, attempts in candidates:
-            if rq_id and self._will_run(rq_id, job_id):
-                continue
-            # Each loss counts as a try, so a job that can never start is failed instead of requeued forever.
-            if attempts + 1 >= self.settings.job_max_attempts:
-                moved = self.transition(job_id, JobStatus.FAILED, expect=[JobStatus.QUEUED],
-                                        message="This job could not be started. Please try again later.")
-            else:
-                with self.db.session() as session:
-                    moved = job_repo.bump_attempts(session, job_id=job_id, expect=attempts)
-                if moved:
-                    self._enqueue(job_id, jobkinds.info(kind), attempt=attempts + 2)
-            if moved:
-                lost.append(job_id)
-        return lost
-
-    def _will_run(self, rq_id: str, job_id: str) -> bool:
-        """Whether RQ's entry for a queued row still leads to a run without our help."""
-        found = queue.state(rq_id, connection=self.redis)
-        if found is None:
-            return False
-        if found.waiting:
-            return True
-        if not found.started:
-            return False  # finished, failed or stopped without the row ever leaving "queued"
-        if self.redis.exists(lease_key(job_id)):
-            return True  # a worker holds it and is about to start it (or put it back)
-        # Taken a moment ago and not yet leased, or taken by a worker that died before it leased it.
-        started = found.started_at
-        if started is None:
-            return False
-        if started.tzinfo is None:
-            started = started.replace(tzinfo=utcnow().tzinfo)
-        return (utcnow() - started).total_seconds() < self.settings.job_lease_seconds
-
-    # -- redelivery -----------------------------------------------------------------------------------
-
-    def redeliver_lost(self, platform: str) -> list[str]:
-        """Publish again the final event of ``platform``'s jobs that ended more than
-        ``STUDIO_DELIVERY_REDELIVER_AFTER_S`` ago and whose final event no front end has shown yet (``Job.chat``
-        still says ``delivered: False``): the event was never published (Redis was away), was lost with the
-        stream, or was set aside. Returns the job ids published again.
-
-        Cheap and safe with several front-end processes: one sweep per platform runs at a time (a Redis lock
-        that lapses after ``STUDIO_DELIVERY_REDELIVER_INTERVAL_S``), it reads only ended jobs created within
-        the last day, a job is published again at most once per ``redeliver_after`` and ``MAX_REDELIVERIES``
-        times in all, and a front end that meets a final event whose job is already marked delivered
-        acknowledges it without showing it again.
-        """
-        settings = self.settings
-        interval_ms = max(1, int(settings.delivery_redeliver_interval_s * 1000))
-        if not self.redis.set(f"{REDELIVERY_LOCK_PREFIX}{platform}", secrets.token_hex(8), nx=True, px=interval_ms):
-            return []  # another process of this platform swept a moment ago
-        now = utcnow()
-        ended_before = now - timedelta(seconds=settings.delivery_redeliver_after_s)
-        with self.db.session() as session:
-            rows = session.execute(
-                select(Job.id, Job.chat).where(
-                    Job.status.in_([status.value for status in FINAL]),
-                    Job.created_at >= now - REDELIVERY_LOOKBACK,
-                    Job.finished_at <= ended_before,
-                )
-            ).all()
-        waiting = [job_id for job_id, chat in rows
-                   if (chat or {}).get("platform") == platform and (chat or {}).get(DELIVERED) is False]
-        published: list[str] = []
-        pause_s = max(1, int(settings.delivery_redeliver_after_s))
-        for job_id in waiting:
-            if not self.redis.set(f"{REDELIVERED_PREFIX}{job_id}:recent", "1", nx=True, ex=pause_s):
-                continue  # published again a moment ago: that copy is still on its way
-            count_key = f"{REDELIVERED_PREFIX}{job_id}"
-            count = int(self.redis.incr(count_key))
-            self.redis.expire(count_key, int(REDELIVERY_LOOKBACK.total_seconds()))
-            if count > MAX_REDELIVERIES:
-                if count == MAX_REDELIVERIES + 1:
-                    log.error("job %s: its final event was published %d times and never shown on %s; giving up",
-                              job_id, MAX_REDELIVERIES, platform)
-                continue
-            with self.db.session() as session:
-                recorded = self._recorded(session, job_id, message="")
-            if recorded is None or not recorded.event.is_final:
-                continue
-            delivery.publish(self.redis, platform=platform, event=recorded.event)
-            log.warning("job %s ended %s without its final event being shown on %s; published it again (%d)",
-                        job_id, recorded.event.status, platform, count)
-            published.append(job_id)
-        return published

@@ -401,7 +401,7 @@ def execute(resources: WorkerResources, job_id: str, fn: TaskFunction) -> None:
     """Run ``fn`` for job ``job_id`` and record the outcome; never raises for a job's own failure.
 
     An outage that outlasts ``STUDIO_JOB_OUTAGE_RETRY_S`` before the job started is raised: the row is still
-    queued and recovery queues it again (``JobService.requeue_lost``).
+    queued and recovery queues it again (``Recovery.requeue_lost``).
     """
     jobs = resources.jobs
     patience = resources.settings.job_outage_retry_s

@@ -25,6 +25,7 @@ from rq.worker.base import WorkerStatus
 
 from core import queue as studio_queue
 from core.outages import is_outage, through_outage
+from core.recovery import Recovery as JobRecovery
 from inference import runtime
 from inference.housekeeping import Housekeeper
 from inference.runtime import WorkerResources
@@ -119,8 +120,9 @@ class Recovery:
 
     def sweep(self) -> None:
         try:
-            self.resources.jobs.recover_abandoned()
-            self.resources.jobs.requeue_lost()
+            recovery = JobRecovery(self.resources.jobs)
+            recovery.recover_abandoned()
+            recovery.requeue_lost()
         except Exception as exc:  # recovery must never take the worker down
             if is_outage(exc):
                 log.warning("job recovery sweep skipped: %s", exc)

@@ -19,8 +19,9 @@ from core.delivery import (
     stream_key,
     superseded,
 )
-from core.jobs import MAX_REDELIVERIES, JobService
+from core.jobs import JobService
 from core.jobspecs import EchoSpec
+from core.recovery import MAX_REDELIVERIES, Recovery
 from core.settings import Settings
 from storage.db import Database
 from storage.models import Job, utcnow
@@ -132,13 +133,13 @@ def test_redelivery_publishes_final_events_never_shown_and_nothing_else(
         old.chat = {"platform": "telegram", "chat_id": "7"}
     redis.delete(stream_key("telegram"))
 
-    assert jobs.redeliver_lost("telegram") == [lost]
+    assert Recovery(jobs).redeliver_lost("telegram") == [lost]
     republished = [DeliveryEvent.from_fields(raw_id.decode(), fields) for raw_id, fields
                    in redis.xrange(stream_key("telegram"))]
     assert [(e.job_id, e.status) for e in republished] == [(lost, "done")]
-    assert jobs.redeliver_lost("telegram") == [], "one sweep per interval, whichever process asks"
+    assert Recovery(jobs).redeliver_lost("telegram") == [], "one sweep per interval, whichever process asks"
     time.sleep(0.1)
-    assert jobs.redeliver_lost("telegram") == [], "that copy is still on its way: not again so soon"
+    assert Recovery(jobs).redeliver_lost("telegram") == [], "that copy is still on its way: not again so soon"
     assert just_ended and elsewhere
 
 
@@ -151,5 +152,5 @@ def test_redelivery_gives_up_after_a_few_copies(settings: Settings, db: Database
     for _ in range(MAX_REDELIVERIES + 2):
         redis.delete(f"studio:redelivered:{lost}:recent")  # as if the pause had passed
         time.sleep(0.02)
-        copies += len(jobs.redeliver_lost("telegram"))
+        copies += len(Recovery(jobs).redeliver_lost("telegram"))
     assert copies == MAX_REDELIVERIES

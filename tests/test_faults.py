@@ -15,6 +15,7 @@ from redis import Redis
 from core.delivery import DeliveryConsumer, DeliveryEvent, publish
 from core.jobs import JobService
 from core.jobspecs import EchoSpec
+from core.recovery import Recovery
 from core.settings import Settings
 from storage.db import Database
 from storage.repositories import jobs as job_repo
@@ -104,8 +105,8 @@ def test_queued_job_lost_from_redis_is_enqueued_again(settings: Settings, db: Da
     jobs = JobService(db=db, redis=redis, settings=settings)
     job_id = _submit_slow_echo(settings, db, redis, seconds=0)
     redis.flushdb()  # Redis restarted without persistence: the queue is empty, the row still says queued
-    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
-    assert jobs.requeue_lost(older_than=timedelta(0)) == [], "a job already back on the queue is left alone"
+    assert Recovery(jobs).requeue_lost(older_than=timedelta(0)) == [job_id]
+    assert Recovery(jobs).requeue_lost(older_than=timedelta(0)) == [], "a job already back on the queue is left alone"
     drain(settings, db, redis)
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
@@ -126,11 +127,11 @@ def test_queued_job_whose_rq_entry_failed_is_enqueued_again(settings: Settings, 
     job_id = _submit_slow_echo(settings, db, redis, seconds=0)
     with db.session() as session:
         rq_id = job_repo.get(session, job_id=job_id).rq_id  # type: ignore[union-attr]
-    assert jobs.requeue_lost(older_than=timedelta(0)) == [], "a waiting job is left alone"
+    assert Recovery(jobs).requeue_lost(older_than=timedelta(0)) == [], "a waiting job is left alone"
     rq_job = RQJob.fetch(rq_id, connection=redis, serializer=SERIALIZER)
     redis.lrem("rq:queue:cpu", 0, rq_id)
     rq_job.set_status(RQStatus.FAILED)
-    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
+    assert Recovery(jobs).requeue_lost(older_than=timedelta(0)) == [job_id]
     drain(settings, db, redis)
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
@@ -145,9 +146,9 @@ def test_a_job_that_keeps_getting_lost_is_failed_not_requeued_forever(
     jobs = JobService(db=db, redis=redis, settings=settings)
     job_id = _submit_slow_echo(settings, db, redis, seconds=0)
     redis.flushdb()
-    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
+    assert Recovery(jobs).requeue_lost(older_than=timedelta(0)) == [job_id]
     redis.flushdb()
-    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
+    assert Recovery(jobs).requeue_lost(older_than=timedelta(0)) == [job_id]
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "failed" and "could not be started" in (job.error or "")
@@ -161,9 +162,9 @@ def test_recovery_leaves_a_job_with_a_live_lease_alone(settings: Settings, db: D
     job_id = _submit_slow_echo(settings, db, redis, seconds=0)
     assert jobs.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED], attempts=1)
     redis.set(lease_key(job_id), "worker-token", ex=30)
-    assert jobs.recover_abandoned() == []
+    assert Recovery(jobs).recover_abandoned() == []
     redis.delete(lease_key(job_id))
-    assert jobs.recover_abandoned() == [job_id]
+    assert Recovery(jobs).recover_abandoned() == [job_id]
 
 
 def test_a_cancelled_job_whose_worker_died_is_not_retried(settings: Settings, db: Database, redis: Redis) -> None:
@@ -176,7 +177,7 @@ def test_a_cancelled_job_whose_worker_died_is_not_retried(settings: Settings, db
         owner_id = job_repo.get(session, job_id=job_id).owner_id  # type: ignore[union-attr]
     assert jobs.cancel(owner_id=owner_id, job_id=job_id).startswith("Stopping")
     # The worker died before it saw the cancel: no lease, attempts left, but the owner wanted it stopped.
-    assert jobs.recover_abandoned() == [job_id]
+    assert Recovery(jobs).recover_abandoned() == [job_id]
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "cancelled"
@@ -274,9 +275,10 @@ def test_a_job_whose_worker_died_before_starting_it_is_queued_again(settings: Se
     rq_job.started_at = utcnow() - timedelta(seconds=settings.job_lease_seconds + 1)
     rq_job.save()
     redis.set(lease_key(job_id), "alive", ex=5)
-    assert jobs.requeue_lost(older_than=timedelta(0)) == [], "a worker that holds the lease is about to start it"
+    assert Recovery(jobs).requeue_lost(older_than=timedelta(0)) == [], \
+        "a worker that holds the lease is about to start it"
     redis.delete(lease_key(job_id))
-    assert jobs.requeue_lost(older_than=timedelta(0)) == [job_id]
+    assert Recovery(jobs).requeue_lost(older_than=timedelta(0)) == [job_id]
     drain(settings, db, redis)
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
