@@ -25,6 +25,7 @@ class Presentation:
     chat: dict[str, Any]
     status_text: str
     results: list[Reply] = field(default_factory=list)
+    status_buttons: list[Button] = field(default_factory=list)  # under the status message while the job runs
 
     @property
     def status_message_id(self) -> str | None:
@@ -46,6 +47,8 @@ def present(db: Database, event: DeliveryEvent) -> Presentation | None:
             return None
         kind, chat, spec, stored = job.kind, dict(job.chat), dict(job.spec or {}), dict(job.result or {})
     presentation = Presentation(job_id=event.job_id, chat=chat, status_text=status_text(kind, event))
+    if not event.is_final:
+        presentation.status_buttons = [actions.button("Cancel", actions.CancelJob(job_id=event.job_id))]
     if event.status == "done":
         presentation.results = _results(kind, spec, jobkinds.parse_result(kind, stored))
     return presentation

@@ -34,6 +34,7 @@ BOT_USER = {"id": str(APP_ID), "username": "studio", "discriminator": "0", "glob
 GUILD_ID = 800_000_000_000_000_001
 GUILD_CHANNEL = 800_000_000_000_000_010
 EPHEMERAL = 64
+SUPPRESS_EMBEDS = 4
 LOADING = 128
 INTERACTION_DEADLINE_S = 3.0
 MESSAGE_CONTENT = 1 << 15  # the privileged intent bit
@@ -97,6 +98,10 @@ class Call:
     @property
     def ephemeral(self) -> bool:
         return bool(self.flags & EPHEMERAL)
+
+    @property
+    def embeds_suppressed(self) -> bool:
+        return bool(self.flags & SUPPRESS_EMBEDS)
 
     @property
     def callback_type(self) -> int | None:

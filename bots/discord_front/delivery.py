@@ -61,7 +61,7 @@ class DeliveryPump(LanedDelivery):
             await asyncio.sleep(0.2)
             again = await self.run_sync(present, self.db, event)
             message_id = again.status_message_id if again is not None else None
-        buttons = [] if event.is_final else [Button("Cancel", f"cancel:{event.job_id}")]
+        buttons = shown.status_buttons
         status: int | None = int(message_id) if message_id is not None and message_id.isdigit() else None
         if status is not None:
             await self.pacer.wait(status)

@@ -18,7 +18,7 @@ from typing import Any
 
 import discord
 
-from bots.discord_front.outbound import Outbox, Part, buttons_view
+from bots.discord_front.outbound import Outbox, Part, buttons_view, embed_options
 from core.messages import Reply
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class Responder:
 
     async def _send_part(self, part: Part, *, ephemeral: bool) -> int | None:
         files = await self.outbox.files(part)
-        kwargs: dict[str, Any] = {"content": part.content or None}
+        kwargs: dict[str, Any] = {"content": part.content or None, **embed_options(part.content)}
         view = buttons_view(part.buttons)
         response = self.interaction.response
         if not response.is_done():
@@ -131,7 +131,10 @@ class Responder:
                 kwargs["view"] = view
             result = await response.send_message(files=files, ephemeral=ephemeral, **kwargs)
             return result.message_id if result is not None else None
-        if self._deferred_thinking and not self._original_used and ephemeral == self.private:
+        # An edit cannot turn embeds off, so a message with a private link goes out as a follow-up (the
+        # "thinking…" placeholder is then removed by ``_finish``).
+        if (self._deferred_thinking and not self._original_used and ephemeral == self.private
+                and not kwargs.get("suppress_embeds")):
             self._original_used = True
             edited = await self.interaction.edit_original_response(attachments=files, view=view, **kwargs)
             return edited.id

@@ -49,6 +49,12 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def embed_options(text: str | None) -> dict[str, Any]:
+    """``suppress_embeds`` for a message that carries a link: links in our messages are private (a gallery, a
+    package, a file), and Discord's embed fetcher would open them."""
+    return {"suppress_embeds": True} if text and "://" in text else {}
+
+
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """``text`` in pieces of at most ``limit`` characters, cut at line ends where possible."""
     pieces: list[str] = []
@@ -216,7 +222,8 @@ class Outbox:
     async def send_part(self, channel: discord.abc.Messageable, part: Part, *,
                         reference: discord.MessageReference | None = None) -> discord.Message:
         """Post one part into ``channel`` (no retries: the caller decides)."""
-        kwargs: dict[str, Any] = {"content": part.content or None, "files": await self.files(part)}
+        kwargs: dict[str, Any] = {"content": part.content or None, "files": await self.files(part),
+                                  **embed_options(part.content)}
         view = buttons_view(part.buttons)
         if view is not None:
             kwargs["view"] = view

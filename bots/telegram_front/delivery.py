@@ -15,7 +15,6 @@ from bots.delivery_lanes import READ_BLOCK_MS, LanedDelivery
 from bots.telegram_front.outbound import ChatPacer, Outbox, RunSync, clip, is_not_modified, keyboard, with_retry
 from core.delivery import DeliveryConsumer, DeliveryEvent
 from core.jobs import JobService
-from core.messages import Button
 from core.presenter import Presentation, present
 from storage.db import Database
 
@@ -46,7 +45,7 @@ class DeliveryPump(LanedDelivery):
             await asyncio.sleep(0.2)
             again = await self.run_sync(present, self.db, event)
             message_id = again.status_message_id if again is not None else None
-        markup = None if event.is_final else keyboard([Button("Cancel", f"cancel:{event.job_id}")])
+        markup = keyboard(shown.status_buttons)
         if message_id is not None and message_id.isdigit():
             await self.pacer.wait(chat_id, edit=True)
             await with_retry(lambda: self._edit(chat_id, int(message_id), shown.status_text, markup), attempts=None)

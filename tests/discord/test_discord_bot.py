@@ -276,10 +276,12 @@ def test_in_a_server_only_messages_for_the_bot_are_answered(bot: Bot) -> None:
 
     # A private link is refused in the channel but works as a slash command, where only the user sees it.
     fake.send(ALICE, "/web", guild=True, mention_bot=True)
-    fake.wait_call("send", channel_id=GUILD_CHANNEL, contains="message me directly")
+    refused = fake.wait_call("send", channel_id=GUILD_CHANNEL, contains="message me directly")
     asked = fake.slash(ALICE, "web", guild=True)
     link = fake.answer_to(asked, contains="Your downloads page")
     assert link.ephemeral and f"{bot.settings.public_url}/u/" in link.text
+    assert link.embeds_suppressed, "no embed fetcher opens a private link"
+    assert not refused.embeds_suppressed, "messages without a link keep Discord's default"
 
 
 def test_server_jobs_post_a_public_status_and_results_reply_to_it(bot: Bot, db: Database) -> None:
