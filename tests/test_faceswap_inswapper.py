@@ -31,7 +31,7 @@ from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
 from tests.faceswap_models import build_inswapper
-from tests.test_faces_insightface import build_detector, build_recognizer
+from tests.insightface_models import build_detector, build_recognizer
 from tests.workers import drain
 
 
