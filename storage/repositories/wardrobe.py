@@ -32,7 +32,8 @@ def list_for(session: Session, *, persona_id: int) -> Sequence[WardrobeItem]:
 
 def save(session: Session, *, persona: Persona, name: str, description: str, description_source: str = "user",
          photo_blob: str | None = None) -> tuple[WardrobeItem, str | None]:
-    """Add the outfit, or replace the description (and the photo, when one is given) of the one so named.
+    """Add the outfit, or replace the description (and the photo, when one is given) of the one so named (which
+    keeps the name as first spelt: it is how the owner knows it).
 
     Returns the item and the photo digest it no longer refers to (delete its file once committed, if unused).
     """
@@ -44,7 +45,7 @@ def save(session: Session, *, persona: Persona, name: str, description: str, des
         session.flush()
         return item, None
     replaced = item.photo_blob if photo_blob is not None and item.photo_blob != photo_blob else None
-    item.name, item.description, item.description_source = name.strip(), description, description_source
+    item.description, item.description_source = description, description_source
     if photo_blob is not None:
         item.photo_blob = photo_blob
     session.flush()
