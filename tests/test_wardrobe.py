@@ -129,9 +129,10 @@ def test_ordinary_words_are_left_alone(ava: tuple[Database, int], text: str) -> 
     assert _expand(ava, text) == outfits.OutfitUse(text=text)
 
 
-@pytest.mark.parametrize("text", ["in her blue-gown at a café", "wearing her blue-gown", "wearing 'blue gown' at the beach"])
+@pytest.mark.parametrize("text", ["in her blue-gown at a café", "wearing her blue-gown",
+                                  "wearing 'blue gown' at the beach"])
 def test_an_explicit_unknown_outfit_is_refused_with_the_wardrobe(ava: tuple[Database, int], text: str) -> None:
-    with pytest.raises(UsageError, match="no outfit called blue.gown; the wardrobe has denim_jacket, red-dress"):
+    with pytest.raises(UsageError, match=r"no outfit called blue.gown; the wardrobe has denim_jacket, red-dress"):
         _expand(ava, text)
 
 

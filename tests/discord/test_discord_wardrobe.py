@@ -65,7 +65,8 @@ def test_wardrobe_through_typed_options(bot: Bot, db: Database) -> None:
     with db.session() as session:
         job = job_repo.get(session, job_id=job_id)
         assert job is not None and job.status == "done", job.error if job else None
-        assert asset_repo.for_job(session, job_id=job_id)[0].meta["prompt"] == "in a navy three-piece suit at the office"
+        made = asset_repo.for_job(session, job_id=job_id)
+        assert made[0].meta["prompt"] == "in a navy three-piece suit at the office"
     unknown = fake.answer_to(fake.slash(ALICE, "imagine", prompt="in her gold-gown", persona="Mia"),
                              contains="gold-gown")
     assert "Mia has no outfit called gold-gown; the wardrobe has blue-suit" in unknown.text
