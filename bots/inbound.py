@@ -33,7 +33,7 @@ S = TypeVar("S")
 MB = 2**20
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 # Commands that work on a photo or video: sent as a reply to a file, they take that file as their input.
-FILE_COMMANDS = ("animate", "swap", "verify")
+FILE_COMMANDS = ("animate", "swap", "verify", "wardrobe")
 # Every result names its asset as "#<id>" (in its caption, or a Discord attachment's alt text).
 ASSET_TAG_RE = re.compile(r"#([0-9a-f]{6,32})\b")
 # On shutdown, turns in flight get this long to answer before they are cancelled.

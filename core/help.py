@@ -10,7 +10,17 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "/persona new <name> — start a persona (photos may come with the command), confirm consent, send 3-10 "
      "photos of one face, then /done.\n"
      "/persona list · show <name> · rename <old> <new> · delete <name> · train <name> (LoRA for stronger "
-     "likeness)."),
+     "likeness).\n"
+     "/persona set <name> style <notes> — the look every picture of the persona carries (e.g. soft film grain, "
+     "pastel tones); shoot-size <4-12> — photos a shoot makes (6 unless set); platform <name> — what its "
+     "pictures are made for unless --platform says otherwise. 'default' as the value clears one. /persona show "
+     "lists them with the wardrobe."),
+    ("wardrobe", "Outfits your personas wear by name",
+     "/wardrobe save [<persona>:] <name> <description> — keep an outfit, e.g. /wardrobe save Ava: red-dress a red "
+     "satin slip dress. Send a photo of the outfit with that caption to keep it as a reference (without words, "
+     "its colours are written down). With one persona it is implied; with several I ask whose.\n"
+     "/wardrobe list [<persona>] · delete [<persona>:] <name>\n"
+     "Use it by name: /imagine Ava in her red-dress at a café (also “wearing red-dress”, “her red dress”)."),
     ("imagine", "Generate images of a persona",
      "/imagine [<persona>:] <prompt> [--ar W:H] [--n 1-4] [--seed N] [--steps N] [--template <name>] "
      "[--platform <p>] [--no <negative>]\n"

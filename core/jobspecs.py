@@ -57,6 +57,8 @@ class ImageSpec(JobSpec):
     template: str | None = None
     platform: str | None = None
     negative: str | None = None
+    # The persona's outfits the prompt names (already written out in ``prompt``), for captions and /info.
+    outfits: tuple[str, ...] = Field(default=(), max_length=8)
     variation_of: AssetId | None = None
     variation: Variation | None = None
 
@@ -71,7 +73,7 @@ class ImageSpec(JobSpec):
     def request_fields(self) -> dict[str, object]:
         """What a later variation needs to repeat this request (kept in the asset's meta)."""
         return self.model_dump(include={"prompt", "persona_id", "aspect_ratio", "steps", "template", "platform",
-                                        "negative"})
+                                        "negative", "outfits"})
 
 
 class TrainSpec(JobSpec):

@@ -15,3 +15,11 @@ MAX_PHOTOS = 10
 LORA_MAX_STEPS = 5000
 LORA_MAX_RANK = 128
 LORA_MAX_LEARNING_RATE = 1e-2
+# A persona's wardrobe: outfit names as typed after "in her …", descriptions short enough to fit a prompt.
+OUTFIT_NAME_CHARS = 32
+OUTFIT_DESCRIPTION_CHARS = 300
+MAX_OUTFITS = 50
+# A persona's profile: the look every prompt carries, and how many photos a shoot makes unless told.
+STYLE_NOTES_CHARS = 300
+SHOOT_SIZE = (4, 12)
+SHOOT_SIZE_DEFAULT = 6

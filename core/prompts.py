@@ -66,10 +66,12 @@ class Template:
 
 @dataclass(frozen=True)
 class PersonaText:
-    """What a persona contributes to a prompt: its LoRA trigger token (when one is active) and description."""
+    """What a persona contributes to a prompt: its LoRA trigger token (when one is active), description, and the
+    style notes (the look) that every prompt of the persona carries."""
 
     trigger_token: str = ""
     description: str = ""
+    style: str = ""
 
     def subject(self) -> str:
         """``"<trigger> <description>"`` with empty parts left out."""
@@ -318,7 +320,10 @@ def build_prompt(
         body = chosen.prompt.replace("{subject}", subject).replace("{prompt}", prompt)
     else:
         body = ", ".join(part for part in (subject, prompt) if part)
-    text = _tidy(body)
+    # The persona's look comes last: it holds for every picture, while the subject and the request decide this one
+    # (and CLIP, trimming from the end, keeps those first).
+    style = persona.style.strip() if persona is not None else ""
+    text = _tidy(f"{body}, {style}" if style else body)
     negatives = [default_negative(), chosen.negative if chosen else "", (negative or "").strip()]
     return BuiltPrompt(
         text=text,

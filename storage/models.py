@@ -1,4 +1,4 @@
-"""SQLAlchemy tables: users, personas and their reference photos, assets, jobs, export packages."""
+"""SQLAlchemy tables: users, personas with their reference photos and wardrobes, assets, jobs, export packages."""
 
 from __future__ import annotations
 
@@ -90,6 +90,10 @@ class Persona(Base):
     identity: Mapped[dict[str, Any]] = mapped_column(default=dict)
     card_blob: Mapped[str | None] = mapped_column(String(64), default=None)
     notes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What a photoshoot of this persona defaults to; None: the studio's default (core.limits.SHOOT_SIZE_DEFAULT,
+    # the user's /settings platform).
+    shoot_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    default_platform: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -98,6 +102,9 @@ class Persona(Base):
     )
     loras: Mapped[list[LoraWeights]] = relationship(
         back_populates="persona", cascade="all, delete-orphan", order_by="LoraWeights.version"
+    )
+    wardrobe: Mapped[list[WardrobeItem]] = relationship(
+        back_populates="persona", cascade="all, delete-orphan", order_by="WardrobeItem.name_key"
     )
 
 
@@ -139,6 +146,27 @@ class LoraWeights(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     persona: Mapped[Persona] = relationship(back_populates="loras")
+
+
+class WardrobeItem(Base):
+    """An outfit a persona wears by name ("Ava in her red-dress"): a description for prompts, maybe a photo."""
+
+    __tablename__ = "wardrobe_items"
+    __table_args__ = (UniqueConstraint("persona_id", "name_key", name="uq_wardrobe_items_persona_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    persona_id: Mapped[int] = mapped_column(ForeignKey("personas.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    # "Red Dress", "red_dress" and "red-dress" are one outfit (storage.repositories.wardrobe.name_key).
+    name_key: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # user: the owner's words; colours: read from the photo (no model describes outfits), said so when shown.
+    description_source: Mapped[str] = mapped_column(String(16), default="user")
+    photo_blob: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    persona: Mapped[Persona] = relationship(back_populates="wardrobe")
 
 
 class Job(Base):

@@ -18,7 +18,7 @@ from bots.discord_front.inbound import asset_tag
 from core import grammar, help
 from core.assistant import USER_SETTINGS
 from core.grammar import ANIMATE_SECONDS, MAX_PROMPT_CHARS, MOTIONS, Command
-from core.limits import MAX_PHOTOS
+from core.limits import MAX_PHOTOS, OUTFIT_DESCRIPTION_CHARS, SHOOT_SIZE, STYLE_NOTES_CHARS
 from core.prompts import PLATFORMS
 
 Choice = app_commands.Choice
@@ -62,6 +62,9 @@ PLATFORM_CHOICES = _choices([(PLATFORM_LABELS.get(p, p), p) for p in PLATFORMS])
 MOTION_CHOICES = _choices([(m if m != "ai" else "ai (a video model invents the movement)", m) for m in MOTIONS])
 SETTING_CHOICES = _choices([(key, key) for key in USER_SETTINGS])
 HELP_CHOICES = _choices([(name, name) for name, _desc in help.menu()])
+PERSONA_SETTING_CHOICES = _choices([("style — the look every picture carries", "style"),
+                                    (f"shoot-size — photos a shoot makes ({SHOOT_SIZE[0]}-{SHOOT_SIZE[1]})",
+                                     "shoot-size"), ("platform — what its pictures are made for", "platform")])
 
 
 def build_tree(client: discord.Client, host: CommandHost) -> app_commands.CommandTree[discord.Client]:
@@ -79,6 +82,9 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
 
     async def jobs(interaction: discord.Interaction, current: str) -> list[Choice[str]]:
         return await host.suggest(interaction, "job", current)
+
+    async def outfits(interaction: discord.Interaction, current: str) -> list[Choice[str]]:
+        return await host.suggest(interaction, "outfit", current)
 
     def plain(name: str, command: Build) -> None:
         """A command without options."""
@@ -134,7 +140,45 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
 
     persona_by_name("delete", "Delete a persona with its photos (asks first)", grammar.PersonaDelete)
     persona_by_name("train", "Train a LoRA for a stronger likeness", grammar.PersonaTrain)
+
+    @persona.command(name="set", description="A persona's look, shoot size or platform")
+    @app_commands.describe(name="Which persona", setting="What to set",
+                           value=f"Style notes (up to {STYLE_NOTES_CHARS} characters), a shoot size or a platform; "
+                                 "'default' clears it")
+    @app_commands.choices(setting=PERSONA_SETTING_CHOICES)
+    @app_commands.autocomplete(name=personas)
+    async def persona_set(interaction: discord.Interaction, name: str, setting: str, value: str) -> None:
+        await host.run_command(interaction, lambda: options.persona_set(name, setting, value), name="persona set")
+
     tree.add_command(persona)
+
+    wardrobe = app_commands.Group(name="wardrobe", description=DESCRIPTIONS["wardrobe"])
+
+    @wardrobe.command(name="save", description="Keep an outfit under a name: words, a photo of it, or both")
+    @app_commands.describe(name="One word, e.g. red-dress", description="What it is: colour, fabric, cut",
+                           persona="Whose outfit (leave out when you have one persona)",
+                           photo="A photo of the outfit, kept as a reference")
+    @app_commands.autocomplete(persona=personas)
+    async def wardrobe_save(interaction: discord.Interaction, name: str,
+                            description: app_commands.Range[str, 1, OUTFIT_DESCRIPTION_CHARS] | None = None,
+                            persona: str | None = None, photo: discord.Attachment | None = None) -> None:
+        await host.run_command(interaction, lambda: options.wardrobe_save(name, description, persona=persona),
+                               name="wardrobe save", attachments=[photo] if photo is not None else [])
+
+    @wardrobe.command(name="list", description="Your personas' outfits")
+    @app_commands.describe(persona="Only this persona's")
+    @app_commands.autocomplete(persona=personas)
+    async def wardrobe_list(interaction: discord.Interaction, persona: str | None = None) -> None:
+        await host.run_command(interaction, lambda: options.wardrobe_list(persona), name="wardrobe list")
+
+    @wardrobe.command(name="delete", description="Remove an outfit")
+    @app_commands.describe(name="Which outfit", persona="Whose (leave out unless several have that name)")
+    @app_commands.autocomplete(name=outfits, persona=personas)
+    async def wardrobe_delete(interaction: discord.Interaction, name: str, persona: str | None = None) -> None:
+        await host.run_command(interaction, lambda: options.wardrobe_delete(name, persona=persona),
+                               name="wardrobe delete")
+
+    tree.add_command(wardrobe)
 
     @tree.command(name="imagine", description=DESCRIPTIONS["imagine"])
     @app_commands.describe(prompt="What the picture shows", persona="Whose face (one of your personas)",

@@ -108,3 +108,29 @@ def link(code: str | None = None) -> grammar.Link:
 def echo(text: str, *, seconds: float | None = None) -> grammar.Echo:
     """``/echo``: a no-model job that runs ``seconds`` (0-60, bounded by the option)."""
     return grammar.Echo(text=text[:500], seconds=seconds or 0.0)
+
+
+def persona_set(name: str, setting: str, value: str | None) -> grammar.PersonaSet:
+    """``/persona set``: one of the persona's profile values, checked as typed text is."""
+    key, checked = grammar.persona_setting_option(setting, value)
+    return grammar.PersonaSet(name=grammar.name_option(name, "persona set"), key=key, value=checked)
+
+
+def _owner(persona: str | None) -> str | None:
+    return grammar.name_option(persona, "wardrobe") if persona and persona.strip() else None
+
+
+def wardrobe_save(name: str, description: str | None = None, *, persona: str | None = None) -> grammar.WardrobeSave:
+    """``/wardrobe save``: the outfit's name and words (a photo comes as the attachment option)."""
+    return grammar.WardrobeSave(name=grammar.outfit_name_option(name),
+                                description=grammar.outfit_description_option(description), persona=_owner(persona))
+
+
+def wardrobe_list(persona: str | None = None) -> grammar.WardrobeList:
+    """``/wardrobe list``, of one persona or all."""
+    return grammar.WardrobeList(persona=_owner(persona))
+
+
+def wardrobe_delete(name: str, *, persona: str | None = None) -> grammar.WardrobeDelete:
+    """``/wardrobe delete`` of an outfit by name."""
+    return grammar.WardrobeDelete(name=grammar.outfit_name_option(name), persona=_owner(persona))

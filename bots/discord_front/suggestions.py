@@ -1,4 +1,4 @@
-"""Autocomplete for slash-command options: the user's personas, templates, images and jobs (read-only)."""
+"""Autocomplete for slash-command options: the user's personas, outfits, templates, images and jobs (read-only)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
+from storage.repositories import wardrobe as wardrobe_repo
 
 MAX_CHOICES = 25  # Discord shows at most 25 suggestions
 NAME_LIMIT = 100  # and each label and value is at most 100 characters
@@ -34,6 +35,10 @@ def suggestions(db: Database, *, platform: str, platform_user_id: str, what: str
         elif user is not None and what == "persona":
             owner_id = user_repo.content_owner_id(user)
             items = [(f"{p.name} — {p.status}", p.name) for p in persona_repo.list_for(session, owner_id=owner_id)]
+        elif user is not None and what == "outfit":
+            for persona in persona_repo.list_for(session, owner_id=user_repo.content_owner_id(user)):
+                items += [(f"{item.name} — {persona.name}: {item.description}", item.name)
+                          for item in wardrobe_repo.list_for(session, persona_id=persona.id)]
         elif user is not None and what == "image":
             owner_id = user_repo.content_owner_id(user)
             for asset in asset_repo.recent(session, owner_id=owner_id, kind="image", limit=MAX_CHOICES, origins=None):

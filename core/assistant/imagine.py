@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import actions, grammar, modelcaps, prompts
+from core import actions, grammar, modelcaps, outfits, prompts
 from core.assistant.turn import Turn
 from core.errors import NotFound, UsageError
 from core.jobspecs import ImageSpec
@@ -21,12 +21,13 @@ def imagine(turn: Turn, cmd: grammar.Imagine) -> list[Reply]:
             prompts.get_template(cmd.template, prefs)
         except ValueError as exc:
             raise UsageError(f"{exc}. /template list shows them.") from None
-    persona_id: int | None = None
+    persona: Persona | None = None
     if cmd.persona:
         persona = turn.persona(cmd.persona)
         if persona.status != PersonaStatus.READY.value:
             raise UsageError(f"{persona.name} is not ready yet ({persona.status}).")
-        persona_id = persona.id
+    # "in her red-dress" → the outfit's description: the worker draws what the words say.
+    worn = outfits.expand(turn.session, persona, cmd.prompt)
     steps = cmd.steps or prefs.get("steps")
     # Checked against the model that will run it, so a value it cannot take is refused now, not by the worker.
     modelcaps.check_steps(steps, turn.settings.model_profile,
@@ -36,15 +37,19 @@ def imagine(turn: Turn, cmd: grammar.Imagine) -> list[Reply]:
     if cmd.negative and model is not None and model.guidance == 0:
         notes.append(f"{model.short_title} ignores --no (it uses no negative prompt); leave it out of the words "
                      "instead.")
+    if worn.outfits:
+        notes.append("Wearing " + ", ".join(worn.outfits) + " from the wardrobe.")
     spec = ImageSpec(
-        persona_id=persona_id,
-        prompt=cmd.prompt,
+        persona_id=persona.id if persona is not None else None,
+        prompt=worn.text,
+        outfits=worn.outfits,
         aspect_ratio=cmd.aspect_ratio or prefs.get("ar"),
         n=cmd.n if cmd.n is not None else int(prefs.get("n", 1)),
         seed=cmd.seed,
         steps=steps,
         template=cmd.template,
-        platform=cmd.platform or prefs.get("platform"),
+        # The persona's own platform is more specific than the user's general default.
+        platform=cmd.platform or (persona.default_platform if persona is not None else None) or prefs.get("platform"),
         negative=cmd.negative,
     )
     who = f"{cmd.persona}: " if cmd.persona else ""

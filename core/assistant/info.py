@@ -23,6 +23,10 @@ def info(turn: Turn, cmd: grammar.Info) -> list[Reply]:
     prompt = (meta.get("request") or {}).get("prompt") or meta.get("prompt")
     if isinstance(prompt, str) and prompt:
         lines.append(f"Prompt: {prompt}")
+    worn = meta.get("outfits")
+    if isinstance(worn, list) and worn:
+        lines.append("Outfit: " + ", ".join(str(name) for name in worn) + " (from the wardrobe, written out in the "
+                     "prompt).")
     made = [f"{k} {meta[k]}" for k in ("seed", "steps") if meta.get(k) is not None]
     if meta.get("model"):
         made.append(f"model {meta['model']}")

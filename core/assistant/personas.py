@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-
 from core import actions, grammar
 from core.assistant.turn import Turn
 from core.errors import InvalidUpload, StudioError, UsageError
 from core.jobresults import card_filename
 from core.jobspecs import PersonaAnalyzeSpec, TrainSpec
 from core.likeness import calibration_text
-from core.limits import MAX_PHOTOS, MIN_PHOTOS
+from core.limits import MAX_PHOTOS, MIN_PHOTOS, SHOOT_SIZE_DEFAULT
 from core.messages import Incoming, Media, Reply
-from storage.blobs import BlobStoreUnavailable
 from storage.models import Persona, utcnow
-from storage.repositories import blob_refs
 from storage.repositories import personas as persona_repo
 from storage.states import PersonaStatus
-
-log = logging.getLogger(__name__)
 
 
 def new(turn: Turn, cmd: grammar.PersonaNew) -> list[Reply]:
@@ -179,9 +173,46 @@ def show(turn: Turn, cmd: grammar.PersonaShow) -> list[Reply]:
     text = f"{persona.name} — {persona.status}\nPhotos: {len(persona.references)}\n{identity}\nLoRA: {lora}"
     if persona.description:
         text += f"\n{persona.description}"
+    text += "\n" + "\n".join(profile_lines(persona))
     media = [Media(blob=persona.card_blob, kind="image", filename=card_filename(persona.name),
                    caption=f"{persona.name}'s reference faces")] if persona.card_blob else []
     return [Reply(text=text, media=media)]
+
+
+def profile_lines(persona: Persona) -> list[str]:
+    """What a shoot of the persona starts from: its look, shoot size, platform and wardrobe."""
+    name = persona.name
+    lines = [f"Style: {persona.style_notes}" if persona.style_notes else
+             f"Style: none yet (/persona set {name} style <the look every picture of {name} carries>)",
+             f"Shoot size: {persona.shoot_size} photos" if persona.shoot_size else
+             f"Shoot size: {SHOOT_SIZE_DEFAULT} photos (the default)",
+             f"Platform: {persona.default_platform}" if persona.default_platform else
+             "Platform: none (your /settings platform applies)"]
+    if not persona.wardrobe:
+        return [*lines, f"Wardrobe: empty (/wardrobe save {name}: <name> <description>)"]
+    return [*lines, f"Wardrobe ({len(persona.wardrobe)}):",
+            *(f"• {item.name} — {item.description}" for item in persona.wardrobe)]
+
+
+_SET_WORDS = {"style": "style notes", "shoot-size": "shoot size", "platform": "platform"}
+
+
+def set_profile(turn: Turn, cmd: grammar.PersonaSet) -> list[Reply]:
+    """/persona set <name> style|shoot-size|platform <value>: what every picture and shoot of it starts from."""
+    persona = turn.persona(cmd.name)
+    what = _SET_WORDS[cmd.key]
+    if cmd.key == "style":
+        persona.style_notes = cmd.value or ""
+        done = (f"Every picture of {persona.name} now carries: {cmd.value}." if cmd.value
+                else f"{persona.name} has no style notes now.")
+    elif cmd.key == "shoot-size":
+        persona.shoot_size = int(cmd.value) if cmd.value else None
+        done = f"A shoot of {persona.name} makes {persona.shoot_size or SHOOT_SIZE_DEFAULT} photos unless told."
+    else:
+        persona.default_platform = cmd.value
+        done = (f"Pictures of {persona.name} are made for {cmd.value} unless told (--platform overrides)."
+                if cmd.value else f"{persona.name} has no platform of its own now; your /settings platform applies.")
+    return [Reply(text=f"Saved {persona.name}'s {what}. {done}")]
 
 
 def rename(turn: Turn, cmd: grammar.PersonaRename) -> list[Reply]:
@@ -216,13 +247,7 @@ def _delete(turn: Turn, persona: Persona) -> None:
     digests = persona_repo.blobs_of(persona)
     turn.session.delete(persona)
     turn.session.flush()
-    freed = blob_refs.unused(turn.session, digests)
-    turn.session.commit()
-    try:
-        for digest in freed:
-            turn.services.blobs.delete(digest)
-    except BlobStoreUnavailable as exc:  # the rows are gone: the files are left to housekeeping, not the user
-        log.warning("blobs left for housekeeping: %s", exc)
+    turn.forget_blobs(digests)
 
 
 def train(turn: Turn, cmd: grammar.PersonaTrain) -> list[Reply]:
@@ -236,6 +261,6 @@ def train(turn: Turn, cmd: grammar.PersonaTrain) -> list[Reply]:
 COMMANDS = {
     grammar.PersonaNew: new, grammar.Consent: consent, grammar.Done: done,
     grammar.PersonaList: listing, grammar.PersonaShow: show, grammar.PersonaRename: rename,
-    grammar.PersonaDelete: delete_ask, grammar.PersonaTrain: train,
+    grammar.PersonaDelete: delete_ask, grammar.PersonaTrain: train, grammar.PersonaSet: set_profile,
 }
 BUTTONS = {actions.Consent: consent, actions.Abort: abort, actions.DeletePersona: delete_pressed}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,16 +20,18 @@ from core.limits import MAX_PHOTOS, MIN_PHOTOS
 from core.messages import Incoming, Reply, Upload
 from core.progress import queued_text, short_id
 from core.settings import Settings
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, BlobStoreUnavailable
 from storage.db import Database
 from storage.models import Asset, Job, Persona
 from storage.repositories import assets as asset_repo
+from storage.repositories import blob_refs
 from storage.repositories import jobs as job_repo
 from storage.repositories import personas as persona_repo
 from storage.repositories import users as user_repo
 from storage.states import AssetOrigin, JobStatus, PersonaStatus
 
 Dispatch = Callable[["Turn", Command], list[Reply]]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,17 @@ class Turn:
         if asset is None or asset.kind not in kinds:
             raise NotFound(f"No {what} #{asset_id} among yours; /gallery shows your ids.")
         return asset
+
+    def forget_blobs(self, digests: Iterable[str]) -> None:
+        """Commit the turn, then delete the files of ``digests`` that no row refers to any more (a rollback
+        before the commit keeps rows and files; a store that is down leaves the files to housekeeping)."""
+        freed = blob_refs.unused(self.session, digests)
+        self.session.commit()
+        try:
+            for digest in freed:
+                self.services.blobs.delete(digest)
+        except BlobStoreUnavailable as exc:  # the rows are gone: the files are left to housekeeping, not the user
+            log.warning("blobs left for housekeeping: %s", exc)
 
     # ---- uploads ------------------------------------------------------------------------------------
 

@@ -53,6 +53,42 @@ class PersonaTrain:
 
 
 @dataclass(frozen=True)
+class PersonaSet:
+    """/persona set <name> style <notes> | shoot-size <4-12> | platform <p>; ``value`` None puts the default back."""
+
+    name: str
+    key: str  # one of options.PERSONA_SETTINGS' values
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class WardrobeSave:
+    """/wardrobe save [<persona>:] <name> <description>, or with a photo of the outfit.
+
+    ``photo`` is the digest of a photo already checked and stored, set by the assistant when it asks whose outfit
+    it is (the photo cannot ride on a button); typed commands never carry one.
+    """
+
+    name: str
+    description: str = ""
+    persona: str | None = None
+    photo: str | None = None
+
+
+@dataclass(frozen=True)
+class WardrobeList:
+    """/wardrobe list [<persona>]: one persona's outfits, else every persona's."""
+
+    persona: str | None = None
+
+
+@dataclass(frozen=True)
+class WardrobeDelete:
+    name: str
+    persona: str | None = None
+
+
+@dataclass(frozen=True)
 class Done:
     """/done: finish the photo collection of a new persona."""
 
@@ -192,12 +228,14 @@ class Ask:
 
 Command = (
     Start | Help | PersonaNew | PersonaList | PersonaShow | PersonaDelete | PersonaRename | PersonaTrain
-    | Done | Consent | Abort | Imagine | Animate | Swap | Export | Gallery | Jobs | CancelJob | CancelAll
+    | PersonaSet | WardrobeSave | WardrobeList | WardrobeDelete | Done | Consent | Abort | Imagine | Animate | Swap
+    | Export | Gallery | Jobs | CancelJob | CancelAll
     | SettingsCmd | Web | Echo | Link | TemplateCmd | Info | Verify | Ask
 )
 # Every command type by its class name, to store a question's choices and read them back.
 COMMAND_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
-    Start, Help, PersonaNew, PersonaList, PersonaShow, PersonaDelete, PersonaRename, PersonaTrain, Done, Consent,
+    Start, Help, PersonaNew, PersonaList, PersonaShow, PersonaDelete, PersonaRename, PersonaTrain, PersonaSet,
+    WardrobeSave, WardrobeList, WardrobeDelete, Done, Consent,
     Abort, Imagine, Animate, Swap, Export, Gallery, Jobs, CancelJob, CancelAll, SettingsCmd, Web, Echo, Link,
     TemplateCmd, Info, Verify,
 )}

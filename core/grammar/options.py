@@ -8,7 +8,14 @@ import shlex
 from dataclasses import dataclass, field
 
 from core.errors import UsageError
-from core.limits import ANIMATE_SECONDS, MOTIONS
+from core.limits import (
+    ANIMATE_SECONDS,
+    MOTIONS,
+    OUTFIT_DESCRIPTION_CHARS,
+    OUTFIT_NAME_CHARS,
+    SHOOT_SIZE,
+    STYLE_NOTES_CHARS,
+)
 from core.prompts import PLATFORMS, parse_aspect_ratio
 
 PLATFORM_ALIASES = {
@@ -31,6 +38,15 @@ FILE_LIKE_RE = re.compile(r"[/\\]|^~|\.[A-Za-z][A-Za-z0-9]{1,4}$")
 FILE_HINT = "{value}: file not found. Check the path, or attach the photo or video to your message."
 JOB_HINT = "{value!r} is not a job id; /jobs lists yours."
 LINK_CODE_HINT = "A link code is 6-12 letters and digits, as /link showed it on your other account."
+OUTFIT_NAME_RE = re.compile(r"^[^\W_][\w -]*$", re.UNICODE)
+OUTFIT_HINT = "Outfit names are letters, digits, dashes or underscores, e.g. red-dress or denim_jacket."
+# /persona set <name> <key> <value>: the words people use for each key → the key.
+PERSONA_SETTINGS = {
+    "style": "style", "style-notes": "style", "look": "style", "notes": "style",
+    "shoot-size": "shoot-size", "shoot": "shoot-size", "size": "shoot-size", "shoot_size": "shoot-size",
+    "platform": "platform",
+}
+CLEAR_WORDS = ("default", "none", "clear", "reset", "off")
 
 
 @dataclass
@@ -175,3 +191,46 @@ def platform_option(value: str) -> str:
     if key in PLATFORM_ALIASES:
         return PLATFORM_ALIASES[key]
     raise UsageError(f"{value!r} is not a platform I export for; choose {', '.join(PLATFORMS)}.")
+
+
+def outfit_name_option(value: str) -> str:
+    """An outfit name as it is kept: 1-32 letters, digits, dashes or underscores (spaces, in quotes, become
+    dashes, so the name is one word wherever it is typed later)."""
+    name = value.strip().strip("\"'").strip()
+    if not name:
+        raise UsageError("Name the outfit, e.g. /wardrobe save red-dress a red satin slip dress.")
+    if len(name) > OUTFIT_NAME_CHARS:
+        raise UsageError(f"That outfit name is {len(name)} characters; keep it to {OUTFIT_NAME_CHARS}, "
+                         "e.g. red-dress.")
+    if not OUTFIT_NAME_RE.match(name):
+        raise UsageError(OUTFIT_HINT)
+    return re.sub(r"\s+", "-", name)
+
+
+def outfit_description_option(value: str | None) -> str:
+    """An outfit's description (empty allowed: a photo may stand in for it), within the length a prompt takes."""
+    text = re.sub(r"\s+", " ", (value or "").strip()).strip(" :-,")
+    if len(text) > OUTFIT_DESCRIPTION_CHARS:
+        raise UsageError(f"That description is {len(text)} characters; keep it under {OUTFIT_DESCRIPTION_CHARS} "
+                         "(what the outfit is, its colour and fabric).")
+    return text
+
+
+def persona_setting_option(key: str, value: str | None) -> tuple[str, str | None]:
+    """(key, value) of ``/persona set``, checked: style notes, a shoot size of 4-12, a platform; a value of
+    "default" (or none, clear, reset, off) or none at all puts the default back."""
+    canonical = PERSONA_SETTINGS.get(key.strip().lower())
+    if canonical is None:
+        raise UsageError(f"{key!r} is not a persona setting; use style <notes>, shoot-size <{SHOOT_SIZE[0]}-"
+                         f"{SHOOT_SIZE[1]}> or platform <name>.")
+    text = re.sub(r"\s+", " ", (value or "").strip())
+    if not text or text.lower() in CLEAR_WORDS:
+        return canonical, None
+    if canonical == "shoot-size":
+        return canonical, str(int_option(text, "shoot size", *SHOOT_SIZE, default=None))
+    if canonical == "platform":
+        return canonical, platform_option(text)
+    if len(text) > STYLE_NOTES_CHARS:
+        raise UsageError(f"Those style notes are {len(text)} characters; keep them under {STYLE_NOTES_CHARS}: every "
+                         "prompt of the persona carries them.")
+    return canonical, text

@@ -17,6 +17,7 @@ from core.grammar.options import int_option, name_option, platform_option
 from core.grammar.settings_sentences import settings_sentence
 from core.grammar.slash import SLASH
 from core.grammar.video_sentences import is_video, video
+from core.grammar.wardrobe_sentences import wardrobe_sentence
 from core.limits import MAX_PROMPT_CHARS
 from core.prompts import PLATFORMS
 
@@ -87,6 +88,8 @@ def parse_sentence(text: str, *, persona_names: Collection[str]) -> c.Command:
         return c.PersonaNew(name=name_option(match.group(1).strip(), "persona new"))
     if (setting := settings_sentence(text)) is not None:
         return setting
+    if (outfit := wardrobe_sentence(text, persona_names)) is not None:
+        return outfit
     if _SHOOT_RE.search(text):
         return photoshoot(text, persona_names)
     if _EXPORT_RE.search(text):
@@ -101,7 +104,8 @@ def parse_sentence(text: str, *, persona_names: Collection[str]) -> c.Command:
 
 _TOPICS = (("animate", r"videos?|clips?|animat\w*|move"), ("swap", r"swap\w*|faces?"),
            ("export", r"export\w*|package\w*|instagram|tiktok|youtube|post"),
-           ("persona", r"personas?|photos of me|my face"), ("imagine", r"pictures?|images?|photos?|draw\w*"),
+           ("persona", r"personas?|photos of me|my face"), ("wardrobe", r"wardrobes?|outfits?|clothes|closet"),
+           ("imagine", r"pictures?|images?|photos?|draw\w*"),
            ("settings", r"settings?|defaults?"), ("cancel", r"cancel\w*|stop\w*"))
 
 

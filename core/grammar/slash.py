@@ -22,6 +22,9 @@ from core.grammar.options import (
     motion_option,
     name_option,
     options,
+    outfit_description_option,
+    outfit_name_option,
+    persona_setting_option,
     platform_option,
     seconds_option,
     split,
@@ -72,11 +75,57 @@ def _help(rest: str, _names: Collection[str]) -> c.Command:
     return c.Help(topic=rest.lstrip("/").split(" ")[0].lower() or None)
 
 
-def _persona(rest: str, _names: Collection[str]) -> c.Command:
+PERSONA_SET_HINT = ("Use /persona set <name> style <notes>, /persona set <name> shoot-size <4-12> or /persona set "
+                    "<name> platform <platform>; 'default' as the value puts the default back.")
+WARDROBE_HINT = ("Use /wardrobe save [<persona>:] <name> <description> (or send a photo of the outfit with that "
+                 "caption), /wardrobe list [<persona>] or /wardrobe delete [<persona>:] <name>.")
+
+
+def owner_prefix(text: str, names: Collection[str]) -> tuple[str | None, str]:
+    """A persona named before the rest: one of ``names`` (any case, "'s" allowed), else "<name>: " as /imagine
+    takes it."""
+    persona, rest = leading_persona(text, names)
+    if persona is not None:
+        return persona, rest
+    # Someone else's persona (or a typo) is still read as a persona, to be refused by name, not saved as an outfit.
+    if match := re.match(r"^([^\s:\"']+)'s\s+", text):
+        return name_option(match.group(1), "wardrobe"), text[match.end():].strip()
+    match = re.match(r"^([^:\s\"][^:\"]{0,31}):\s*", text)
+    if match and len(match.group(1).split()) <= 3:
+        return name_option(match.group(1), "wardrobe"), text[match.end():].strip()
+    return None, text
+
+
+def first_word(text: str) -> tuple[str, str]:
+    """The first word of ``text`` (or a quoted phrase) and the rest; a colon or comma after it is dropped."""
+    text = text.strip()
+    if match := re.match(r"^([\"'])(.+?)\1[:,]?(?:\s+|$)", text, re.DOTALL):
+        return match.group(2), text[match.end():].strip()
+    word, _, rest = text.partition(" ")
+    return word.rstrip(":,"), rest.strip()
+
+
+def _persona_set(rest: str, names: Collection[str]) -> c.Command:
+    known, tail = leading_persona(rest, names)
+    persona = known
+    if persona is None:
+        persona, tail = first_word(rest)
+    key, value = first_word(tail)
+    if not persona or not key:
+        raise UsageError(PERSONA_SET_HINT)
+    key, checked = persona_setting_option(key, value)
+    return c.PersonaSet(name=name_option(persona, "persona set"), key=key, value=checked)
+
+
+def _persona(rest: str, names: Collection[str]) -> c.Command:
+    head, _, tail = rest.strip().partition(" ")
+    if head.lower() == "set":  # before splitting: style notes may hold apostrophes ("Ava's signature look")
+        return _persona_set(tail.strip(), names)
     words = split(rest)
     if not words:
         raise UsageError(
-            "Use /persona new <name>, list, show <name>, rename <old> <new>, delete <name> or train <name>."
+            "Use /persona new <name>, list, show <name>, rename <old> <new>, delete <name>, train <name> or set "
+            "<name> style|shoot-size|platform <value>."
         )
     action, args = words[0].lower(), words[1:]
     if action == "list":
@@ -94,7 +143,23 @@ def _persona(rest: str, _names: Collection[str]) -> c.Command:
         if len(args) != 2:
             raise UsageError("Use /persona rename <old> <new> (quote names with spaces).")
         return c.PersonaRename(old=name_option(args[0], "persona rename"), new=name_option(args[1], "persona rename"))
-    raise UsageError(f"/persona {action} is not a thing. Try new, list, show, rename, delete or train.")
+    raise UsageError(f"/persona {action} is not a thing. Try new, list, show, rename, delete, train or set.")
+
+
+def _wardrobe(rest: str, names: Collection[str]) -> c.Command:
+    action, _, tail = rest.strip().partition(" ")
+    action, tail = action.lower(), tail.strip()
+    if action in ("", "list", "show"):
+        whose = tail.strip("\"'").removesuffix("'s").strip()
+        return c.WardrobeList(persona=name_option(whose, "wardrobe list") if whose else None)
+    if action not in ("save", "add", "delete", "remove"):
+        raise UsageError(WARDROBE_HINT)
+    owner, body = owner_prefix(tail, names)
+    if action in ("save", "add"):
+        name, description = first_word(body)
+        return c.WardrobeSave(name=outfit_name_option(name), description=outfit_description_option(description),
+                              persona=owner)
+    return c.WardrobeDelete(name=outfit_name_option(body), persona=owner)
 
 
 def _imagine(rest: str, names: Collection[str]) -> c.Command:
@@ -276,9 +341,11 @@ SLASH: dict[str, Parser] = {
     "echo": _echo,
     "link": _link,
     "template": _template,
+    "wardrobe": _wardrobe,
+    "outfits": lambda rest, names: _wardrobe(f"list {rest}", names),
     "verify": lambda rest, names: c.Verify(),
     "info": _info,
     "templates": lambda rest, names: c.TemplateCmd(),
 }
 # Aliases are left out: these are the commands a platform's menu lists.
-COMMAND_NAMES = tuple(name for name in SLASH if name not in ("personas", "templates"))
+COMMAND_NAMES = tuple(name for name in SLASH if name not in ("personas", "templates", "outfits"))

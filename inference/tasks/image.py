@@ -77,6 +77,7 @@ def _read_inputs(ctx: TaskContext, spec: ImageSpec) -> _JobInputs:
                 template=spec.template or original.get("template"),
                 platform=spec.platform or original.get("platform"),
                 negative=spec.negative or original.get("negative"),
+                outfits=spec.outfits or tuple(original.get("outfits") or ()),
             ))
             asked = ctx.spec_as(ImageSpec).prompt
             if spec.variation == "prompt" and asked:
@@ -153,7 +154,7 @@ def _prompts(engine: ImageEngine, inputs: _JobInputs, adapter: str | None, count
     if persona is not None:
         # The trigger token only means something to the model once the persona's LoRA is loaded.
         subject = PersonaText(trigger_token=persona.trigger_token if adapter else "",
-                              description=persona.description)
+                              description=persona.description, style=persona.style_notes)
     texts = [spec.prompt] * count
     if spec.variation == "prompt":
         # Same seed, one small change per output, so the variations differ from the original and each other.
@@ -305,6 +306,7 @@ def _store(ctx: TaskContext, spec: ImageSpec, inputs: _JobInputs, model: Resolve
             "attempts": item.attempts,
             "variation_of": spec.variation_of,
             "variation": spec.variation,
+            "outfits": list(spec.outfits),
             "request": spec.request_fields(),
         }
         # A refined image is the model's picture with the persona's face put in: an edit, labelled as one.
@@ -326,6 +328,8 @@ def _store(ctx: TaskContext, spec: ImageSpec, inputs: _JobInputs, model: Resolve
     who = f"{persona.name}: " if persona is not None else ""
     count = len(media)
     message = f"{count} image{'s' if count != 1 else ''} — {who}{spec.prompt or prompt_of[0].text}"[:300]
+    if spec.outfits:
+        message += f"\nOutfit: {', '.join(spec.outfits)}"
     notes = list(inputs.notes)
     if prompt_of and prompt_of[0].trimmed:
         notes.append("The prompt is long: the first part steers composition most.")

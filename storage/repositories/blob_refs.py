@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Asset, ExportPackage, LoraWeights, Persona, ReferenceImage
+from storage.models import Asset, ExportPackage, LoraWeights, Persona, ReferenceImage, WardrobeItem
 
-_COLUMNS = (ReferenceImage.blob, Persona.card_blob, LoraWeights.blob, Asset.blob, ExportPackage.blob)
+_COLUMNS = (ReferenceImage.blob, Persona.card_blob, LoraWeights.blob, Asset.blob, ExportPackage.blob,
+            WardrobeItem.photo_blob)
 
 
 def in_use(session: Session, *, blob: str) -> bool:
-    """Whether any reference photo, persona card, LoRA, asset or export package refers to ``blob``."""
+    """Whether any reference photo, persona card, LoRA, asset, export package or outfit photo refers to ``blob``."""
     return any(session.scalars(select(column).where(column == blob).limit(1)).first() for column in _COLUMNS)
 
 

@@ -59,8 +59,9 @@ def add_reference(
 
 
 def blobs_of(persona: Persona) -> list[str]:
-    """Every blob a persona refers to (references, card, LoRA weights), for deletion."""
+    """Every blob a persona refers to (references, card, LoRA weights, outfit photos), for deletion."""
     blobs = [ref.blob for ref in persona.references] + [lora.blob for lora in persona.loras]
+    blobs += [item.photo_blob for item in persona.wardrobe if item.photo_blob]
     if persona.card_blob:
         blobs.append(persona.card_blob)
     return blobs

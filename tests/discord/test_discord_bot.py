@@ -59,7 +59,7 @@ def test_every_command_of_the_grammar_is_a_typed_slash_command(bot: Bot) -> None
     assert imagine["persona"]["autocomplete"] is True and imagine["template"]["autocomplete"] is True
 
     persona = {o["name"]: o for o in fake.command("persona")["options"]}
-    assert set(persona) == {"new", "list", "show", "rename", "delete", "train"}
+    assert set(persona) == {"new", "list", "show", "rename", "delete", "train", "set"}
     assert all(o["type"] == 1 for o in persona.values())
     animate = {o["name"]: o for o in fake.command("animate")["options"]}
     assert animate["photo"]["type"] == 11 and [c["value"] for c in animate["motion"]["choices"]] == list(MOTIONS)
