@@ -37,6 +37,7 @@ from core.grammar.commands import (
     PersonaShow,
     PersonaTrain,
     SettingsCmd,
+    Shoot,
     Start,
     Swap,
     TemplateCmd,
@@ -67,6 +68,7 @@ from core.grammar.options import (
     name_option,
     platform_option,
     seconds_option,
+    shoot_size_option,
 )
 from core.grammar.sentences import parse_sentence
 from core.grammar.slash import COMMAND_NAMES, SLASH, parse_slash
@@ -77,10 +79,10 @@ __all__ = [
     "JOB_ID_RE", "JOB_PREFIX_RE", "LINK_CODE_HINT", "LINK_CODE_RE", "MAX_PROMPT_CHARS", "MOTIONS", "NAME_HINT",
     "NAME_RE", "PLATFORM_ALIASES", "SLASH", "Abort", "Animate", "Ask", "CancelAll", "CancelJob", "Choice", "Command",
     "Consent", "Done", "Echo", "Export", "Gallery", "Help", "Imagine", "Info", "Jobs", "Link", "PersonaDelete",
-    "PersonaList", "PersonaNew", "PersonaRename", "PersonaShow", "PersonaTrain", "SettingsCmd", "Start", "Swap",
-    "TemplateCmd", "Verify", "Web", "aspect_option", "asset_option", "float_option", "from_data", "int_option",
+    "PersonaList", "PersonaNew", "PersonaRename", "PersonaShow", "PersonaTrain", "SettingsCmd", "Shoot", "Start",
+    "Swap", "TemplateCmd", "Verify", "Web", "aspect_option", "asset_option", "float_option", "from_data", "int_option",
     "job_option", "link_code_option", "motion_option", "name_option", "parse", "platform_option", "seconds_option",
-    "to_data",
+    "shoot_size_option", "to_data",
 ]
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from core.errors import UsageError
 from core.limits import ANIMATE_SECONDS, MOTIONS
 from core.prompts import PLATFORMS, parse_aspect_ratio
+from core.shots import SHOOT_SIZE
 
 PLATFORM_ALIASES = {
     "ig": "instagram", "insta": "instagram", "instagram": "instagram", "reels": "instagram",
@@ -175,3 +176,17 @@ def platform_option(value: str) -> str:
     if key in PLATFORM_ALIASES:
         return PLATFORM_ALIASES[key]
     raise UsageError(f"{value!r} is not a platform I export for; choose {', '.join(PLATFORMS)}.")
+
+
+def shoot_size_option(value: str | None, label: str = "A shoot") -> int | None:
+    """How many shots a shoot makes (``SHOOT_SIZE``), or None when not given."""
+    if value is None:
+        return None
+    low, high = SHOOT_SIZE
+    try:
+        number = int(value)
+    except ValueError:
+        raise UsageError(f"{label} has {low} to {high} photos; {value!r} is not a number.") from None
+    if not low <= number <= high:
+        raise UsageError(f"{label} has {low} to {high} photos, not {number}. For fewer, use /imagine (up to 4).")
+    return number
