@@ -17,6 +17,7 @@ from core.errors import UsageError
 from core.limits import MOTIONS, PERSONA_ID_MAX
 from core.messages import MAX_ACTION_BYTES, Button
 from core.platforms import PRESETS
+from core.shots import SHOOT_SIZE
 
 _ID = re.compile(r"^[0-9a-f]{6,32}$")
 
@@ -121,11 +122,56 @@ class DeletePersona:
     persona_id: int
 
 
+@dataclass(frozen=True)
+class _OnShoot:
+    """An action on one of the user's photoshoots (its job)."""
+
+    verb: ClassVar[str]
+    job_id: str
+
+
+@dataclass(frozen=True)
+class TogglePick(_OnShoot):
+    """Shot ``number`` in or out of the shoot's favourites."""
+
+    verb = "shpick"
+    number: int
+
+
+class SendPicks(_OnShoot):
+    """The favourites at full size."""
+
+    verb = "shsend"
+
+
+@dataclass(frozen=True)
+class MoreLike(_OnShoot):
+    """A second round of the same shoot in new poses, following shot ``number``."""
+
+    verb = "shmore"
+    number: int
+
+
+class AnimatePicks(_OnShoot):
+    """One clip per favourite."""
+
+    verb = "shanim"
+
+
+@dataclass(frozen=True)
+class ExportCarousel(_OnShoot):
+    """The favourites as one carousel post, in the order picked."""
+
+    verb = "shexp"
+    platform: str | None = None
+
+
 Action = (Noop | Consent | Abort | CancelJob | CancelAll | Pick | Variations | Remix | AnimateAsset | MotionPicker
-          | ExportAsset | SwapInto | DeletePersona)
+          | ExportAsset | SwapInto | DeletePersona | TogglePick | SendPicks | MoreLike | AnimatePicks
+          | ExportCarousel)
 _BY_VERB: dict[str, type[Any]] = {cls.verb: cls for cls in (
     Noop, Consent, Abort, CancelJob, CancelAll, Pick, Variations, Remix, AnimateAsset, MotionPicker, ExportAsset,
-    SwapInto, DeletePersona)}
+    SwapInto, DeletePersona, TogglePick, SendPicks, MoreLike, AnimatePicks, ExportCarousel)}
 MAX_CHOICES = 10  # answers one question offers
 
 
@@ -150,6 +196,12 @@ def _index(text: str) -> int:
     return int(text)
 
 
+def _shot_number(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= SHOOT_SIZE[1]:
+        raise ValueError(text)
+    return int(text)
+
+
 def _id(text: str) -> str:
     if not _ID.match(text):
         raise ValueError(text)
@@ -159,7 +211,7 @@ def _id(text: str) -> str:
 # Each argument is parsed by its field name: one rule per kind of value, wherever it appears.
 _PARSERS: dict[str, Callable[[str], object]] = {
     "asset_id": _id, "job_id": _id, "persona_id": _row_id, "token": _id, "index": _index,
-    "motion": _choice(MOTIONS), "platform": _choice(PRESETS),
+    "motion": _choice(MOTIONS), "platform": _choice(PRESETS), "number": _shot_number,
 }
 
 

@@ -42,6 +42,14 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "/swap <persona> [<asset>] — puts the persona's face into a photo or a short video: attach it, reply to "
      "it, or give its id. Only your own, ready personas.\n"
      "Example: /swap Ava #1a2b3c4d · a video sent with the caption /swap Ava"),
+    ("shoot", "A photoshoot: 4-12 shots of one scene",
+     "/shoot <persona> [4-12] <scene> [--ar W:H] [--seed N] [--platform <p>] — one job makes N shots (6 when "
+     "no number is given) that share the outfit, place and light of the scene, each with its own pose, angle and "
+     "expression (close-up, half body, full body, profile, over the shoulder, candid laugh…), every one checked "
+     "for likeness. A contact sheet comes back with the shots numbered: tap the numbers to pick favourites, then "
+     "⬇ full size, 🔁 more like #k (new poses, same shoot), 🎬 animate, or 📦 export them as one carousel in the "
+     "order you picked them, with one post text.\n"
+     "Example: /shoot Ava 8 on a beach at sunset in a red linen dress · “a rooftop shoot of Ava at night, 6 photos”"),
     ("export", "Package results for a platform",
      "/export <instagram|tiktok|youtube|x|facebook> [<asset> ... | last N] — a zip of the results in each of the "
      "platform's formats (sized, captioned, labelled as AI-generated) behind an expiring download link; "

@@ -34,6 +34,7 @@ class JobKind(StrEnum):
     FACESWAP = "faceswap"
     EXPORT = "export"
     VERIFY = "verify"
+    SHOOT = "shoot"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ KINDS: dict[JobKind, KindInfo] = {info.kind: info for info in (
              lambda s: s.timeout_export_s, specs.ExportSpec, results.ExportResult),
     KindInfo(JobKind.VERIFY, CPU_QUEUE, "inference.tasks.verify.verify_file", "file check",
              lambda s: s.timeout_verify_s, specs.VerifySpec, results.VerifyResult),
+    KindInfo(JobKind.SHOOT, GPU_QUEUE, "inference.tasks.shoot.run_shoot", "photoshoot",
+             lambda s: s.timeout_shoot_s, specs.ShootSpec, results.ShootResult),
 )}
 
 

@@ -61,6 +61,33 @@ class VerifyResult(JobResult):
     report: dict[str, object] = Field(default_factory=dict)
 
 
+class ShotResult(BaseModel):
+    """One shot of a shoot as the contact sheet numbers it."""
+
+    number: int
+    asset_id: str
+    shot: str  # its name in ``core.shots``
+    label: str
+    likeness: str = ""  # on the persona's scale, as the sheet shows it ("likeness 91 %"; "" without a face)
+    passed: bool | None = None  # None: not checked (no face)
+    redone: bool = False
+
+
+class ShootResult(JobResult):
+    """A photoshoot: the contact sheet in ``media``, every shot in ``asset_ids`` and ``shots`` (by number), and
+    the owner's picks (shot numbers, in the order picked: a carousel keeps that order). The picks live here, on
+    the job's stored result, so they outlast any restart without a table of their own."""
+
+    persona_id: int | None = None
+    scene: str = ""
+    shots: list[ShotResult] = Field(default_factory=list)
+    picks: list[int] = Field(default_factory=list)
+
+    def shot(self, number: int) -> ShotResult | None:
+        """Shot ``number`` (1-based), or None when the shoot has no such shot."""
+        return next((s for s in self.shots if s.number == number), None)
+
+
 class ExportResult(JobResult):
     """An export package behind ``link``."""
 

@@ -17,6 +17,7 @@ from core.limits import (
     PERSONA_ID_MAX,
 )
 from core.platforms import PRESETS
+from core.shots import BY_NAME, SCENE_CHARS, SHOOT_SIZE
 
 # Ids as they appear in chat and button data; the worker never trusts them beyond their shape.
 AssetId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{6,32}$", strip_whitespace=True, to_lower=True)]
@@ -76,6 +77,29 @@ class ImageSpec(JobSpec):
                                         "negative", "outfits"})
 
 
+class ShootSpec(JobSpec):
+    """/shoot: one shot per name in ``shots`` (``core.shots``), all of ``scene``, seeds from the ``seed`` family;
+    ``more_like`` is the shot a second round follows (its seed family, new poses)."""
+
+    persona_id: PersonaId
+    scene: str = Field(min_length=1, max_length=SCENE_CHARS)
+    shots: tuple[str, ...] = Field(min_length=SHOOT_SIZE[0], max_length=SHOOT_SIZE[1])
+    seed: int = Field(ge=0, le=2**32 - 1)
+    aspect_ratio: str | None = None
+    steps: int | None = Field(default=None, ge=1)
+    platform: str | None = None
+    more_like: AssetId | None = None
+    outfits: tuple[str, ...] = Field(default=(), max_length=8)  # the wardrobe's outfits the scene names
+
+    @field_validator("shots")
+    @classmethod
+    def _known_shots(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in BY_NAME]
+        if unknown:
+            raise ValueError(f"unknown shot {unknown[0]!r}; choose from {', '.join(BY_NAME)}")
+        return value
+
+
 class TrainSpec(JobSpec):
     """/persona train: unset knobs come from the worker's settings."""
 
@@ -112,6 +136,8 @@ class ExportSpec(JobSpec):
 
     platform: str
     asset_ids: tuple[AssetId, ...] = Field(min_length=1)
+    # A carousel: one post of these files in this order, with one post text for the set.
+    carousel: bool = False
 
     @field_validator("asset_ids")
     @classmethod

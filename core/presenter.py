@@ -10,9 +10,10 @@ from core import actions, jobkinds
 from core.delivery import DeliveryEvent
 from core.grammar import ASSET_ID_RE
 from core.jobkinds import JobKind
-from core.jobresults import EchoResult, JobResult
+from core.jobresults import EchoResult, JobResult, ShootResult
 from core.messages import Button, Media, Reply
 from core.progress import status_text
+from core.shoot_buttons import sheet_buttons
 from storage.db import Database
 from storage.repositories import jobs as job_repo
 
@@ -50,13 +51,17 @@ def present(db: Database, event: DeliveryEvent) -> Presentation | None:
     if not event.is_final:
         presentation.status_buttons = [actions.button("Cancel", actions.CancelJob(job_id=event.job_id))]
     if event.status == "done":
-        presentation.results = _results(kind, spec, jobkinds.parse_result(kind, stored))
+        presentation.results = _results(kind, spec, jobkinds.parse_result(kind, stored), job_id=event.job_id)
     return presentation
 
 
-def _results(kind: str, spec: dict[str, Any], result: JobResult) -> list[Reply]:
+def _results(kind: str, spec: dict[str, Any], result: JobResult, *, job_id: str) -> list[Reply]:
     if isinstance(result, EchoResult):
         return [Reply(text=f"echo: {result.text}")]
+    if isinstance(result, ShootResult):
+        # The contact sheet alone (the shots go out full size when picked), under it the picking buttons.
+        return [Reply(text=result.message, media=[_media(item) for item in result.media],
+                      buttons=sheet_buttons(job_id, result))]
     media = [_media(item) for item in result.media]
     message = result.message or ("Here you go." if media else "Done.")
     if result.link and result.link not in message:

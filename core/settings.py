@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     timeout_echo_s: int = 120
     timeout_persona_s: int = 600
     timeout_image_s: int = 900
+    timeout_shoot_s: int = 2700  # up to 12 shots, each possibly redone once
     timeout_video_s: int = 1800
     timeout_faceswap_s: int = 1800
     timeout_train_s: int = 7200

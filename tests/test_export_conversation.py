@@ -161,7 +161,8 @@ def test_export_last_two_end_to_end(studio: Studio, web: TestClient) -> None:
     replies = say(studio, "/export instagram last 2")
     job = queued_job(studio, replies)
     assert job.kind == "export" and job.queue == "cpu" and job.owner_id == owner_id(studio)
-    assert job.spec == {"platform": "instagram", "asset_ids": [newer, older]}, "newest first, only two"
+    assert job.spec == {"platform": "instagram", "asset_ids": [newer, older], "carousel": False}, \
+        "newest first, only two"
     assert "Instagram package of 2 result(s)" in replies[0].text
     assert [b.action for b in replies[0].buttons] == [f"cancel:{job.id}"]
 
@@ -360,7 +361,8 @@ def test_nothing_to_export_and_limits_are_explained(studio: Studio) -> None:
     named = " ".join(f"#{i:016x}" for i in range(limit + 1))
     assert "At most" in text_of(say(studio, f"/export x {named}"))
     job = queued_job(studio, say(studio, f"/export ig {ids[0]} #{ids[0]} {ids[1].upper()}"))
-    assert job.spec == {"platform": "instagram", "asset_ids": [ids[0], ids[1]]}, "aliases, case and repeats"
+    assert job.spec == {"platform": "instagram", "asset_ids": [ids[0], ids[1]], "carousel": False}, \
+        "aliases, case and repeats"
     assert "platform I export for" in text_of(say(studio, "/export myspace"))
 
 
@@ -370,10 +372,10 @@ def test_the_export_button_asks_for_a_platform_or_uses_the_default(studio: Studi
     assert "which platform" in picker.text
     assert [b.action for b in picker.buttons] == [f"exp:{image}:{name}" for name in PRESETS]
     job = queued_job(studio, press(studio, picker.buttons[1].action))
-    assert job.kind == "export" and job.spec == {"platform": "tiktok", "asset_ids": [image]}
+    assert job.kind == "export" and job.spec == {"platform": "tiktok", "asset_ids": [image], "carousel": False}
     say(studio, "/settings platform x")
     job = queued_job(studio, press(studio, f"exp:{image}"))
-    assert job.spec == {"platform": "x", "asset_ids": [image]}
+    assert job.spec == {"platform": "x", "asset_ids": [image], "carousel": False}
     for forged in (f"exp:{image}:myspace", "exp:../../etc", f"exp:{image}:x:y"):
         assert "expired" in text_of(press(studio, forged)), forged
     assert "No result #0123456789abcdef among yours" in text_of(press(studio, "exp:0123456789abcdef"))

@@ -206,26 +206,29 @@ def test_a_description_without_a_verb_is_offered_not_guessed() -> None:
         prompt="a red rose on a table")
 
 
-def test_a_photoshoot_offers_the_largest_set_until_shoot_exists(monkeypatch: pytest.MonkeyPatch) -> None:
-    asked = g.parse("a beach shoot of Ava, 8 photos", persona_names=NAMES)
-    assert isinstance(asked, g.Ask) and "coming soon" not in asked.question.lower()
-    assert "up to 4 per request" in asked.question and "For 8, press 🔁 Variations" in asked.question
-    assert _choices(asked) == [("📸 4 of Ava: beach", g.Imagine(prompt="beach", persona="Ava", n=4))]
-    assert _choices(g.parse("plan a photoshoot for Zoe at the gym", persona_names=NAMES))[0][1] == g.Imagine(
-        prompt="at the gym", persona="Zoe", n=4)
+def test_a_photoshoot_sentence_is_a_shoot() -> None:
+    assert g.parse("a beach shoot of Ava in a red dress, 8 photos", persona_names=NAMES) == g.Shoot(
+        persona="Ava", scene="beach in a red dress", n=8)
+    assert g.parse("plan a photoshoot for Zoe at the gym, square", persona_names=NAMES) == g.Shoot(
+        persona="Zoe", scene="at the gym", aspect_ratio="1:1")
     with pytest.raises(UsageError, match="Whose photoshoot"):
         g.parse("a beach shoot, 8 photos", persona_names=NAMES)
+    with pytest.raises(UsageError, match="4 to 12 photos, not 20"):
+        g.parse("a beach shoot of Ava, 20 photos", persona_names=NAMES)
 
-    # The day /shoot exists the same sentence goes to it, with the persona, count and scene.
-    seen: list[str] = []
 
-    def shoot(rest: str, _names: object) -> g.Command:
-        seen.append(rest)
-        return g.Jobs()
-
-    monkeypatch.setitem(g.SLASH, "shoot", shoot)
-    assert g.parse("a beach shoot of Ava, 8 photos", persona_names=NAMES) == g.Jobs()
-    assert seen == ['"Ava" 8 beach']
+def test_shoot_takes_a_persona_a_count_and_a_scene() -> None:
+    assert g.parse("/shoot Ava 8 on a beach at sunset, red dress", persona_names=NAMES) == g.Shoot(
+        persona="Ava", scene="on a beach at sunset, red dress", n=8)
+    assert g.parse("/shoot ava a rooftop at night --ar 4:5 --seed 7", persona_names=NAMES) == g.Shoot(
+        persona="Ava", scene="a rooftop at night", aspect_ratio="4:5", seed=7)
+    # Someone the sender has no persona of is still parsed: the assistant answers that it is not theirs.
+    assert g.parse("/shoot Bob 4 in a park", persona_names=NAMES) == g.Shoot(persona="Bob", scene="in a park", n=4)
+    for text, words in (("/shoot Ava 3 at the beach", "4 to 12 photos, not 3"),
+                        ("/shoot Ava 13 at the beach", "4 to 12 photos, not 13"),
+                        ("/shoot Ava 8", "Where is Ava's shoot"), ("/shoot", "Use /shoot <persona>")):
+        with pytest.raises(UsageError, match=words):
+            g.parse(text, persona_names=NAMES)
 
 
 @pytest.mark.parametrize("command", [

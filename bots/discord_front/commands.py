@@ -20,13 +20,14 @@ from core.assistant import USER_SETTINGS
 from core.grammar import ANIMATE_SECONDS, MAX_PROMPT_CHARS, MOTIONS, Command
 from core.limits import MAX_PHOTOS, OUTFIT_DESCRIPTION_CHARS, SHOOT_SIZE, STYLE_NOTES_CHARS
 from core.prompts import PLATFORMS
+from core.shots import SCENE_CHARS
 
 Choice = app_commands.Choice
 Build = Callable[[], Command]  # makes the command from the options; may raise ``UsageError``
 
 # Commands whose answers are for everyone in a server channel: they make content. The rest (lists, links,
 # settings, the persona dialogue) are shown to the user alone there.
-PUBLIC_COMMANDS = frozenset({"imagine", "animate", "swap", "export", "echo", "Animate"})
+PUBLIC_COMMANDS = frozenset({"imagine", "shoot", "animate", "swap", "export", "echo", "Animate"})
 ASPECTS = (("1:1 square", "1:1"), ("4:5 portrait (Instagram feed)", "4:5"), ("9:16 vertical (Reels, TikTok, Shorts)",
            "9:16"), ("16:9 landscape (YouTube, X)", "16:9"), ("2:3 portrait", "2:3"), ("3:2 landscape", "3:2"),
            ("3:4 portrait", "3:4"), ("4:3 landscape", "4:3"))
@@ -240,6 +241,21 @@ def build_tree(client: discord.Client, host: CommandHost) -> app_commands.Comman
                    asset: str | None = None) -> None:
         await host.run_command(interaction, lambda: options.swap(persona, asset=asset), name="swap",
                                attachments=[media] if media is not None else [])
+
+    @tree.command(name="shoot", description=DESCRIPTIONS["shoot"])
+    @app_commands.describe(persona="Whose shoot (one of your personas)",
+                           scene="Place, outfit and light, shared by every shot", count="How many shots (4-12)",
+                           ar="Aspect ratio", seed="Seed family, to repeat a shoot",
+                           platform="Size and style for a platform")
+    @app_commands.choices(ar=ASPECT_CHOICES, platform=PLATFORM_CHOICES)
+    @app_commands.autocomplete(persona=personas)
+    async def shoot(interaction: discord.Interaction, persona: str,
+                    scene: app_commands.Range[str, 1, SCENE_CHARS],
+                    count: app_commands.Range[int, SHOOT_SIZE[0], SHOOT_SIZE[1]] | None = None,
+                    ar: str | None = None, seed: app_commands.Range[int, 0, 2**32 - 1] | None = None,
+                    platform: str | None = None) -> None:
+        await host.run_command(interaction, lambda: options.shoot(persona, scene, count=count, ar=ar, seed=seed,
+                                                                  platform=platform), name="shoot")
 
     @tree.command(name="info", description=DESCRIPTIONS["info"])
     @app_commands.describe(asset="One of your results (#id)")

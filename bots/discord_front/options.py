@@ -55,6 +55,19 @@ def swap(persona: str, *, asset: str | None = None) -> grammar.Swap:
     return grammar.Swap(persona=grammar.name_option(persona, "swap"), asset=_optional_asset(asset))
 
 
+def shoot(persona: str, scene: str, *, count: int | None = None, ar: str | None = None, seed: int | None = None,
+          platform: str | None = None) -> grammar.Shoot:
+    """``/shoot`` of ``persona`` in ``scene``: ``count`` shots (the default size when not given)."""
+    scene = scene.strip()
+    if not scene:
+        raise UsageError("Describe the scene: where, what they wear, the light, e.g. on a beach at sunset in a red "
+                         "dress.")
+    return grammar.Shoot(persona=grammar.name_option(persona, "shoot"), scene=scene,
+                         n=grammar.shoot_size_option(_text(count)), aspect_ratio=grammar.aspect_option(ar),
+                         seed=grammar.int_option(_text(seed), "--seed", 0, 2**32 - 1, default=None),
+                         platform=grammar.platform_option(platform) if platform else None)
+
+
 def export(platform: str, *, assets: str | None = None, last: int | None = None) -> grammar.Export:
     """``/export`` for ``platform`` of the named results (spaces or commas between them), the newest N, or the
     newest one."""

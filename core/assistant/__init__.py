@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
 from core import actions, grammar
-from core.assistant import account, animate, ask, export, imagine, info, jobs, personas, swap, verify, wardrobe
+from core.assistant import account, animate, ask, export, imagine, info, jobs, personas, shoot, swap, verify, wardrobe
 from core.assistant.account import USER_SETTINGS
 from core.assistant.turn import Services, Turn
 from core.errors import StudioError
@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.repositories import jobs as job_repo
 
 Handler = Callable[[Turn, Any], list[Reply]]
-FEATURES = (personas, imagine, animate, swap, export, account, jobs, ask, verify, info, wardrobe)
+FEATURES = (personas, imagine, shoot, animate, swap, export, account, jobs, ask, verify, info, wardrobe)
 STORAGE_UNAVAILABLE = ("Storage is temporarily unavailable, so that could not be saved or shown. Nothing of yours "
                        "is lost: send it again in a few minutes.")
 UPLOAD_HINT = ("Got your file. To build a persona from photos send them with /persona new <name>; to turn a photo "

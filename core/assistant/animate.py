@@ -39,7 +39,7 @@ def animate(turn: Turn, cmd: grammar.Animate) -> list[Reply]:
         if not newest:
             raise UsageError(NO_IMAGE)
         asset_id = newest[0].id
-    return _submit(turn, asset_id, turn.prefs, motion=cmd.motion, seconds=cmd.seconds, notes=notes)
+    return submit(turn, asset_id, turn.prefs, motion=cmd.motion, seconds=cmd.seconds, notes=notes)
 
 
 def _newest_of(turn: Turn, name: str) -> str:
@@ -62,7 +62,7 @@ def _image(turn: Turn, asset_id: str) -> str:
     return asset.id
 
 
-def _submit(turn: Turn, asset_id: str, prefs: dict[str, Any], *, motion: str | None, seconds: float | None,
+def submit(turn: Turn, asset_id: str, prefs: dict[str, Any], *, motion: str | None, seconds: float | None,
             notes: list[str] | None = None) -> list[Reply]:
     """Queue a video job; what the request leaves out comes from the user's /settings, else the worker."""
     motion = motion or prefs.get("motion")
@@ -78,7 +78,7 @@ def pressed(turn: Turn, action: actions.AnimateAsset) -> list[Reply]:
     """A result's Animate button, or a motion picked from the Other motion picker."""
     _image(turn, action.asset_id)
     modelcaps.check_motion(action.motion or turn.prefs.get("motion"), turn.settings.model_profile)
-    return _submit(turn, action.asset_id, turn.prefs, motion=action.motion, seconds=None)
+    return submit(turn, action.asset_id, turn.prefs, motion=action.motion, seconds=None)
 
 
 def motion_picker(turn: Turn, action: actions.MotionPicker) -> list[Reply]:

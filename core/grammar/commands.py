@@ -135,6 +135,18 @@ class Swap:
 
 
 @dataclass(frozen=True)
+class Shoot:
+    """/shoot <persona> [N] <scene>: N shots of one scene (``None``: the shoot size default)."""
+
+    persona: str
+    scene: str
+    n: int | None = None
+    aspect_ratio: str | None = None
+    seed: int | None = None
+    platform: str | None = None
+
+
+@dataclass(frozen=True)
 class Export:
     platform: str
     assets: tuple[str, ...] = ()
@@ -229,14 +241,14 @@ class Ask:
 Command = (
     Start | Help | PersonaNew | PersonaList | PersonaShow | PersonaDelete | PersonaRename | PersonaTrain
     | PersonaSet | WardrobeSave | WardrobeList | WardrobeDelete | Done | Consent | Abort | Imagine | Animate | Swap
-    | Export | Gallery | Jobs | CancelJob | CancelAll
+    | Shoot | Export | Gallery | Jobs | CancelJob | CancelAll
     | SettingsCmd | Web | Echo | Link | TemplateCmd | Info | Verify | Ask
 )
 # Every command type by its class name, to store a question's choices and read them back.
 COMMAND_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     Start, Help, PersonaNew, PersonaList, PersonaShow, PersonaDelete, PersonaRename, PersonaTrain, PersonaSet,
     WardrobeSave, WardrobeList, WardrobeDelete, Done, Consent,
-    Abort, Imagine, Animate, Swap, Export, Gallery, Jobs, CancelJob, CancelAll, SettingsCmd, Web, Echo, Link,
+    Abort, Imagine, Animate, Swap, Shoot, Export, Gallery, Jobs, CancelJob, CancelAll, SettingsCmd, Web, Echo, Link,
     TemplateCmd, Info, Verify,
 )}
 

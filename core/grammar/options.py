@@ -234,3 +234,17 @@ def persona_setting_option(key: str, value: str | None) -> tuple[str, str | None
         raise UsageError(f"Those style notes are {len(text)} characters; keep them under {STYLE_NOTES_CHARS}: every "
                          "prompt of the persona carries them.")
     return canonical, text
+
+
+def shoot_size_option(value: str | None, label: str = "A shoot") -> int | None:
+    """How many shots a shoot makes (``SHOOT_SIZE``), or None when not given."""
+    if value is None:
+        return None
+    low, high = SHOOT_SIZE
+    try:
+        number = int(value)
+    except ValueError:
+        raise UsageError(f"{label} has {low} to {high} photos; {value!r} is not a number.") from None
+    if not low <= number <= high:
+        raise UsageError(f"{label} has {low} to {high} photos, not {number}. For fewer, use /imagine (up to 4).")
+    return number

@@ -13,13 +13,13 @@ from collections.abc import Collection
 from core.errors import UsageError
 from core.grammar import commands as c
 from core.grammar import phrases as p
-from core.grammar.options import int_option, name_option, platform_option
+from core.grammar.options import int_option, name_option, platform_option, shoot_size_option
 from core.grammar.settings_sentences import settings_sentence
-from core.grammar.slash import SLASH
 from core.grammar.video_sentences import is_video, video
 from core.grammar.wardrobe_sentences import wardrobe_sentence
 from core.limits import MAX_PROMPT_CHARS
 from core.prompts import PLATFORMS
+from core.shots import SCENE_CHARS
 
 MAX_PER_REQUEST = 4  # images one /imagine makes
 _SMALL_TALK: dict[str, c.Command] = {
@@ -163,12 +163,14 @@ def quote(text: str, width: int = 60) -> str:
 
 
 def photoshoot(text: str, persona_names: Collection[str]) -> c.Command:
-    """"a beach shoot of Ava, 8 photos": ``/shoot`` where it exists; until then, the largest set one request
-    makes, offered as a button. (The one place to change when ``/shoot`` arrives is ``SLASH``.)"""
+    """"a beach shoot of Ava in a red dress, 8 photos" → ``/shoot``: the persona named, the count, a shape or
+    platform, and the rest of the sentence as the scene."""
     count, body = p.take_count(text)
+    aspect, body = p.take_aspect(body)
+    platform, body = p.take_platform(body)
     named = p.mentions(body, persona_names)
     if not named:
-        raise UsageError("Whose photoshoot? Name one of your personas, e.g. “a beach shoot of Ava, 4 photos” "
+        raise UsageError("Whose photoshoot? Name one of your personas, e.g. “a beach shoot of Ava, 6 photos” "
                          "(/persona list shows them).")
     persona = named[0].name
     body = p.without(body, named[0])
@@ -179,15 +181,11 @@ def photoshoot(text: str, persona_names: Collection[str]) -> c.Command:
     after = re.sub(r"^\s*(?:of|for|with)\b", "", after, flags=re.IGNORECASE)
     scene = p.tidy(f"{before} {after}")
     if not scene:
-        raise UsageError(f"Where is {persona}'s shoot? e.g. “a beach shoot of {persona}, 4 photos”.")
-    if "shoot" in SLASH:
-        return SLASH["shoot"](f"\"{persona}\" {count or ''} {scene}".replace("  ", " "), persona_names)
-    n = min(count or MAX_PER_REQUEST, MAX_PER_REQUEST)
-    more = (f" For {count}, press 🔁 Variations under the results: more of the same scene."
-            if count and count > MAX_PER_REQUEST else "")
-    return c.Ask(f"A photoshoot is a set of pictures of one scene; I make up to {MAX_PER_REQUEST} per request.{more}",
-                 (c.Choice(f"📸 {n} of {persona}: {quote(scene, 30)}",
-                           c.Imagine(prompt=scene, persona=persona, n=n)),))
+        raise UsageError(f"Where is {persona}'s shoot? e.g. “a beach shoot of {persona}, 6 photos”.")
+    if len(scene) > SCENE_CHARS:
+        raise UsageError(f"That scene is {len(scene)} characters; keep it under {SCENE_CHARS}.")
+    return c.Shoot(persona=persona, scene=scene, n=shoot_size_option(str(count) if count is not None else None),
+                   aspect_ratio=aspect, platform=platform)
 
 
 def _export(text: str) -> c.Command:

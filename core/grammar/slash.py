@@ -27,10 +27,12 @@ from core.grammar.options import (
     persona_setting_option,
     platform_option,
     seconds_option,
+    shoot_size_option,
     split,
 )
 from core.limits import MAX_PROMPT_CHARS, MOTIONS
 from core.prompts import PLATFORMS
+from core.shots import SCENE_CHARS
 
 Parser = Callable[[str, Collection[str]], c.Command]
 
@@ -230,6 +232,36 @@ def _swap(rest: str, _names: Collection[str]) -> c.Command:
     return c.Swap(persona=name_option(words[0], "swap"), asset=asset)
 
 
+SHOOT_USAGE = "Use /shoot <persona> [4-12] <scene>, e.g. /shoot Ava 8 on a beach at sunset in a red dress."
+
+
+def _shoot(rest: str, names: Collection[str]) -> c.Command:
+    opts = options(rest, {"ar": 1, "aspect": 1, "seed": 1, "platform": 1})
+    text = " ".join(opts.words).strip()
+    if not text:
+        raise UsageError(SHOOT_USAGE)
+    persona, scene = leading_persona(text, names) if names else (None, text)
+    if persona is None:
+        # Not one of the sender's personas (or none yet): the first word names it, and the assistant says
+        # whether it exists, in the same words as every other command.
+        words = split(text)
+        persona, scene = name_option(words[0], "shoot"), " ".join(words[1:])
+    count: int | None = None
+    head, _, tail = scene.partition(" ")
+    if re.fullmatch(r"\d{1,3}", head):
+        count, scene = shoot_size_option(head), tail.strip()
+    if not scene:
+        raise UsageError(f"Where is {persona}'s shoot? {SHOOT_USAGE}")
+    if len(scene) > SCENE_CHARS:
+        raise UsageError(f"That scene is {len(scene)} characters; keep it under {SCENE_CHARS}.")
+    return c.Shoot(
+        persona=persona, scene=scene, n=count,
+        aspect_ratio=aspect_option(opts.values.get("ar") or opts.values.get("aspect")),
+        seed=int_option(opts.values.get("seed"), "--seed", 0, 2**32 - 1, default=None),
+        platform=platform_option(opts.values["platform"]) if "platform" in opts.values else None,
+    )
+
+
 def _export(rest: str, _names: Collection[str]) -> c.Command:
     words = split(rest)
     if not words:
@@ -330,6 +362,7 @@ SLASH: dict[str, Parser] = {
     "imagine": _imagine,
     "animate": _animate,
     "swap": _swap,
+    "shoot": _shoot,
     "export": _export,
     "gallery": _gallery,
     "jobs": _jobs,

@@ -95,8 +95,9 @@ def manifest(*, package_id: str, platform: Platform, created_at: datetime, expir
 
 
 def captions_text(*, platform: Platform, created_at: datetime, expires_at: datetime,
-                  files: list[FileEntry]) -> str:
-    """``captions.txt``: per asset, its files and the post text to paste, in package order."""
+                  files: list[FileEntry], carousel: PostText | None = None) -> str:
+    """``captions.txt``: per asset, its files and the post text to paste, in package order; a carousel's one post
+    text first, said once for the set."""
     lines = [
         f"{platform.title} export · {len(files)} file(s) · made {created_at:%Y-%m-%d %H:%M} UTC · "
         f"download link valid until {expires_at:%Y-%m-%d %H:%M} UTC",
@@ -105,6 +106,9 @@ def captions_text(*, platform: Platform, created_at: datetime, expires_at: datet
         f"Caption limit {platform.caption_limit} characters (hashtags included), at most "
         f"{platform.hashtag_limit} hashtags.",
     ]
+    if carousel is not None:
+        lines += ["", "=" * 60, f"Carousel: one post of {len({e.asset_id for e in files})} pictures, in the numbered "
+                  "order (01, 02, …). Post text for the whole set:", "", carousel.text]
     by_asset: dict[str, list[FileEntry]] = {}
     for entry in files:
         by_asset.setdefault(entry.asset_id, []).append(entry)
@@ -112,6 +116,8 @@ def captions_text(*, platform: Platform, created_at: datetime, expires_at: datet
         first = entries[0]
         label = labels.describe(first.label) if first.label else "your upload, no AI label"
         lines += ["", "-" * 60, f"#{asset_id} ({first.kind}, {label}): " + ", ".join(e.path for e in entries), ""]
+        if carousel is not None:
+            continue  # the set's one post text is above
         if not first.post.caption:
             lines.append("(no caption: this result has no prompt to make one from; write your own)")
         lines.append(first.post.text)

@@ -99,13 +99,14 @@ class _Tracker:
 
 def build_package(sources: Sequence[ExportSource], platform: Platform, *, workdir: Path, package_id: str,
                   created_at: datetime, expires_at: datetime, stamper: Stamper, find_faces: FaceFinder | None = None,
-                  progress: Progress = _no_progress) -> BuiltPackage:
+                  progress: Progress = _no_progress, carousel: bool = False) -> BuiltPackage:
     """Render ``sources`` for ``platform`` into ``workdir`` and zip them with ``manifest.json`` and ``captions.txt``.
 
     ``stamper`` watermarks and signs every file.
 
     ``find_faces`` (an RGB array → face boxes) is asked only for pictures that get cropped and whose faces are
     not known; without it crops are placed by detail. ``progress`` gets the fraction done and a stage line.
+    ``carousel``: the files are one post, numbered in the order given, with one post text for the set.
     """
     if not sources:
         raise ValueError("sources is empty: an export needs at least one image or video")
@@ -114,13 +115,14 @@ def build_package(sources: Sequence[ExportSource], platform: Platform, *, workdi
     files_dir = workdir / "files"
     files_dir.mkdir(parents=True, exist_ok=True)
     entries: list[FileEntry] = []
+    shared = carousel_post(sources, platform) if carousel else None
     for number, source in enumerate(sources, start=1):
         presets = platform.presets_for(source.kind)
         if not presets:
             continue
         labels.origin_of(source.origin)  # an unknown origin fails here, before any file is made
         payload.prefix_of(source.asset_id)
-        post = post_text(platform, prompt=source.prompt, persona=source.persona, origin=source.origin)
+        post = shared or post_text(platform, prompt=source.prompt, persona=source.persona, origin=source.origin)
         renderer = _render_images if source.kind == IMAGE else _render_videos
         entries += renderer(source, presets, platform, files_dir=files_dir, number=number, post=post,
                             find_faces=find_faces, tracker=tracker, stamper=stamper)
@@ -128,15 +130,27 @@ def build_package(sources: Sequence[ExportSource], platform: Platform, *, workdi
     keys = stamper.keys
     built = manifest(package_id=package_id, platform=platform, created_at=created_at, expires_at=expires_at,
                      files=entries, signer=keys.certificate.subject.rfc4514_string(), local_key=keys.local)
+    if shared is not None:
+        built["carousel"] = {"order": [s.asset_id for s in sources], "post_text": shared.text,
+                             "caption": shared.caption, "hashtags": list(shared.hashtags)}
     path = workdir / f"{platform.name}-{package_id}.zip"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("manifest.json", json.dumps(built, indent=2, ensure_ascii=False))
         archive.writestr("captions.txt", captions_text(platform=platform, created_at=created_at,
-                                                       expires_at=expires_at, files=entries))
+                                                       expires_at=expires_at, files=entries, carousel=shared))
         for entry in entries:
             compress = zipfile.ZIP_STORED if entry.path.endswith(STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
             archive.write(files_dir / entry.path, entry.path, compress_type=compress)
     return BuiltPackage(path=path, manifest=built, files=entries, notes=_notes(entries, platform))
+
+
+def carousel_post(sources: Sequence[ExportSource], platform: Platform) -> PostText:
+    """One post text for a set posted together: the first file's words (a shoot's scene), and the strictest
+    disclosure any file needs (one AI-edited file makes the set #AIedited)."""
+    origins = {AssetOrigin(source.origin) for source in sources}
+    origin = next((o for o in (AssetOrigin.EDITED, AssetOrigin.GENERATED) if o in origins), AssetOrigin.UPLOADED)
+    first = sources[0]
+    return post_text(platform, prompt=first.prompt, persona=first.persona, origin=origin)
 
 
 def _target(files_dir: Path, preset: Preset, number: int, asset_id: str, suffix: str) -> tuple[str, Path]:

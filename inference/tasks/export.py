@@ -42,6 +42,9 @@ FILES_SHARE = (0.02, 0.92)  # of the progress bar: before it reading the assets,
 def _prompt(session: Session, asset: Asset, owner_id: int) -> str:
     """What the asset shows, in the user's words: the prompt they asked for (a clip: its still's)."""
     meta = asset.meta or {}
+    shoot = meta.get("shoot")
+    if isinstance(shoot, dict) and isinstance(shoot.get("scene"), str):
+        return str(shoot["scene"])  # a shot of a photoshoot: the scene the user described, not its pose words
     if asset.kind == VIDEO and isinstance(meta.get("source_asset"), str):
         still = asset_repo.get_owned(session, asset_id=meta["source_asset"], owner_id=owner_id)
         if still is not None and still.kind == IMAGE:
@@ -142,7 +145,7 @@ def _export(ctx: TaskContext) -> ExportResult:
         sources = _read_sources(ctx, spec, notes, workdir)
         built = build_package(sources, platforms.get(spec.platform), workdir=workdir, package_id=package_id,
                               created_at=created, expires_at=expires, stamper=Stamper.from_settings(settings),
-                              find_faces=_face_finder(ctx),
+                              find_faces=_face_finder(ctx), carousel=spec.carousel,
                               progress=lambda fraction, stage: ctx.progress(start + fraction * (end - start), stage))
         ctx.progress(0.95, "storing the package")
         return _store(ctx, spec, built, package_id, expires, notes)
@@ -163,12 +166,15 @@ def _store(ctx: TaskContext, spec: ExportSpec, built: BuiltPackage, package_id: 
     platform = platforms.get(spec.platform)
     kinds = {entry.kind for entry in built.files}
     presets = ", ".join(f"{p.name} {p.width}×{p.height}" for p in platform.presets if p.kinds & kinds)
+    what = "carousel" if spec.carousel else "package"
     lines = [
-        f"📦 {platform.title} package: {len(built.files)} file(s) from {len(exported)} result(s), "
+        f"📦 {platform.title} {what}: {len(built.files)} file(s) from {len(exported)} result(s), "
         f"{_megabytes(size)} ({presets}).",
         label_summary(built.files),
         "Every file carries Content Credentials and an invisible watermark (check one with /verify); captions "
         "and hashtags are in captions.txt, details in manifest.json.",
+        *([f"One post: the files are numbered in your order ({' '.join('#' + a for a in exported)}), with one "
+           "post text for the set in captions.txt."] if spec.carousel else []),
         *built.notes,
         *notes,
         f"Download link (works until {expires:%Y-%m-%d %H:%M} UTC; /web revoke cancels it):",

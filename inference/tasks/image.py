@@ -14,7 +14,6 @@ from PIL.PngImagePlugin import PngInfo
 from core.errors import NotFound
 from core.jobresults import JobResult
 from core.jobspecs import ImageSpec
-from core.likeness import likeness_from_score
 from core.messages import Media
 from core.prompts import BuiltPrompt, PersonaText, build_prompt, vary_prompt
 from inference.device import plan_for
@@ -25,14 +24,10 @@ from inference.engines.image import (
     ImageEngine,
     ImageRequest,
     check_steps,
-    identity_gate,
 )
-from inference.engines.image.gate import Score
-from inference.identity import scorer_for
+from inference.identity_pass import identity_pass, likeness_caption, likeness_notes
 from inference.models import image_model
 from inference.models.store import ResolvedModel
-from inference.persona_face import references_of
-from inference.refinement import refiner
 from inference.runtime import NewAsset, TaskContext, task
 from storage.models import LoraWeights, Persona
 from storage.repositories import assets as asset_repo
@@ -93,13 +88,17 @@ def _read_inputs(ctx: TaskContext, spec: ImageSpec) -> _JobInputs:
     return _JobInputs(spec=spec, preferences=preferences, persona=persona, lora=lora, source_seed=source_seed)
 
 
-class _StepProgress:
+class StepProgress:
     """Maps denoising steps of every engine call (first pass and regenerations) onto the job's bar."""
 
     def __init__(self, ctx: TaskContext, planned_steps: int) -> None:
         self.ctx = ctx
         self.planned = max(1, planned_steps)
         self.done = 0
+
+    def fraction(self) -> float:
+        """The share of the job's bar done so far."""
+        return GENERATION_SHARE * self.done / self.planned
 
     def run(self, steps: int, label: str) -> Progress:
         start = self.done
@@ -113,7 +112,8 @@ class _StepProgress:
         return report
 
 
-def _load_engine(ctx: TaskContext, model: ResolvedModel) -> ImageEngine:
+def load_engine(ctx: TaskContext, model: ResolvedModel) -> ImageEngine:
+    """The profile's image engine, warm from the worker's cache when another job loaded it."""
     spec = model.spec
     plan = plan_for(full_gb=spec.full_vram_gb, min_gb=spec.min_vram_gb, prefer=ctx.settings.torch_device,
                     compile=ctx.settings.image_compile)
@@ -126,17 +126,18 @@ def adapter_name(lora: LoraWeights) -> str:
     return f"lora-{lora.blob[:16]}"
 
 
-def _apply_lora(ctx: TaskContext, engine: ImageEngine, inputs: _JobInputs) -> str | None:
-    lora = inputs.lora
+def apply_lora(ctx: TaskContext, engine: ImageEngine, lora: LoraWeights | None, notes: list[str]) -> str | None:
+    """The adapter name of the persona's LoRA loaded into ``engine``, or None (with a note in ``notes`` when the
+    persona has one this model cannot use)."""
     if lora is None:
         return None
     model = engine.model
     if not model.spec.supports_lora:
-        inputs.notes.append(f"{model.name} cannot use the persona's trained LoRA; identity comes from the gate.")
+        notes.append(f"{model.name} cannot use the persona's trained LoRA; identity comes from the gate.")
         return None
     trained_for = lora.base_model.split("@", 1)[0]
     if trained_for != model.name:
-        inputs.notes.append(f"The persona's LoRA v{lora.version} was trained for {trained_for}, not "
+        notes.append(f"The persona's LoRA v{lora.version} was trained for {trained_for}, not "
                             f"{model.name}; generating without it.")
         return None
     name = adapter_name(lora)
@@ -176,7 +177,7 @@ def _prompts(engine: ImageEngine, inputs: _JobInputs, adapter: str | None, count
     return built
 
 
-def _request(engine: ImageEngine, built: BuiltPrompt, seeds: list[int], steps: int,
+def image_request(engine: ImageEngine, built: BuiltPrompt, seeds: list[int], steps: int,
              adapter: str | None) -> ImageRequest:
     return ImageRequest(
         prompt=built.clip_text,
@@ -190,24 +191,8 @@ def _request(engine: ImageEngine, built: BuiltPrompt, seeds: list[int], steps: i
     )
 
 
-def _identity_score(ctx: TaskContext, persona: Persona | None) -> tuple[Score, str] | None:
-    """The gate's scoring function for ``persona`` and the face engine it scores with, or None when the gate
-    does not apply."""
-    if persona is None or not persona.identity:
-        return None
-    scorer = scorer_for(ctx)
-
-    def score(image: Image.Image) -> tuple[float | None, bool]:
-        # The main subject is judged, never a bystander who happens to look more like the persona.
-        subject = scorer.score(image, persona).subject
-        if subject is None:
-            return None, False
-        return subject.similarity, subject.same_person
-
-    return score, scorer.engine
-
-
-def _png(image: Image.Image, meta: dict[str, Any]) -> bytes:
+def png_bytes(image: Image.Image, meta: dict[str, Any]) -> bytes:
+    """``image`` as PNG with the request's prompt, seed, steps and model in its text chunks."""
     info = PngInfo()
     for key in ("prompt", "negative", "seed", "steps", "model"):
         info.add_text(f"studio:{key}", str(meta.get(key, "")))
@@ -224,8 +209,8 @@ def _generate(ctx: TaskContext) -> JobResult:
     ctx.progress(0.01, "loading model")
     model = image_model(ctx.settings)
     steps = check_steps(spec.steps or model.spec.default_steps, max_steps=model.spec.max_steps)
-    engine = _load_engine(ctx, model)
-    adapter = _apply_lora(ctx, engine, inputs)
+    engine = load_engine(ctx, model)
+    adapter = apply_lora(ctx, engine, inputs.lora, inputs.notes)
     prompts = _prompts(engine, inputs, adapter, spec.n)
 
     if spec.variation == "prompt" and inputs.source_seed is not None:
@@ -235,9 +220,9 @@ def _generate(ctx: TaskContext) -> JobResult:
     else:
         seeds = [secrets.randbelow(2**32) for _ in range(spec.n)]
 
-    scoring = _identity_score(ctx, inputs.persona)
-    retries = max(0, ctx.settings.identity_gate_retries) if scoring is not None else 0
-    tracker = _StepProgress(ctx, planned_steps=steps * spec.n)
+    checking = identity_pass(ctx, inputs.persona)
+    retries = max(0, ctx.settings.identity_gate_retries) if checking is not None else 0
+    tracker = StepProgress(ctx, planned_steps=steps * spec.n)
 
     # Same prompt for every output: one batched call. Prompt variations differ per output: one call each.
     generated: list[GeneratedImage] = []
@@ -245,7 +230,7 @@ def _generate(ctx: TaskContext) -> JobResult:
     groups = [(prompts[0], seeds)] if len({p.text for p in prompts}) == 1 else [
         (p, [s]) for p, s in zip(prompts, seeds, strict=True)]
     for built, group_seeds in groups:
-        request = _request(engine, built, group_seeds, steps, adapter)
+        request = image_request(engine, built, group_seeds, steps, adapter)
         engine.check_inputs(request)
         label = f"{len(generated) + 1}-{len(generated) + len(group_seeds)} of {spec.n}"
         result = engine.run(request, tracker.run(steps * len(group_seeds), f"image {label}"))
@@ -254,20 +239,19 @@ def _generate(ctx: TaskContext) -> JobResult:
 
     gated: list[GatedImage]
     engine_name: str | None = None
-    if scoring is None or inputs.persona is None:
+    if checking is None:
         gated = [GatedImage(image=g, score=None, passed=True, attempts=1) for g in generated]
     else:
-        score, engine_name = scoring
+        engine_name = checking.engine
+
         def regenerate(slot: int, attempt: int) -> GeneratedImage:
             tracker.planned += steps
-            request = _request(engine, prompt_of[slot], [secrets.randbelow(2**32)], steps, adapter)
+            request = image_request(engine, prompt_of[slot], [secrets.randbelow(2**32)], steps, adapter)
             label = f"image {slot + 1} of {spec.n}, try {attempt} (likeness check)"
             return engine.run(request, tracker.run(steps, label)).images[0]
 
-        persona = inputs.persona
-        refine = refiner(ctx, persona, references_of(persona)) if ctx.settings.identity_refine else None
         ctx.progress(GENERATION_SHARE, "checking likeness")
-        gated = identity_gate(generated, score=score, regenerate=regenerate, retries=retries, refine=refine)
+        gated = checking.run(generated, regenerate=regenerate, retries=retries)
 
     ctx.progress(0.96, "saving")
     return _store(ctx, spec, inputs, model, steps, adapter, gated, prompt_of, engine_name)
@@ -278,44 +262,14 @@ def _store(ctx: TaskContext, spec: ImageSpec, inputs: _JobInputs, model: Resolve
            identity_engine: str | None = None) -> JobResult:
     persona = inputs.persona
     checked = persona is not None and bool(persona.identity) and identity_engine is not None
-    items: list[NewAsset] = []
-    for index, item in enumerate(gated):
-        built = prompt_of[index]
-        image = item.image
-        layers = [name for name, ran in (("lora", bool(adapter)), ("refined", item.refined)) if ran]
-        meta = {
-            "prompt": built.text,
-            "clip_prompt": built.clip_text,
-            "negative": built.negative,
-            "seed": image.seed,
-            "steps": steps,
-            "guidance": model.spec.default_guidance,
-            "width": image.width,
-            "height": image.height,
-            "aspect_ratio": built.aspect_ratio,
-            "model": model.key,
-            "template": built.template,
-            "platform": built.platform,
-            "lora": adapter,
-            "lora_version": inputs.lora.version if adapter and inputs.lora is not None else None,
-            "identity_passed": item.passed if checked else None,
-            "identity_engine": identity_engine if checked else None,
-            "no_face": item.no_face if checked else None,
-            "layers": layers,
-            "reference": item.reference,
-            "attempts": item.attempts,
-            "variation_of": spec.variation_of,
-            "variation": spec.variation,
-            "outfits": list(spec.outfits),
-            "request": spec.request_fields(),
-        }
-        # A refined image is the model's picture with the persona's face put in: an edit, labelled as one.
-        items.append(NewAsset(content=_png(image.image, meta), kind="image",
-                              origin=AssetOrigin.EDITED if item.refined else AssetOrigin.GENERATED,
-                              mime="image/png", width=image.width, height=image.height,
-                              persona_id=persona.id if persona is not None else None,
-                              tags=[t for t in ("generated", built.template, built.platform) if t],
-                              identity_score=item.score, meta=meta))
+    made = ImageMaking(model=model, steps=steps, adapter=adapter,
+                       lora_version=inputs.lora.version if adapter and inputs.lora is not None else None,
+                       persona_id=persona.id if persona is not None else None,
+                       identity_engine=identity_engine if checked else None)
+    items = [made.asset(item, prompt_of[index], request=spec.request_fields(),
+                        extra={"variation_of": spec.variation_of, "variation": spec.variation,
+                               "outfits": list(spec.outfits)})
+             for index, item in enumerate(gated)]
     stored = ctx.store_assets(items)
     media = []
     for index, (item, saved) in enumerate(zip(gated, stored, strict=True)):
@@ -340,27 +294,54 @@ def _store(ctx: TaskContext, spec: ImageSpec, inputs: _JobInputs, model: Resolve
     return JobResult(message=message, media=media, asset_ids=[saved.id for saved in stored])
 
 
-def likeness_caption(item: GatedImage, identity: dict[str, Any] | None, engine: str | None) -> str:
-    """What a result's caption says of its likeness: on the persona's own scale, which layer made it."""
-    if item.no_face:
-        return "no face in this picture"
-    read = likeness_from_score(item.score, identity, engine)
-    text = read.caption if read is not None else f"likeness {item.score or 0:.2f}"
-    return text + (" · refined" if item.refined else "")
+@dataclass(frozen=True)
+class ImageMaking:
+    """How a job's pictures were made (model, steps, LoRA, persona, face engine): what every output's asset row
+    and meta record, for /info, variations and exports."""
 
+    model: ResolvedModel
+    steps: int
+    adapter: str | None
+    lora_version: int | None
+    persona_id: int | None
+    identity_engine: str | None  # None: likeness not checked
 
-def likeness_notes(gated: list[GatedImage], name: str) -> list[str]:
-    """One line each for images that never reached the persona's likeness, and images without a face."""
-    notes = []
-    weak = sum(1 for g in gated if not g.passed and not g.no_face)
-    if weak:
-        notes.append(f"{weak} image{'s' if weak != 1 else ''} did not reach {name}'s likeness threshold even "
-                     "after refining and new seeds; the closest is shown. /info <id> says what was tried.")
-    faceless = sum(1 for g in gated if g.no_face)
-    if faceless:
-        notes.append(f"{faceless} image{'s' if faceless != 1 else ''} show{'s' if faceless == 1 else ''} no face, "
-                     f"so {name}'s likeness was not checked.")
-    return notes
+    def asset(self, item: GatedImage, built: BuiltPrompt, *, request: dict[str, Any], extra: dict[str, Any],
+              tags: tuple[str, ...] = ()) -> NewAsset:
+        """The asset to store for ``item`` made from ``built``; ``request`` is what a variation repeats."""
+        image = item.image
+        checked = self.identity_engine is not None
+        layers = [name for name, ran in (("lora", bool(self.adapter)), ("refined", item.refined)) if ran]
+        meta = {
+            "prompt": built.text,
+            "clip_prompt": built.clip_text,
+            "negative": built.negative,
+            "seed": image.seed,
+            "steps": self.steps,
+            "guidance": self.model.spec.default_guidance,
+            "width": image.width,
+            "height": image.height,
+            "aspect_ratio": built.aspect_ratio,
+            "model": self.model.key,
+            "template": built.template,
+            "platform": built.platform,
+            "lora": self.adapter,
+            "lora_version": self.lora_version,
+            "identity_passed": item.passed if checked else None,
+            "identity_engine": self.identity_engine,
+            "no_face": item.no_face if checked else None,
+            "layers": layers,
+            "reference": item.reference,
+            "attempts": item.attempts,
+            **extra,
+            "request": request,
+        }
+        # A refined image is the model's picture with the persona's face put in: an edit, labelled as one.
+        return NewAsset(content=png_bytes(image.image, meta), kind="image",
+                        origin=AssetOrigin.EDITED if item.refined else AssetOrigin.GENERATED,
+                        mime="image/png", width=image.width, height=image.height, persona_id=self.persona_id,
+                        tags=[t for t in ("generated", *tags, built.template, built.platform) if t],
+                        identity_score=item.score, meta=meta)
 
 
 generate_images = task(_generate)

@@ -18,7 +18,7 @@ from inference.engines.base import scaled
 from inference.engines.lora import LoraTrainer, LoraTrainingRequest
 from inference.models import image_model
 from inference.runtime import TaskContext, task
-from inference.tasks.image import _load_engine
+from inference.tasks.image import load_engine
 from storage.models import LoraWeights, Persona
 from storage.repositories import personas as persona_repo
 
@@ -69,7 +69,7 @@ def _train(ctx: TaskContext) -> TrainResult:
         raise NotAvailable(f"LoRA training needs SD3; this worker runs {model.name} "
                            f"(STUDIO_MODEL_PROFILE={settings.model_profile}).")
     ctx.progress(0.01, "loading model")
-    engine = _load_engine(ctx, model)
+    engine = load_engine(ctx, model)
     images = tuple(crop_reference(Image.open(io.BytesIO(ctx.blobs.read_bytes(blob))), box)
                    for blob, box in references)
     request = LoraTrainingRequest(

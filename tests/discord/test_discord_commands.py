@@ -31,6 +31,12 @@ def test_option_values_never_turn_into_options_or_a_persona() -> None:
                                                                                seconds=1.5)
 
 
+def test_shoot_options_become_the_typed_command() -> None:
+    assert options.shoot("Ava", "on a beach at sunset, red dress", count=8, ar="4:5") == grammar.Shoot(
+        persona="Ava", scene="on a beach at sunset, red dress", n=8, aspect_ratio="4:5")
+    assert options.shoot("Ava", "--ar 2:3 in a park") == grammar.Shoot(persona="Ava", scene="--ar 2:3 in a park")
+
+
 def test_animate_swap_export_and_the_rest() -> None:
     assert options.animate(image="#1A2B3C4D", motion="Zoom-In", seconds=4.5) == grammar.Animate(
         asset="1a2b3c4d", motion="zoom-in", seconds=4.5)
@@ -74,6 +80,8 @@ def _persona_new(name: str) -> Callable[[], object]:
     (lambda: options.gallery(99), "/gallery 99"),
     (lambda: options.cancel("zzzz"), "/cancel zzzz"),
     (lambda: options.link("abc"), "/link abc"),
+    (lambda: options.shoot("Ava", "a beach", count=20), "/shoot Ava 20 a beach"),
+    (lambda: options.shoot("Ava", "a beach", ar="5:0"), "/shoot Ava a beach --ar 5:0"),
 ])
 def test_a_bad_value_gets_the_same_hint_as_typed_text(typed: Callable[[], object], text: str) -> None:
     with pytest.raises(UsageError) as from_text:

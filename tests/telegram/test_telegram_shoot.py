@@ -1,0 +1,79 @@
+"""A photoshoot through the real Telegram bot against the fake Bot API: /shoot → the real worker on real faces
+(the stand-in model) → the contact sheet as one photo with its buttons → picks (someone else's press refused
+privately) → after a restart of the bot, a carousel export in pick order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from bots.telegram_bot import TelegramFrontend
+from core.app import Studio
+from core.settings import Settings
+from storage.db import Database
+from storage.models import ExportPackage, Job
+from storage.repositories import users as user_repo
+from tests import faceswap_data, standin
+from tests.fake_telegram import FakeTelegram, fake_telegram, running
+from tests.telegram.support import ALICE, BOB, telegram_settings
+from tests.workers import drain
+
+
+@pytest.fixture
+def world(settings: Settings, db: Database, redis: Redis, tmp_path: Path) -> Iterator[tuple[FakeTelegram, Studio]]:
+    models = tmp_path / "models"
+    name = standin.install(models, people=[0, 1, 2, 4, 5])
+    with fake_telegram() as fake:
+        tg_settings = telegram_settings(settings, fake, models_dir=models, image_model=name)
+        studio = Studio.build(tg_settings, redis=redis)
+        with db.session() as session:
+            owner = user_repo.get_or_create(session, platform="telegram", platform_user_id=str(ALICE))
+        faceswap_data.analysed_persona(tg_settings, db, redis, owner, name="Lisa")
+        yield fake, studio
+        studio.close()
+
+
+def test_shoot_sheet_picks_and_carousel_through_telegram(world: tuple[FakeTelegram, Studio], db: Database,
+                                                         redis: Redis) -> None:
+    fake, studio = world
+    first = TelegramFrontend(studio)
+    with running(first, fake):
+        fake.text(ALICE, "/shoot Lisa 4 on a rooftop at night in a black leather jacket --seed 3")
+        fake.wait_call("sendMessage", chat_id=ALICE, contains="photoshoot queued")
+        drain(studio.settings, db, redis, queues=("gpu",))
+        sheet = fake.wait_call("sendPhoto", chat_id=ALICE, contains="📸 Lisa: 4 shots", timeout=60)
+        assert sheet.files["photo"][1][:3] == b"\xff\xd8\xff", "the sheet is one JPEG"
+        buttons = dict(sheet.buttons)
+        assert [label for label, _ in sheet.buttons][:4] == ["☆ 1", "☆ 2", "☆ 3", "☆ 4"]
+        message = fake.message_of(sheet)
+
+        before = len(fake.calls)
+        fake.press(BOB, message, buttons["☆ 1"])
+        alert = fake.wait_call("answerCallbackQuery", after=before)
+        assert alert.params["show_alert"] is True and "not yours" in alert.params["text"]
+
+        fake.press(ALICE, message, buttons["☆ 2"])
+        fake.wait_call("sendMessage", chat_id=ALICE, contains="carousel order: #2.")
+        fake.press(ALICE, message, buttons["☆ 1"])
+        fake.wait_call("sendMessage", chat_id=ALICE, contains="carousel order: #2, #1.")
+    first.close()
+
+    # A new bot process: the picks are on the job, the sheet's buttons still work.
+    second = TelegramFrontend(studio)
+    with running(second, fake):
+        fake.press(ALICE, message, buttons["📦 Carousel"])
+        picker = fake.wait_call("sendMessage", chat_id=ALICE, contains="A carousel for which platform?")
+        fake.press(ALICE, fake.message_of(picker), dict(picker.buttons)["Instagram"])
+        fake.wait_call("sendMessage", chat_id=ALICE, contains="Instagram carousel of 2 picks in this order: #2 #1")
+        drain(studio.settings, db, redis, queues=("cpu",))
+        fake.wait_call("sendMessage", chat_id=ALICE, contains="Instagram carousel:", timeout=60)
+    second.close()
+    with db.session() as session:
+        shoot = session.query(Job).filter(Job.kind == "shoot").one()
+        shots = {s["number"]: s["asset_id"] for s in shoot.result["shots"]}
+        package = session.query(ExportPackage).one()
+        assert package.manifest["carousel"]["order"] == [shots[2], shots[1]]
+        assert shoot.result["picks"] == [2, 1]
