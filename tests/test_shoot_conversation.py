@@ -170,7 +170,16 @@ def test_a_shoot_makes_a_contact_sheet_and_the_picks_become_a_carousel(studio: S
     assert second[0].meta["seed"] == shots[2].meta["seed"] or second[0].meta["attempts"] > 1
     assert all(a.meta["shoot"]["scene"] == shots[0].meta["shoot"]["scene"] for a in second)
 
-    # Animate the picks: one clip each.
+    # Animate the picks: one clip each, all or none — a day's allowance one short queues nothing.
+    with db.session() as session:
+        made_today = session.query(Job).count()
+    allowance = studio.settings.max_jobs_per_day
+    studio.settings.max_jobs_per_day = made_today + 1
+    refused = _press(studio, f"shanim:{job.id}")
+    assert refused[0].error and "this needs 2" in refused[0].text and not refused[0].job_id
+    with db.session() as session:
+        assert session.query(Job).count() == made_today, "no clip queued for a refused press"
+    studio.settings.max_jobs_per_day = allowance
     clips = _press(studio, f"shanim:{job.id}")
     assert len(clips) == 2 and all(r.job_id for r in clips)
 

@@ -15,6 +15,7 @@ from core.jobresults import ShootResult
 from core.jobspecs import ExportSpec, ShootSpec
 from core.messages import Media, Reply
 from core.progress import shorten
+from core.quotas import check_can_submit
 from core.shoot_buttons import picks_text, sheet_buttons
 from storage.models import Job
 from storage.states import JobStatus
@@ -125,9 +126,12 @@ def more(turn: Turn, action: actions.MoreLike) -> list[Reply]:
 def animate_picks(turn: Turn, action: actions.AnimatePicks) -> list[Reply]:
     """One clip per pick, each with the user's default motion and length."""
     _, result = _finished(turn, action.job_id)
+    picked = _picked_assets(turn, result)
+    modelcaps.check_motion(turn.prefs.get("motion"), turn.settings.model_profile)
+    # All the clips or none: a quota reached after some were queued would leave the user told only of the refusal.
+    check_can_submit(turn.session, user=turn.user, settings=turn.settings, count=len(picked))
     replies: list[Reply] = []
-    for _, asset_id in _picked_assets(turn, result):
-        modelcaps.check_motion(turn.prefs.get("motion"), turn.settings.model_profile)
+    for _, asset_id in picked:
         replies += animate.submit(turn, asset_id, turn.prefs, motion=None, seconds=None)
     return replies
 
