@@ -5,13 +5,17 @@ shoot size out of range and someone else's persona."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from redis import Redis
 
+from bots.discord_front.outbound import StaticButtons
+from core.jobresults import ShootResult, ShotResult
 from core.settings import Settings
+from core.shoot_buttons import sheet_buttons
 from storage.db import Database
 from storage.models import Job
 from storage.repositories import personas as persona_repo
@@ -98,3 +102,17 @@ def test_bad_shoots_are_refused_in_discord(bot: Bot, db: Database) -> None:
     assert theirs.ephemeral and "You have no persona called Lisa" in theirs.text
     with db.session() as session:
         assert session.query(Job).filter(Job.kind == "shoot").count() == 0
+
+
+def test_a_full_sheet_with_every_shot_picked_keeps_its_actions_on_discord() -> None:
+    # 12 toggles, a "more like" per pick and 3 actions were 27 buttons: Discord draws 20, so Carousel went first.
+    result = ShootResult(message="", shots=[ShotResult(number=n, asset_id=f"{n:016x}", shot="closeup", label=f"{n}")
+                                            for n in range(1, 13)], picks=list(range(12, 0, -1)))
+
+    async def drawn() -> list[str]:  # a discord.py view is made inside the event loop
+        return [str(getattr(item, "label", "")) for item in StaticButtons(sheet_buttons("0" * 16, result)).children]
+
+    labels = asyncio.run(drawn())
+    assert labels[:12] == [f"★ {n}" for n in range(1, 13)], "every shot can still be dropped from the picks"
+    assert labels[12:-3] == [f"🔁 More like #{n}" for n in (12, 11, 10, 9, 8)], "the first picks, as room allows"
+    assert labels[-3:] == ["⬇ Picks full size", "🎬 Animate picks", "📦 Carousel"]
