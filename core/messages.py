@@ -76,3 +76,6 @@ class Reply:
     buttons: list[Button] = field(default_factory=list)
     job_id: str | None = None
     error: bool = False
+    # An answer to a press that redraws the pressed message's buttons (a contact sheet's picks): a front end
+    # that can edit that message puts ``buttons`` on it and shows ``text`` to the presser; others send it as is.
+    redraws_pressed: bool = False

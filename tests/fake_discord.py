@@ -123,6 +123,7 @@ class _Interaction:
     original: int | None = None  # message id of the response message
     ephemeral: bool = False
     late: bool = False
+    pressed: tuple[int, int] | None = None  # (channel, message) whose button made this interaction
 
 
 @dataclass
@@ -307,7 +308,9 @@ class FakeDiscord:
         with self._lock:
             self.interactions[token] = _Interaction(id=interaction_id, token=token, channel_id=channel_id,
                                                     dispatched_at=time.monotonic(),
-                                                    guild_id=GUILD_ID if guild else None)
+                                                    guild_id=GUILD_ID if guild else None,
+                                                    pressed=None if message is None else
+                                                    (int(message["channel_id"]), int(message["id"])))
         return payload
 
     def command(self, name: str, *, guild_id: int | None = None) -> dict[str, Any]:
@@ -670,7 +673,7 @@ class FakeDiscord:
         return created
 
     def _edit(self, call: Call, message: dict[str, Any]) -> dict[str, Any] | web.Response:
-        body = call.params
+        body = call.body  # an UPDATE_MESSAGE callback carries the fields in its ``data``
         problem = _check_message({"content": body.get("content", message["content"]),
                                   "components": body.get("components", [])}, call.files)
         if problem is not None:
@@ -750,6 +753,16 @@ class FakeDiscord:
             resource["message"] = created
             interaction.update(response_message_id=created["id"], response_message_loading=kind == 5,
                                response_message_ephemeral=found.ephemeral)
+        elif kind == 7:  # UPDATE_MESSAGE: the pressed message is edited in place
+            pressed = self.messages.get(found.pressed) if found.pressed is not None else None
+            if pressed is None:
+                found.answered = False
+                return _json({"message": "Unknown Message", "code": 10008}, status=404)
+            edited = self._edit(call, pressed)
+            if not isinstance(edited, dict):
+                found.answered = False
+                return edited
+            resource["message"] = edited
         return {"interaction": interaction, "resource": resource}
 
     def _r_followup(self, call: Call, match: dict[str, str]) -> Any:

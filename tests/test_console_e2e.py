@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from PIL import Image
@@ -11,11 +12,15 @@ from rich.console import Console
 
 from bots.console import ConsoleFrontend
 from core.app import Studio
+from core.messages import Reply
 from core.progress import job_tag
 from core.settings import Settings
 from storage.db import Database
 from storage.repositories import assets as asset_repo
 from storage.repositories import jobs as job_repo
+from storage.repositories import users as user_repo
+from tests import faceswap_data, standin
+from tests.shoots import carousel_in_pick_order
 from tests.workers import drain
 
 
@@ -157,6 +162,55 @@ def test_a_question_is_answered_by_typing_its_button(settings: Settings, db: Dat
     with db.session() as session:
         job = job_repo.get(session, job_id=status.job_id)
         assert job is not None and job.spec["prompt"] == "a lighthouse in a storm at night"
+    studio.close()
+
+
+def _typed(frontend: ConsoleFrontend, out: io.StringIO, label: str) -> list[Reply]:
+    """Press the button called ``label`` as a user does: by typing the !N printed before it."""
+    shown = re.findall(r"\[!(\d+)\] ([^\[\n]+?)(?= \[!|\n|$)", out.getvalue().splitlines()[-1])
+    number = next(n for n, text in shown if text == label)
+    return frontend.feed(f"!{number}")
+
+
+def _show_events(frontend: ConsoleFrontend) -> None:
+    while frontend.pump(block_ms=100):
+        pass
+
+
+def test_a_shoot_is_picked_and_exported_by_typing_its_buttons(settings: Settings, db: Database, redis: Redis,
+                                                              tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    name = standin.install(models, people=[0, 1, 2, 4, 5])
+    settings = settings.model_copy(update={"models_dir": models, "image_model": name})
+    with db.session() as session:
+        owner = user_repo.get_or_create(session, platform="console", platform_user_id="alice")
+    faceswap_data.analysed_persona(settings, db, redis, owner, name="Lisa")
+    frontend, out, studio = _frontend(settings, redis, width=400)  # the sheet's path stays on one line
+
+    [status] = frontend.feed("/shoot Lisa 4 on a rooftop at night in a black leather jacket --seed 3")
+    assert status.job_id and "photoshoot queued" in status.text, status.text
+    drain(settings, db, redis, queues=("gpu",))
+    _show_events(frontend)
+    text = out.getvalue()
+    sheet = frontend.outbox / f"shoot-{status.job_id}-sheet.jpg"
+    assert f"saved image: {sheet}" in text and sheet.read_bytes()[:3] == b"\xff\xd8\xff", text
+    assert "[!1] ☆ 1 [!2] ☆ 2 [!3] ☆ 3 [!4] ☆ 4 [!5] ⬇ Picks full size" in text
+
+    assert "carousel order: #2." in _typed(frontend, out, "☆ 2")[0].text
+    assert "carousel order: #2, #1." in _typed(frontend, out, "☆ 1")[0].text
+    assert "[!1] ★ 1 [!2] ★ 2 [!3] ☆ 3" in out.getvalue().splitlines()[-1], "the buttons show the picks"
+    [picker] = _typed(frontend, out, "📦 Carousel")
+    assert "A carousel for which platform?" in picker.text
+    [queued] = _typed(frontend, out, "Instagram")
+    assert queued.job_id and "Instagram carousel of 2 picks in this order: #2 #1" in queued.text
+    drain(settings, db, redis, queues=("cpu",))
+    _show_events(frontend)
+
+    order = carousel_in_pick_order(db, studio.blobs, status.job_id, [2, 1])
+    text = out.getvalue()
+    assert f"export done · {job_tag(queued.job_id)}" in text
+    assert f"numbered in your order (#{order[0]} #{order[1]})" in text and "Download link" in text
+    assert frontend.consumer.pending_count() == 0
     studio.close()
 
 

@@ -88,6 +88,10 @@ class Responder:
             self._stop_timer()
             limit = self.interaction.filesize_limit
             for reply in replies:
+                if self.redraws(reply):
+                    await self._redraw_pressed(reply)
+                    shown.append(None)
+                    continue
                 ephemeral = self.ephemeral_for(reply)
                 first: int | None = None
                 for part in await self.outbox.plan(reply, upload_limit=limit):
@@ -99,6 +103,25 @@ class Responder:
                 await self.interaction.response.send_message("Done.", ephemeral=True)
             await self._finish()
         return shown
+
+    def redraws(self, reply: Reply) -> bool:
+        """Whether ``reply`` goes onto the message whose button was pressed rather than into a new message."""
+        return (reply.redraws_pressed and bool(reply.buttons) and self.component
+                and self.interaction.message is not None and not self.interaction.message.flags.ephemeral)
+
+    async def _redraw_pressed(self, reply: Reply) -> None:
+        """The pressed message gets ``reply``'s buttons (a contact sheet shows its picks on the sheet itself, not
+        in a new copy of its buttons under it, which left the sheet's ☆ stale); the text goes to the presser."""
+        message = self.interaction.message
+        assert message is not None  # checked by ``redraws``
+        view = buttons_view(reply.buttons)
+        response = self.interaction.response
+        if not response.is_done():
+            await response.edit_message(view=view)  # UPDATE_MESSAGE: acknowledges and redraws in one call
+        else:  # deferred meanwhile: the message is edited through the interaction's webhook
+            await self.interaction.followup.edit_message(message.id, view=view)
+        if reply.text:
+            await self.interaction.followup.send(content=reply.text, ephemeral=True, **embed_options(reply.text))
 
     async def refuse(self, text: str) -> None:
         """Tell the user alone (ephemeral in a server), in one line: a refusal, or that handling failed."""

@@ -88,7 +88,7 @@ def toggle(turn: Turn, action: actions.TogglePick) -> list[Reply]:
     else:
         result.picks.append(action.number)
     job.result = result.model_dump(mode="json")
-    return [Reply(text=picks_text(result), buttons=sheet_buttons(job.id, result))]
+    return [Reply(text=picks_text(result), buttons=sheet_buttons(job.id, result), redraws_pressed=True)]
 
 
 def send(turn: Turn, action: actions.SendPicks) -> list[Reply]:

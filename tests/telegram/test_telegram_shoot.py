@@ -14,10 +14,11 @@ from bots.telegram_bot import TelegramFrontend
 from core.app import Studio
 from core.settings import Settings
 from storage.db import Database
-from storage.models import ExportPackage, Job
+from storage.models import Job
 from storage.repositories import users as user_repo
 from tests import faceswap_data, standin
 from tests.fake_telegram import FakeTelegram, fake_telegram, running
+from tests.shoots import carousel_in_pick_order
 from tests.telegram.support import ALICE, BOB, telegram_settings
 from tests.workers import drain
 
@@ -72,8 +73,5 @@ def test_shoot_sheet_picks_and_carousel_through_telegram(world: tuple[FakeTelegr
         fake.wait_call("sendMessage", chat_id=ALICE, contains="Instagram carousel:", timeout=60)
     second.close()
     with db.session() as session:
-        shoot = session.query(Job).filter(Job.kind == "shoot").one()
-        shots = {s["number"]: s["asset_id"] for s in shoot.result["shots"]}
-        package = session.query(ExportPackage).one()
-        assert package.manifest["carousel"]["order"] == [shots[2], shots[1]]
-        assert shoot.result["picks"] == [2, 1]
+        shoot_id = session.query(Job).filter(Job.kind == "shoot").one().id
+    carousel_in_pick_order(db, studio.blobs, shoot_id, [2, 1])
