@@ -376,6 +376,20 @@ class FakeTelegram:
             message.pop("reply_markup", None)
         return message
 
+    async def _m_editMessageReplyMarkup(self, call: Call) -> Any:
+        message = self.messages.get((int(call.params["chat_id"]), int(call.params["message_id"])))
+        if message is None:
+            return _error(400, "Bad Request: message to edit not found")
+        markup = call.params.get("reply_markup")
+        if message.get("reply_markup") == markup:
+            return _error(400, "Bad Request: message is not modified: specified new message content and reply "
+                               "markup are exactly the same as a current content and reply markup of the message")
+        if markup:
+            message["reply_markup"] = markup
+        else:
+            message.pop("reply_markup", None)
+        return message
+
     async def _m_getFile(self, call: Call) -> Any:
         file_id = str(call.params.get("file_id"))
         if file_id in self.broken_files or file_id not in self.files:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from telegram import CallbackQuery
+from telegram.error import BadRequest
 
 from bots.inbound import ChatReplies
-from bots.telegram_front.outbound import Outbox, clip, with_retry
+from bots.telegram_front.outbound import Outbox, clip, is_not_modified, keyboard, with_retry
 from core.messages import Reply
 
 ALERT_LIMIT = 200  # Telegram's limit for answerCallbackQuery text
@@ -35,9 +36,25 @@ class PressAnswer(ChatAnswer):
         self.query = query
 
     async def send(self, replies: Sequence[Reply]) -> list[str | None]:
-        """Stop the button's spinner, then send the replies into the chat."""
+        """Stop the button's spinner, then send the replies into the chat; a reply that redraws the pressed
+        message (a contact sheet's picks) goes onto that message instead, its words as a toast to the presser."""
+        if replies and self._redraws(replies[0]):
+            await self._redraw(replies[0])
+            return [None, *await super().send(replies[1:])]
         await self.acknowledge()
         return await super().send(replies)
+
+    def _redraws(self, reply: Reply) -> bool:
+        return reply.redraws_pressed and bool(reply.buttons) and self.query.message is not None
+
+    async def _redraw(self, reply: Reply) -> None:
+        # The sheet shows its picks on its own buttons: a new copy of them under it would leave the sheet's ☆ stale.
+        try:
+            await with_retry(lambda: self.query.edit_message_reply_markup(keyboard(reply.buttons)))
+        except BadRequest as exc:
+            if not is_not_modified(exc):  # two quick presses that end where they began change nothing
+                raise
+        await with_retry(lambda: self.query.answer(clip(reply.text, ALERT_LIMIT) or None))
 
     async def refuse(self, text: str) -> None:
         """Someone else's button, or forged/expired data: the presser alone sees it, the chat stays clean."""

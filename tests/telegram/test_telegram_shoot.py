@@ -56,10 +56,17 @@ def test_shoot_sheet_picks_and_carousel_through_telegram(world: tuple[FakeTelegr
         alert = fake.wait_call("answerCallbackQuery", after=before)
         assert alert.params["show_alert"] is True and "not yours" in alert.params["text"]
 
+        # A pick redraws the sheet's own buttons and says the order in a toast: no new message in the chat.
+        before = len(fake.calls)
         fake.press(ALICE, message, buttons["☆ 2"])
-        fake.wait_call("sendMessage", chat_id=ALICE, contains="carousel order: #2.")
+        fake.wait_call("editMessageReplyMarkup", chat_id=ALICE, after=before)
+        toast = fake.wait_call("answerCallbackQuery", after=before)
+        assert "carousel order: #2." in toast.params["text"] and not toast.params.get("show_alert")
         fake.press(ALICE, message, buttons["☆ 1"])
-        fake.wait_call("sendMessage", chat_id=ALICE, contains="carousel order: #2, #1.")
+        toast = fake.wait_call("answerCallbackQuery", contains="carousel order: #2, #1.", after=before)
+        labels = [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
+        assert labels[:4] == ["★ 1", "★ 2", "☆ 3", "☆ 4"], labels
+        assert not [c for c in fake.calls[before:] if c.method.startswith("send")], "the chat stays clean"
     first.close()
 
     # A new bot process: the picks are on the job, the sheet's buttons still work.
