@@ -43,12 +43,13 @@ from core import queue  # noqa: E402
 from core.app import Studio  # noqa: E402
 from core.messages import Incoming, Upload  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from inference import runtime  # noqa: E402
 from inference.engine_cache import EngineCache  # noqa: E402
 from inference.media import ffmpeg_exe  # noqa: E402
 from inference.models.store import ModelStore  # noqa: E402
 from inference.models.tiny import build_tiny_sd3_pipeline, install_tiny  # noqa: E402
-from inference.runtime import WorkerResources  # noqa: E402
+from inference.resources import WorkerResources  # noqa: E402
+from inference.resources import bind as bind_resources  # noqa: E402
+from inference.resources import unbind as unbind_resources  # noqa: E402
 from inference.worker import quiet_libraries  # noqa: E402
 from storage.blobs import BlobStore, open_blob_store  # noqa: E402
 from storage.models import Asset, Job  # noqa: E402
@@ -131,13 +132,13 @@ class Backend:
             kind = job.kind
         module, _, function = queue.task_for(kind)[1].rpartition(".")
         task = getattr(importlib.import_module(module), function)
-        token = runtime.bind(self.worker)
+        token = bind_resources(self.worker)
         self.store.seconds = 0.0
         started = time.perf_counter()
         try:
             task(job_id)
         finally:
-            runtime.unbind(token)
+            unbind_resources(token)
         elapsed = time.perf_counter() - started
         with self.worker.db.session() as session:
             job = session.get(Job, job_id)

@@ -82,7 +82,7 @@ def db_upgrade() -> None:
 def worker(queues: str, burst: bool, name: str | None) -> None:
     """Run a worker that keeps engines warm and never forks per job."""
     from core import queue as studio_queue
-    from inference.runtime import WorkerResources
+    from inference.resources import WorkerResources
     from inference.worker import run_worker
 
     settings = _settings()

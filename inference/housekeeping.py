@@ -9,7 +9,7 @@ import socket
 import threading
 from datetime import timedelta
 
-from inference.runtime import WorkerResources
+from inference.resources import WorkerResources
 from storage.blobs import BlobStoreUnavailable
 from storage.housekeeping import SweepReport, sweep
 

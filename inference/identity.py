@@ -36,7 +36,7 @@ from core.errors import NotAvailable
 from core.likeness import Likeness, LikenessScale
 from core.likeness import read as read_likeness
 from inference.engines.faces import FaceAnalyzer, choose_backend, engine_key, load_analyzer
-from inference.runtime import TaskContext
+from inference.task_context import TaskContext
 from storage.blobs import BlobStore
 from storage.models import Persona
 

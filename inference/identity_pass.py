@@ -16,7 +16,7 @@ from inference.engines.image.gate import Refine, Regenerate, Score
 from inference.identity import scorer_for
 from inference.persona_face import references_of
 from inference.refinement import refiner
-from inference.runtime import TaskContext
+from inference.task_context import TaskContext
 from storage.models import Persona
 
 

@@ -28,7 +28,7 @@ from inference.engines.faceswap.inswapper import InswapperEngine
 from inference.engines.faceswap.sources import load_source
 from inference.identity import load_rgb
 from inference.models.resolve import store_for
-from inference.runtime import TaskContext
+from inference.task_context import TaskContext
 from storage.models import Persona
 
 # Reference ranking: a swap warps the source onto the target's pose, so a turned source leaves its hidden

@@ -13,7 +13,7 @@ from inference.engines.faceswap import SwapRequest
 from inference.engines.image.gate import Refine, Refined
 from inference.engines.image.pipeline import GeneratedImage
 from inference.persona_face import PersonaFace, Reference, prepare
-from inference.runtime import TaskContext
+from inference.task_context import TaskContext
 from storage.models import Persona
 
 

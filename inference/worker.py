@@ -26,9 +26,10 @@ from rq.worker.base import WorkerStatus
 from core import queue as studio_queue
 from core.outages import is_outage, through_outage
 from core.recovery import Recovery as JobRecovery
-from inference import runtime
 from inference.housekeeping import Housekeeper
-from inference.runtime import WorkerResources
+from inference.resources import WorkerResources
+from inference.resources import bind as bind_resources
+from inference.resources import unbind as unbind_resources
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,11 @@ class StudioWorker(SimpleWorker):
         self._hand_back_now = threading.Event()
 
     def execute_job(self, job: RQJob, queue: Queue) -> None:
-        token = runtime.bind(self.resources)
+        token = bind_resources(self.resources)
         try:
             super().execute_job(job, queue)
         finally:
-            runtime.unbind(token)
+            unbind_resources(token)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM or SIGINT: stop taking jobs and hand the one in flight back (RQ would wait for it to end).

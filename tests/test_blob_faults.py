@@ -22,9 +22,11 @@ from core.jobs import JobService
 from core.jobspecs import VideoSpec
 from core.messages import Incoming, Media, Upload
 from core.settings import Settings
-from inference import runtime
 from inference.engine_cache import EngineCache
-from inference.runtime import STORE_UNAVAILABLE, WorkerResources
+from inference.resources import WorkerResources
+from inference.resources import bind as bind_resources
+from inference.resources import unbind as unbind_resources
+from inference.runtime import STORE_UNAVAILABLE
 from inference.tasks.video import animate
 from storage.blobs import BlobStore, open_blob_store
 from storage.blobs.cache import BlobCache
@@ -101,11 +103,11 @@ def _assets_of(db: Database, job_id: str) -> list[Asset]:
 def _run_once(resources: WorkerResources, job_id: str) -> None:
     """What a worker does with the job it took off the queue, run with ``resources``."""
     queue.remove(_job(resources.db, job_id).rq_id or "", connection=resources.redis)
-    token = runtime.bind(resources)
+    token = bind_resources(resources)
     try:
         animate(job_id)
     finally:
-        runtime.unbind(token)
+        unbind_resources(token)
 
 
 @pytest.fixture

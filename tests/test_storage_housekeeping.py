@@ -14,7 +14,7 @@ from redis import Redis
 from core.settings import Settings
 from inference.engine_cache import EngineCache
 from inference.housekeeping import DUE_KEY, Housekeeper
-from inference.runtime import WorkerResources
+from inference.resources import WorkerResources
 from storage.blobs import BlobStore, LocalBlobStore, open_blob_store
 from storage.blobs.s3 import S3BlobStore
 from storage.db import Database

@@ -26,7 +26,7 @@ from inference.identity import build_identity
 from inference.media import probe
 from inference.models.store import ModelStore
 from inference.models.tiny_video import make_tiny_video
-from inference.runtime import TaskContext
+from inference.task_context import TaskContext
 from inference.tasks.video import _likeness, _Source, choose_motion
 from storage.blobs import LocalBlobStore
 from storage.db import Database

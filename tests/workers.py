@@ -14,7 +14,7 @@ from redis import Redis
 from core.jobs import JobService
 from core.settings import Settings
 from inference.engine_cache import EngineCache
-from inference.runtime import WorkerResources
+from inference.resources import WorkerResources
 from inference.worker import run_worker
 from storage.blobs import open_blob_store
 from storage.db import Database

@@ -21,7 +21,7 @@ from core.settings import Settings
 from inference.engine_cache import EngineCache
 from inference.engines.faces import choose_backend, load_analyzer
 from inference.identity import PersonaIdentity
-from inference.runtime import WorkerResources
+from inference.resources import WorkerResources
 from inference.worker import StudioWorker
 from storage.blobs import LocalBlobStore
 from storage.db import Database

@@ -6,7 +6,8 @@ import time
 
 from core.jobresults import EchoResult
 from core.jobspecs import EchoSpec
-from inference.runtime import TaskContext, task
+from inference.runtime import task
+from inference.task_context import TaskContext
 
 
 def _echo(ctx: TaskContext) -> EchoResult:

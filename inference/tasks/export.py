@@ -27,7 +27,8 @@ from inference.export.manifest import label_summary
 from inference.export.package import BuiltPackage, ExportSource, FaceFinder, build_package
 from inference.media import MediaError, probe
 from inference.provenance.stamp import Stamper
-from inference.runtime import TaskContext, task
+from inference.runtime import task
+from inference.task_context import TaskContext
 from storage.housekeeping import prune_expired_exports
 from storage.models import Asset, new_id, utcnow
 from storage.repositories import assets as asset_repo

@@ -41,7 +41,8 @@ from inference.media import MediaError, VideoInfo, probe
 from inference.persona_face import Reference, prepare, references_of
 from inference.provenance.credentials import Ingredient
 from inference.provenance.stamp import frame_marks
-from inference.runtime import NewAsset, TaskContext, task
+from inference.runtime import task
+from inference.task_context import NewAsset, TaskContext
 from storage.models import Asset, Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import blob_refs

@@ -28,7 +28,8 @@ from inference.engines.image import (
 from inference.identity_pass import identity_pass, likeness_caption, likeness_notes
 from inference.models import image_model
 from inference.models.store import ResolvedModel
-from inference.runtime import NewAsset, TaskContext, task
+from inference.runtime import task
+from inference.task_context import NewAsset, TaskContext
 from storage.models import LoraWeights, Persona
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo

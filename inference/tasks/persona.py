@@ -32,7 +32,8 @@ from inference.engines.faces.annotate import render_faces
 from inference.engines.faces.card import CELL as CARD_CELL
 from inference.engines.faces.card import CardEntry, render_card
 from inference.identity import build_identity, leave_one_out, load_rgb
-from inference.runtime import TaskContext, task
+from inference.runtime import task
+from inference.task_context import TaskContext
 from storage.models import Persona, ReferenceImage
 from storage.repositories import blob_refs
 from storage.repositories import personas as persona_repo

@@ -23,7 +23,8 @@ from inference.contact_sheet import SheetTile, render_sheet
 from inference.engines.image import GatedImage, GeneratedImage, check_steps
 from inference.identity_pass import identity_pass
 from inference.models import image_model
-from inference.runtime import TaskContext, task
+from inference.runtime import task
+from inference.task_context import TaskContext
 from inference.tasks.image import ImageMaking, StepProgress, apply_lora, image_request, load_engine
 from storage.models import LoraWeights, Persona
 from storage.repositories import personas as persona_repo

@@ -17,7 +17,8 @@ from core.jobspecs import TrainSpec
 from inference.engines.base import scaled
 from inference.engines.lora import LoraTrainer, LoraTrainingRequest
 from inference.models import image_model
-from inference.runtime import TaskContext, task
+from inference.runtime import task
+from inference.task_context import TaskContext
 from inference.tasks.image import load_engine
 from storage.models import LoraWeights, Persona
 from storage.repositories import personas as persona_repo

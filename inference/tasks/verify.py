@@ -15,7 +15,8 @@ from core.errors import NotFound
 from core.jobresults import VerifyResult
 from core.jobspecs import VerifySpec
 from inference.provenance.verify import verify
-from inference.runtime import TaskContext, task
+from inference.runtime import task
+from inference.task_context import TaskContext
 from storage.blobs import BlobNotFound
 
 _SAFE_NAME = re.compile(r"[^\w.\- ]+")

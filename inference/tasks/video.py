@@ -33,7 +33,8 @@ from inference.models.resolve import store_for, video_model
 from inference.models.store import ResolvedModel
 from inference.provenance.credentials import Ingredient
 from inference.provenance.stamp import frame_marks
-from inference.runtime import NewAsset, TaskContext, task
+from inference.runtime import task
+from inference.task_context import NewAsset, TaskContext
 from storage.models import Persona, new_id
 from storage.repositories import assets as asset_repo
 from storage.repositories import personas as persona_repo

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from core import queue
 from core.settings import Settings
 from inference.engine_cache import EngineCache
-from inference.runtime import WorkerResources
+from inference.resources import WorkerResources
 from inference.worker import run_worker
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 
 if TYPE_CHECKING:
-    from inference.runtime import Checkpoint
+    from inference.resources import Checkpoint
 
 _fork = multiprocessing.get_context("fork")
 
