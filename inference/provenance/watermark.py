@@ -1,21 +1,23 @@
 """The invisible watermark: an asset id prefix spread over the picture's brightness, read back after the edits
 a post goes through (JPEG recompression, resizing, a crop, an H.264 re-encode).
 
-How it works. The picture is seen on a *working grid* whose shorter side is ``SHORT_SIDE`` cells, so the same
-grid is found again whatever size the picture is later scaled to. The grid is covered with tiles of
-``TILE``×``TILE`` cells; each tile holds ``CHIPS``² chips of ``CHIP``×``CHIP`` cells, each chip +1 or -1. Half
-of the chips (a checkerboard) are a fixed pilot pattern; the other half carry the 108 coded payload bits
-(``payload.py``), each bit spread over several chips in every tile with its own pseudo-random signs. The chip
-pattern, scaled smoothly to the picture's size, is added to the brightness: about ±``STRENGTH`` levels,
-more where the picture is busy and less in flat areas (sky, skin), where a pattern would show.
+How it works. The picture is seen on a *working grid* whose shorter side is ``SHORT_SIDE`` cells, so the same grid
+is found again whatever size the picture is later scaled to. The grid is covered with tiles of ``TILE``×``TILE``
+cells; each tile holds ``CHIPS``² chips of ``CHIP``×``CHIP`` cells, each chip +1 or -1. Half of the chips (a
+checkerboard) are a fixed pilot pattern; the other half carry the 108 coded payload bits (``payload.py``), each
+bit spread over several chips in every tile with its own pseudo-random signs. The chip pattern, scaled smoothly to
+the picture's size (drawn with at least two pixels a chip: drawn coarser it aliases, and on small pictures some
+payloads no longer read back), is added to the brightness: about ±``STRENGTH`` levels, more where the picture is
+busy and less in flat areas (sky, skin), where a pattern would show.
 
-Reading: the brightness is brought back to the working grid, its fine detail kept (the picture's own content
-is mostly smooth at that scale) and normalised by the local contrast, and the tiles are folded onto one
-another, which averages the payload up and the picture down. The pilot's circular correlation with the folded
-tile finds where the tiles start (a crop moves them); a small search over scales finds the grid again after a
-crop changed the shorter side. The strength of that correlation peak against the rest of the surface is the
-detection score: pictures without a watermark stay below ``DETECT_SCORE``. The payload chips then give one
-soft value per coded bit for the Viterbi decoder.
+Reading: the brightness is brought back to the working grid, its fine detail kept (the picture's own content is
+mostly smooth at that scale) and normalised by the local contrast, and the tiles are folded onto one another,
+which averages the payload up and the picture down. The pilot's circular correlation with the folded tile finds
+where the tiles start (a crop moves them); a small search over scales finds the grid again after a crop changed
+the shorter side (it is skipped when the grid at its own scale already gives a payload whose checksum holds: an
+uncropped file, however recompressed or resized). The strength of that correlation peak against the rest of the
+surface is the detection score: pictures without a watermark stay below ``DETECT_SCORE``. The payload chips then
+give one soft value per coded bit for the Viterbi decoder.
 
 Video: the same pattern, fixed for the clip's frame size, is added to every frame by ffmpeg's ``blend`` filter
 (``grainmerge`` adds a signed pattern stored around 128), so watermarking costs almost nothing on top of the
@@ -315,10 +317,21 @@ def _read(frames: Iterable[np.ndarray]) -> Detection:
     reader = _Reader()
     for frame in frames:
         reader.add(frame)
+    # Most files come back uncropped (as delivered, recompressed or resized: the grid follows the shorter side),
+    # so the grid is at scale 1; when a clear peak there decodes and its checksum holds, the scale search, which
+    # costs some thirty times as much, has nothing to add. An unmarked picture gets the whole search, as before.
+    unscaled = reader.best(np.ones(1))
+    if unscaled[0] >= DETECT_SCORE:
+        decoded = payload.decode(_soft_bits(unscaled[2]))
+        if decoded.prefix is not None:
+            return _detection(unscaled[0], unscaled[1], decoded)
     coarse = reader.best(SCALE_STEP ** np.arange(-SCALE_STEPS, SCALE_STEPS + 1))
     fine = reader.best(coarse[1] * FINE_STEP ** np.arange(-FINE_STEPS, FINE_STEPS + 1))
     score, scale, tile = max(coarse, fine, key=lambda found: found[0])
-    decoded = payload.decode(_soft_bits(tile))
+    return _detection(score, scale, payload.decode(_soft_bits(tile)))
+
+
+def _detection(score: float, scale: float, decoded: payload.Decoded) -> Detection:
     return Detection(score=round(score, 2), prefix=decoded.prefix, corrected=decoded.corrected,
                      scale=round(scale, 3), raw=decoded.raw)
 
