@@ -1,20 +1,21 @@
 """Watermark read-back over many asset ids: how often the payload comes back, clean and after common edits,
 and how often an unmarked picture is taken for a marked one.
 
-One id's mark can read well while another's fails (the payload decides which chips are +1 and which -1, and
-so how the pattern meets the picture), so one asset id proves little: every (picture, size) pair is marked
-with ``--ids`` random ids (``secrets.token_hex(8)``-style, from a fixed seed so runs compare) and read back
-as it is; ``--edit-ids`` of them are also read after JPEG q75, a 50 % resize and a 10 % crop (5 % off each
-edge). Pictures: the astronaut as the tests use it (``tests/faces_data.py``), insightface's group photo
-``t1.jpg`` and ``Tom_Hanks_54745.png`` (a 112 px face enlarged: soft, little texture), and a flat-ish sky
-(a smooth gradient with faint noise, where the mask is at its floor); sizes 480x360, 1024x1024, 720x1280.
+One id's mark can read well while another's fails (the payload decides which chips are +1 and which -1, and so how
+the pattern meets the picture), so one asset id proves little: every (picture, size) pair is marked with ``--ids``
+random ids (``secrets.token_hex(8)``-style, from a fixed seed so runs compare) and read back as it is;
+``--edit-ids`` of them are also read after JPEG q75, a 50 % resize and a 10 % crop (5 % off each edge); with
+``--harder`` also after JPEG q50, a 50 % resize then JPEG q75, and a 33 % resize. Pictures: the astronaut as the
+tests use it (``tests/faces_data.py``), insightface's group photo ``t1.jpg`` and ``Tom_Hanks_54745.png`` (a 112 px
+face enlarged: soft, little texture), and a flat-ish sky (a smooth gradient with faint noise, where the mask is at
+its floor); sizes 480x360, 1024x1024, 720x1280.
 
 False detections: ``--unmarked`` pictures nobody marked (skimage's sample photos and crops of the pictures
 above at several sizes) must neither pass ``DETECT_SCORE`` nor decode to a prefix whose checksum holds.
 
 The PSNR column is the marked picture against the original (all three channels), the mean over the ids.
 
-    .venv/bin/python benchmarks/watermark_survival.py [--ids 300] [--edit-ids 60] [--unmarked 120]
+    .venv/bin/python benchmarks/watermark_survival.py [--ids 300] [--edit-ids 60] [--unmarked 120] [--harder]
         [--show-failures]
 """
 
@@ -77,10 +78,22 @@ def crop(pixels: np.ndarray) -> np.ndarray:
                                        round(0.05 * width):round(0.95 * width)])
 
 
-EDITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+def third(pixels: np.ndarray) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    return np.asarray(Image.fromarray(pixels).resize((width // 3, height // 3), Image.Resampling.LANCZOS))
+
+
+Edit = Callable[[np.ndarray], np.ndarray]
+EDITS: dict[str, Edit] = {
     "JPEG q75": lambda pixels: jpeg(pixels, 75),
     "resize 50 %": half,
     "crop 10 %": crop,
+}
+# Beyond what a post usually goes through (``--harder``): where the margin shows once the edits above all pass.
+HARDER: dict[str, Edit] = {
+    "JPEG q50": lambda pixels: jpeg(pixels, 50),
+    "resize 50 % + JPEG q75": lambda pixels: jpeg(half(pixels), 75),
+    "resize 33 %": third,
 }
 
 
@@ -94,7 +107,7 @@ def psnr(marked: np.ndarray, original: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / max(error, 1e-12)))
 
 
-def read_back(originals: dict[str, Image.Image], ids: list[str], edit_ids: int,
+def read_back(originals: dict[str, Image.Image], ids: list[str], edit_ids: int, edits: dict[str, Edit],
               failures: list[str]) -> list[list[str]]:
     """One row per (picture, size): ids read back clean and after each edit, least clean score, mean PSNR."""
     rows = []
@@ -102,7 +115,7 @@ def read_back(originals: dict[str, Image.Image], ids: list[str], edit_ids: int,
         for size in SIZES:
             original = fitted(image, size)
             clean = 0
-            edited = dict.fromkeys(EDITS, 0)
+            edited = dict.fromkeys(edits, 0)
             scores, quality = [], []
             for index, asset_id in enumerate(ids):
                 marked = watermark.embed(original, asset_id)
@@ -115,7 +128,7 @@ def read_back(originals: dict[str, Image.Image], ids: list[str], edit_ids: int,
                     failures.append(f"{name} {size[0]}x{size[1]} clean {asset_id}: {found}")
                 if index >= edit_ids:
                     continue
-                for edit, apply in EDITS.items():
+                for edit, apply in edits.items():
                     seen = watermark.detect(apply(marked))
                     if seen.prefix == asset_id[:8]:
                         edited[edit] += 1
@@ -123,7 +136,7 @@ def read_back(originals: dict[str, Image.Image], ids: list[str], edit_ids: int,
                         failures.append(f"{name} {size[0]}x{size[1]} {edit} {asset_id}: {seen}")
             tried = min(edit_ids, len(ids))
             rows.append([f"{name} {size[0]}×{size[1]}", f"{clean}/{len(ids)}",
-                         *(f"{edited[edit]}/{tried}" for edit in EDITS),
+                         *(f"{edited[edit]}/{tried}" for edit in edits),
                          f"{min(scores):.1f}", f"{np.mean(quality):.1f} dB"])
             print(" | ".join(rows[-1]), flush=True)
     return rows
@@ -180,6 +193,7 @@ def main() -> None:
     parser.add_argument("--ids", type=int, default=300, help="random asset ids per picture and size")
     parser.add_argument("--edit-ids", type=int, default=60, help="of those, how many are also read after edits")
     parser.add_argument("--unmarked", type=int, default=120, help="unmarked pictures checked for false detections")
+    parser.add_argument("--harder", action="store_true", help="also JPEG q50, resize 50 %% + JPEG q75, resize 33 %%")
     parser.add_argument("--show-failures", action="store_true", help="print every id that did not read back")
     args = parser.parse_args()
     for option in ("ids", "edit_ids", "unmarked"):
@@ -191,9 +205,10 @@ def main() -> None:
           f"({args.edit_ids} of them edited); seed {SEED}\n", flush=True)
     originals = pictures()
     failures: list[str] = []
-    rows = read_back(originals, asset_ids(args.ids), args.edit_ids, failures)
+    edits = {**EDITS, **HARDER} if args.harder else EDITS
+    rows = read_back(originals, asset_ids(args.ids), args.edit_ids, edits, failures)
     print()
-    print(table(["picture", "clean", *EDITS, "least clean score", "PSNR"], rows))
+    print(table(["picture", "clean", *edits, "least clean score", "PSNR"], rows))
     wrong, seen, highest = false_detections(originals, args.unmarked, failures)
     print(f"\nfalse detections: {wrong}/{seen} unmarked pictures (highest score {highest:.2f}, "
           f"threshold {watermark.DETECT_SCORE})")
