@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from inference.media import probe, read_frames, transcode, write_video
 from inference.provenance import payload, watermark
@@ -60,6 +60,25 @@ def test_the_layout_never_changes() -> None:
     assert layout == "e7741869312ba349f24faeacadf6c85567a62da37a2e031c141e71b8ccda706b"
 
 
+# Forty fixed ids, then ids that did not read back from the clean 480x360 astronaut before the pattern was drawn
+# with at least two pixels a chip (a quarter-size drawing garbled it on small pictures, about 3 % of ids).
+MANY_IDS = [hashlib.sha256(f"asset {n}".encode()).hexdigest()[:16] for n in range(40)] + [
+    "459a82f85f49c0ba", "a3ba90430300273a", "c5c4cef1f8c03d25", "f0eb5b6e41ac056e", "7905d4fb08061445",
+    "efec02b2d98978fe", "54a3df73fe13e679", "c57a0c5b81ffa92f", "92a5747e299e495d", "86a64ae411d7f993"]
+
+
+def test_every_asset_id_reads_back_from_a_small_clean_picture() -> None:
+    portrait = photo((480, 360))  # the size the stamp → verify round trips use
+    # The group photo is busier: nine ids in ten failed on it at this size before.
+    group = np.asarray(ImageOps.fit(faces_data.group().convert("RGB"), (480, 360), Image.Resampling.LANCZOS))
+    for original, ids in ((portrait, MANY_IDS), (group, MANY_IDS[:12])):
+        for asset_id in ids:
+            found = watermark.detect(watermark.embed(original, asset_id))
+            # A clean picture should need next to no correction: a decoder busy overruling bits here has no
+            # margin left for a JPEG or a resize (before the fix: 12-24 bits on the ids that failed).
+            assert found.prefix == asset_id[:8] and found.corrected <= 3, (asset_id, found)
+
+
 @pytest.mark.parametrize("edit", ["jpeg70", "resize720+jpeg80", "crop10+jpeg85", "png"])
 def test_the_mark_survives_what_a_post_goes_through(edit: str) -> None:
     marked = watermark.embed(photo((1080, 1350)), ASSET)
@@ -76,12 +95,14 @@ def test_the_mark_survives_what_a_post_goes_through(edit: str) -> None:
     assert found.present and found.prefix == ASSET[:8], found
 
 
-def test_the_mark_is_faint() -> None:
-    original = photo((800, 800))
+@pytest.mark.parametrize("size", [(800, 800), (480, 360)])
+def test_the_mark_is_faint(size: tuple[int, int]) -> None:
+    original = photo(size)
     marked = watermark.embed(original, ASSET)
     difference = marked.astype(float) - original.astype(float)
     psnr = 10 * np.log10(255**2 / np.mean(difference**2))
-    assert psnr > 38 and np.abs(difference).max() <= 8
+    # About 42 dB either way: a small picture's pattern is drawn sharper but no stronger (39 dB if it were).
+    assert psnr > 40 and np.abs(difference).max() <= 8
     unclipped = ((original > 8) & (original < 247)).all(axis=2)
     assert np.array_equal(difference[..., 0][unclipped], difference[..., 2][unclipped]), "brightness only"
 
