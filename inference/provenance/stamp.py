@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -57,13 +58,15 @@ class Stamper:
         """An RGB, RGBA or greyscale ``image`` watermarked (alpha kept), and the payload it carries."""
         if image.mode not in ("RGB", "RGBA", "L"):
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-        pixels = np.asarray(image)
-        if image.mode == "L":
-            marked, carried = self.mark_pixels(np.repeat(pixels[..., None], 3, axis=2), asset_id)
-            return Image.fromarray(np.ascontiguousarray(marked[..., 0])), carried
-        marked, carried = self.mark_pixels(np.ascontiguousarray(pixels[..., :3]), asset_id)
-        if carried is None:
+        if min(image.size) < watermark.MIN_SIDE:
             return image, None
+        pixels = np.asarray(image)
+        carried = payload.prefix_of(asset_id)
+        if image.mode == "L":
+            marked = watermark.embed_transient(cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB), asset_id)
+            return Image.fromarray(np.ascontiguousarray(marked[..., 0])), carried
+        # Marked in the watermark's reused buffer: the PIL image made from it copies the pixels at once.
+        marked = watermark.embed_transient(np.ascontiguousarray(pixels[..., :3]), asset_id)
         if image.mode == "RGBA":
             marked = np.dstack([marked, pixels[..., 3]])
         return Image.fromarray(marked), carried  # (h, w, 3) is RGB, (h, w, 4) RGBA
