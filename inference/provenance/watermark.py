@@ -201,9 +201,10 @@ def _embed(rgb: np.ndarray, asset_id: str, strength: float, out: np.ndarray) -> 
     delta = cv2.resize(steps, (width, height), dst=scratch.get("delta", (height, width), np.int16),
                        interpolation=cv2.INTER_LINEAR)
     offset = cv2.convertScaleAbs(delta, dst=gray, alpha=1.0, beta=128.0)  # round(delta) + 128, saturated
-    up = cv2.subtract(offset, 128, dst=scratch.get("up", (height, width)))
+    # OpenCV takes a scalar as the second operand; its type stubs list arrays only.
+    up = cv2.subtract(offset, 128, dst=scratch.get("up", (height, width)))  # type: ignore[call-overload]
     down = cv2.bitwise_not(offset, dst=scratch.get("down", (height, width)))  # 255 - offset
-    cv2.subtract(down, 127, dst=down)  # 128 - offset, saturated at 0
+    cv2.subtract(down, 127, dst=down)  # type: ignore[call-overload]  # 128 - offset, saturated at 0
     # Band by band, so the three-channel copies of the steps stay small (and in the cache).
     band = max(1, BAND_PIXELS // width)
     up3 = scratch.get("up3", (band, width, 3))
