@@ -26,6 +26,7 @@ BACKGROUND_BLUR = 6.0
 BACKGROUND_DIM = 0.8
 QUALITY_STEP = 5
 SIGNATURE_ROOM = 64 * 1024  # bytes kept free under the size cap for the Content Credentials added afterwards
+# Marks a finished frame; it may change the frame it is given (``render_image`` hands it a frame of its own).
 Watermark = Callable[[Image.Image], Image.Image]
 
 
@@ -131,6 +132,7 @@ def render_image(image: Image.Image, preset: Preset, fmt: ImageFormat, *, source
     plan = plan_for(source, preset, faces)
     frame = compose(source, plan)
     if watermark is not None:
-        frame = watermark(frame)
+        # A source already at the preset's size is the frame itself: the watermark gets a copy to change.
+        frame = watermark(frame.copy() if frame is source else frame)
     data, quality = encode_jpeg(frame, fmt, source_type=source_type)
     return RenderedImage(data=data, width=frame.width, height=frame.height, plan=plan, quality=quality)

@@ -171,7 +171,8 @@ class _Marks:
         self.carried: str | None = None
 
     def image(self, frame: Image.Image) -> Image.Image:
-        marked, self.carried = self.stamper.mark_image(frame, self.asset_id)
+        # The frame is render_image's own (see ``images.Watermark``): marked where it is.
+        marked, self.carried = self.stamper.mark_image(frame, self.asset_id, in_place=True)
         return marked
 
     def video(self, graph: str, width: int, height: int) -> str:

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -53,20 +54,31 @@ class Stamper:
             return rgb, None
         return watermark.embed(rgb, asset_id), payload.prefix_of(asset_id)
 
-    def mark_image(self, image: Image.Image, asset_id: str) -> tuple[Image.Image, str | None]:
-        """An RGB, RGBA or greyscale ``image`` watermarked (alpha kept), and the payload it carries."""
+    def mark_image(self, image: Image.Image, asset_id: str, *,
+                   in_place: bool = False) -> tuple[Image.Image, str | None]:
+        """An RGB, RGBA or greyscale ``image`` watermarked (alpha kept), and the payload it carries.
+
+        ``in_place``: an RGB ``image`` the caller owns (a frame it has just made) gets the marked pixels written
+        back into it, and is returned: no new image is allocated, whose fresh memory costs more to map than
+        the copy into it.
+        """
         if image.mode not in ("RGB", "RGBA", "L"):
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-        pixels = np.asarray(image)
-        if image.mode == "L":
-            marked, carried = self.mark_pixels(np.repeat(pixels[..., None], 3, axis=2), asset_id)
-            return Image.fromarray(np.ascontiguousarray(marked[..., 0])), carried
-        marked, carried = self.mark_pixels(np.ascontiguousarray(pixels[..., :3]), asset_id)
-        if carried is None:
+        if min(image.size) < watermark.MIN_SIDE:
             return image, None
+        pixels = np.asarray(image)
+        carried = payload.prefix_of(asset_id)
+        if image.mode == "L":
+            marked = watermark.embed_transient(cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB), asset_id)
+            return Image.fromarray(np.ascontiguousarray(marked[..., 0])), carried
+        # Marked in the watermark's reused buffer: the pixels are copied out of it at once.
+        marked = watermark.embed_transient(np.ascontiguousarray(pixels[..., :3]), asset_id)
         if image.mode == "RGBA":
-            marked = np.dstack([marked, pixels[..., 3]])
-        return Image.fromarray(marked), carried  # (h, w, 3) is RGB, (h, w, 4) RGBA
+            return Image.fromarray(np.dstack([marked, pixels[..., 3]])), carried
+        if in_place:
+            image.frombytes(marked)
+            return image, carried
+        return Image.fromarray(marked), carried
 
     def sign_bytes(self, claim: Claim, container: str, data: bytes) -> bytes:
         """``data`` (a ``container`` file) with ``claim``'s signed manifest."""

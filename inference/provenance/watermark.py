@@ -30,6 +30,7 @@ change between library versions: a file marked today must read the same in ten y
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,10 @@ SCALE_STEP, SCALE_STEPS = 1.015, 10  # coarse scale search: 0.86 .. 1.16 (crops 
 FINE_STEP, FINE_STEPS = 1.004, 3
 MIN_SIDE = 64  # pixels; smaller pictures carry no readable watermark
 MASK_REDUCE = 4  # the strength mask is worked out at this fraction of the picture's size, then enlarged
+# Pictures up to this size (pixels) are marked in buffers each thread keeps (8 bytes a pixel: 34 MB at most);
+# larger ones, rare, get buffers of their own for the one call.
+SCRATCH_PIXELS = 2048 * 2048
+BAND_PIXELS = 64 * 1024  # pixels of the picture a band of the final addition covers
 
 
 def _stream(label: str, count: int) -> np.ndarray:
@@ -155,12 +160,28 @@ def embed(rgb: np.ndarray, asset_id: str, *, strength: float = STRENGTH) -> np.n
 
     The strength is worked out at a quarter of the size (smooth at that scale) and the pattern at the
     smallest size that still draws every chip faithfully (a quarter on large pictures, more on small ones);
-    only the final addition runs at full size, one saturating add: embedding costs about as much as copying
-    the picture a few times.
+    only the enlargement of the steps and the final addition run at full size: embedding costs about as much
+    as copying the picture a few times.
     """
     height, width = rgb.shape[:2]
+    return _embed(rgb, asset_id, strength, np.empty((height, width, 3), dtype=np.uint8))
+
+
+def embed_transient(rgb: np.ndarray, asset_id: str, *, strength: float = STRENGTH) -> np.ndarray:
+    """The pixels ``embed`` returns, written into a buffer this thread keeps for the next picture: valid only
+    until this thread's next call, for a caller that copies them at once (into a PIL image to encode)."""
+    height, width = rgb.shape[:2]
+    if width * height > SCRATCH_PIXELS:
+        return embed(rgb, asset_id, strength=strength)
+    return _embed(rgb, asset_id, strength, _SCRATCH.get("marked", (height, width, 3)))
+
+
+def _embed(rgb: np.ndarray, asset_id: str, strength: float, out: np.ndarray) -> np.ndarray:
+    height, width = rgb.shape[:2]
     check_size(width, height)
-    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    rgb = np.ascontiguousarray(rgb)
+    scratch = _SCRATCH if width * height <= SCRATCH_PIXELS else _Scratchpad()
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY, dst=scratch.get("offset", (height, width)))
     quarter = (max(1, width // MASK_REDUCE), max(1, height // MASK_REDUCE))
     brightness = cv2.resize(gray, quarter, interpolation=cv2.INTER_AREA).astype(np.float32)
     mask = activity_mask(brightness, strength)
@@ -173,9 +194,47 @@ def embed(rgb: np.ndarray, asset_id: str, *, strength: float = STRENGTH) -> np.n
         smoothed = _energy(pattern(width, height, asset_id, size=quarter), (width, height))
         mask = cv2.resize(mask, small, interpolation=cv2.INTER_LINEAR) * (smoothed / _energy(drawn, (width, height)))
     steps = np.rint(cv2.multiply(drawn, mask)).astype(np.int16)
-    # Enlarged as whole steps on three channels at once, then one saturating add of mixed types.
-    steps3 = cv2.resize(cv2.merge([steps, steps, steps]), (width, height), interpolation=cv2.INTER_LINEAR)
-    return cv2.add(np.ascontiguousarray(rgb), steps3, dtype=cv2.CV_8U)
+    # The whole steps enlarged on one channel (each channel of a three-channel enlargement is this one), split
+    # into what to add and what to take away, and applied to the three channels by two saturating ``uint8``
+    # operations: the same pixels as one saturating add of mixed types (``uint8`` + ``int16``), which costs
+    # several times as much.
+    delta = cv2.resize(steps, (width, height), dst=scratch.get("delta", (height, width), np.int16),
+                       interpolation=cv2.INTER_LINEAR)
+    offset = cv2.convertScaleAbs(delta, dst=gray, alpha=1.0, beta=128.0)  # round(delta) + 128, saturated
+    # OpenCV takes a scalar as the second operand; its type stubs list arrays only.
+    up = cv2.subtract(offset, 128, dst=scratch.get("up", (height, width)))  # type: ignore[call-overload]
+    down = cv2.bitwise_not(offset, dst=scratch.get("down", (height, width)))  # 255 - offset
+    cv2.subtract(down, 127, dst=down)  # type: ignore[call-overload]  # 128 - offset, saturated at 0
+    # Band by band, so the three-channel copies of the steps stay small (and in the cache).
+    band = max(1, BAND_PIXELS // width)
+    up3 = scratch.get("up3", (band, width, 3))
+    down3 = scratch.get("down3", (band, width, 3))
+    for top in range(0, height, band):
+        rows = slice(top, min(height, top + band))
+        count = rows.stop - top
+        cv2.add(rgb[rows], cv2.cvtColor(up[rows], cv2.COLOR_GRAY2RGB, dst=up3[:count]), dst=out[rows])
+        cv2.subtract(out[rows], cv2.cvtColor(down[rows], cv2.COLOR_GRAY2RGB, dst=down3[:count]), dst=out[rows])
+    return out
+
+
+class _Scratchpad(threading.local):
+    """Full-size working buffers kept from one picture to the next (one set a thread). A freshly allocated
+    buffer of a few megabytes has every page mapped on first touch, which costs more CPU than the arithmetic
+    done in it: an export marks picture after picture of the same few sizes."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type = np.uint8) -> np.ndarray:
+        """A ``shape`` view (contents undefined) of the buffer called ``name``, grown when too small."""
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self.buffers[name] = np.empty(size, dtype=np.uint8)
+        return buffer[:size].view(dtype).reshape(shape)
+
+
+_SCRATCH = _Scratchpad()
 
 
 def _signed_steps(delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
