@@ -42,15 +42,16 @@ CANON_TEMPLATE = (ARCFACE_TEMPLATE - 56.0) * _ZOOM * (CANON / 112.0) + np.array(
 SIGMA = 20.0
 # Light is measured this far (canonical pixels) inside the outline: at the outline itself hair, ears and
 # background crowd in, whatever their colour.
-INSET = 2.0
+INSET = 5.0
 # How much wider the skin test is in lightness for the layers than for the blend (see ``skin.likeness``).
 LIT = 2.5
 # Where less than this (blurred) weight of skin is near, the layer leans on the whole face's skin median
 # instead: a smooth fallback, so no edge of the measured area shows.
 FALLBACK_WEIGHT = 0.08
-# The target's layer stays within this of its own median (L*, then a*/b*): beyond it the target shows
-# something other than light on skin there (a hand, a hard shadow edge), not to be painted on the face.
-LIGHT_LIMIT = 30.0
+# The face's own shading moves at most this far towards the target's (L*, then a*/b*, relative to each
+# skin's median): beyond, the two faces differ by more than light on skin (a hand, a hard shadow edge, or
+# the shape of the persona's own face, which is part of its likeness).
+LIGHT_LIMIT = 12.0
 TINT_LIMIT = 12.0
 # A source highlight: lightness this far (L*) above the source's own illumination layer is compressed to
 # HIGHLIGHT_SLOPE of its excess. A flash's specular spots would turn into white blotches under other light;
@@ -61,7 +62,7 @@ HIGHLIGHT_SLOPE = 0.3
 # ALONG_LIMITS times the target skin's chroma along its hue (lips redder, brows paler) and ACROSS_LIMIT of it
 # across (no new hues). Not fully: a source lit by warm light from one side has its shadow side far more
 # orange than its lit side, and under the target's light that would show as orange and grey-blue patches.
-COLOUR_SHARE = 0.6
+COLOUR_SHARE = 0.8
 ALONG_LIMITS = (0.5, 1.7)
 ACROSS_LIMIT = 0.25
 # A target skin closer to neutral than GREY_CHROMA (CIELAB a*/b* units) is black and white; from
@@ -216,9 +217,8 @@ def measure(face: np.ndarray, base: np.ndarray, covered: np.ndarray, points: np.
     # With less than all of the target's light (``light`` < 1) part of the source's own shading stays: what
     # the face is moved by is the blend of the two layers, while highlights are still told apart against
     # the source's own layer.
-    target_layer = target_median + np.clip(target_layer - target_median, -limit, limit)
-    target_layer = source_layer + (target_median - source_median) \
-        + light * (target_layer - target_median - (source_layer - source_median))
+    moved = np.clip(target_layer - target_median - (source_layer - source_median), -limit, limit)
+    target_layer = source_layer + (target_median - source_median) + light * moved
     target_chroma = float(np.hypot(*target_median[1:]))
     chroma = float(np.clip((target_chroma - GREY_CHROMA) / (COLOUR_CHROMA - GREY_CHROMA), 0.0, 1.0))
     # A black-and-white target: its layer is exactly neutral, and so is the face.
