@@ -11,7 +11,11 @@ cropped. Each result is read back by dlib (detection included) and reported as:
 - within the persona's calibrated threshold (its own tightened limit);
 - closer to the source than to the target's own identity (the person whose photo it was);
 - median distance; the colour step between the face's skin and the skin around it (ΔE, CIELAB; median) in
-  the photo before and after the swap.
+  the photo before and after the swap;
+- light and colour against the face it replaced (``faceswap_data.face_look``): blotches (the share of the
+  face's skin far lighter than the original face's brightest, mean over the pairs, and the pairs with more
+  than 1 %), colour cast (median a*/b* distance) and grey faces (the share of the face's skin with under
+  half the original's chroma, median, and the pairs where it is over a third).
 
 A contact sheet (``--sheet``, PNG) shows every base pair: sources down the left, targets across the top,
 each result with its distance (green: within the persona's threshold, amber: recognised, red: not);
@@ -100,6 +104,7 @@ class Outcome:
     step_before: float
     step_after: float
     tried: int
+    look: dict[str, float]
     seconds: float
     image: np.ndarray | None = None
 
@@ -137,15 +142,19 @@ def read_back(faces: DlibFaceAnalyzer, result: SwapResult, target: np.ndarray, t
     tried = result.choices[0].tried if result.choices else 0
     if not found:
         return Outcome(s, t, variant, float("inf"), float("inf"), personas[s].identity.threshold, before,
-                       float("nan"), tried, seconds, result.image if keep else None)
+                       float("nan"), tried, {}, seconds, result.image if keep else None)
     face = min(found, key=lambda f: faces.distance(f.embedding, personas[s].identity.vector))
     try:
         after = faceswap_data.skin_step(result.image, face.landmarks, target)
     except AssertionError:
         after = float("nan")
+    try:
+        look = faceswap_data.face_look(result.image, face.landmarks, target, target_points)
+    except AssertionError:
+        look = {}
     return Outcome(s, t, variant, faces.distance(face.embedding, personas[s].identity.vector),
                    faces.distance(face.embedding, personas[t].identity.vector), personas[s].identity.threshold,
-                   before, after, tried, seconds, result.image if keep else None)
+                   before, after, tried, look, seconds, result.image if keep else None)
 
 
 def summary(label: str, outcomes: list[Outcome]) -> str:
@@ -159,9 +168,22 @@ def summary(label: str, outcomes: list[Outcome]) -> str:
     return (f"  {label:<22} {n:>4} pairs | recognised {recognised:>3} ({recognised / n:4.0%}) | within persona "
             f"threshold {tight:>3} ({tight / n:4.0%}) | closer to source {closer:>3} ({closer / n:4.0%}) | "
             f"median distance {median:.3f} | skin step ΔE {statistics.median(steps_before):.1f} → "
-            f"{statistics.median(steps_after):.1f} | candidates "
+            f"{statistics.median(steps_after):.1f} | {looks(outcomes)} | candidates "
             f"{statistics.mean(o.tried for o in outcomes):.1f} | "
             f"{statistics.median(o.seconds for o in outcomes):.2f} s")
+
+
+def looks(outcomes: list[Outcome]) -> str:
+    """Blotches, colour cast and grey faces over the outcomes (see ``faceswap_data.face_look``)."""
+    def values(name: str) -> list[float]:
+        return [o.look[name] for o in outcomes if name in o.look and np.isfinite(o.look[name])]
+
+    blotch, cast, grey = values("blotch"), values("cast"), values("grey")
+    if not blotch:
+        return "no look measured"
+    return (f"blotches {statistics.mean(blotch):.1%} ({sum(b > 0.01 for b in blotch)} pairs > 1 %) | cast ΔE "
+            f"{statistics.median(cast):.1f} | grey {statistics.median(grey):.0%} "
+            f"({sum(g > 1 / 3 for g in grey)} pairs > 1/3)")
 
 
 def bench_likeness(faces: DlibFaceAnalyzer, engine: LandmarkSwapEngine, variants: tuple[str, ...],

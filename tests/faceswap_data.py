@@ -194,3 +194,50 @@ def seam(out: np.ndarray, original: np.ndarray) -> tuple[float, float]:
         - cv2.cvtColor(original, cv2.COLOR_RGB2GRAY).astype(np.float32)
     ratio = _gradient(out)[ring].mean() / _gradient(original)[ring].mean()
     return float(_gradient(difference)[ring].mean()), float(ratio)
+
+
+def _skin_area(points: np.ndarray, shape_: tuple[int, ...]) -> np.ndarray:
+    """The face's bare skin (bool): inside its outline, pulled in from it, without brows, eyes and mouth."""
+    pts = np.asarray(points, dtype=np.float64)
+    size = float(max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1])))
+    area = np.zeros(shape_[:2], dtype=np.uint8)
+    cv2.fillPoly(area, [np.round(shape.outline(pts)).astype(np.int32)], 255)
+    grow = max(3, round(0.05 * size)) | 1
+    area = cv2.erode(area, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+    features = np.zeros_like(area)
+    for group in (slice(17, 22), slice(22, 27), *(g for g, _, _ in shape.EYES), shape.OUTER_LIPS):
+        cv2.fillConvexPoly(features, cv2.convexHull(np.round(pts[group]).astype(np.int32)), 255)
+    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+    return (area > 0) & (features == 0)
+
+
+# A face pixel this much lighter (OpenCV 8-bit L, 255 = white) than the brightest 2 % of the original face's
+# skin is a blotch: a highlight of the source photo that no light in the target photo explains.
+BLOTCH_STEP = 15.0
+
+
+def face_look(image: np.ndarray, points: np.ndarray, original: np.ndarray,
+              original_points: np.ndarray) -> dict[str, float]:
+    """How a swapped face's light and colour sit in the photo, against the face it replaced.
+
+    ``points``: the swapped face's 68 landmarks in ``image``; ``original``/``original_points``: the photo
+    before the swap and its face. Over the bare skin of each face (no brows, eyes or mouth):
+
+    - ``blotch``: the share of the swapped face's skin lighter than the original's brightest 2 % by more than
+      ``BLOTCH_STEP`` (blown-out highlights carried over from the source photo);
+    - ``cast``: the distance between the two faces' median a*/b* (a colour cast, a pink or orange face);
+    - ``grey``: the share of the swapped face's skin with less than half the original skin's median chroma
+      (a grey face in a colour photo: near 1; the original photo itself: a few %). NaN when the original is
+      grey.
+    """
+    lab, before = _lab(image), _lab(original)
+    area, own = _skin_area(points, image.shape), _skin_area(original_points, original.shape)
+    assert area.sum() > 50 and own.sum() > 50, "too little skin to measure"
+    bright = float(np.percentile(before[own][:, 0], 98))
+    blotch = float(np.mean(lab[area][:, 0] > bright + BLOTCH_STEP))
+    face_ab = np.median(lab[area][:, 1:], axis=0)
+    own_ab = np.median(before[own][:, 1:], axis=0)
+    own_chroma = float(np.median(np.linalg.norm(before[own][:, 1:] - 128.0, axis=1)))
+    chroma = np.linalg.norm(lab[area][:, 1:] - 128.0, axis=1)
+    grey = float(np.mean(chroma < 0.5 * own_chroma)) if own_chroma > 3.0 else float("nan")
+    return {"blotch": blotch, "cast": float(np.linalg.norm(face_ab - own_ab)), "grey": grey}

@@ -220,6 +220,24 @@ def test_colour_and_light_match_the_surrounding_skin(faces: DlibFaceAnalyzer, so
         assert np.abs(cheeks[1:] - own[1:]).max() < 6.0, (cheeks, own)
 
 
+def test_a_black_and_white_source_takes_the_colour_photos_light_and_skin(faces: DlibFaceAnalyzer) -> None:
+    # Tom Hanks' photo is black and white and lit hard from one side, with bright highlights: put into colour
+    # photos his face must take their skin colour and light, with no grey face and no white blotches.
+    tom = faces_data.rgb(faces_data.tom())
+    (found,) = faces.analyze(tom)
+    grey_source = SourceFace(image=tom, points=found.landmarks, label="tom")
+    engine = LandmarkSwapEngine(faces)
+    for picture in (faces_data.astronaut(), faceswap_data.people()[3]):
+        target = faces_data.rgb(picture)
+        (before,) = faces.analyze(target)
+        result = engine.run(SwapRequest(source=grey_source, target=target, candidates=1))
+        assert result.image is not None
+        after = min(faces.analyze(result.image), key=lambda f: float(np.abs(f.landmarks - before.landmarks).mean()))
+        look = faceswap_data.face_look(result.image, after.landmarks, target, before.landmarks)
+        assert look["blotch"] < 0.01, look
+        assert look["grey"] < 0.2 and look["cast"] < 4.0, look
+
+
 def test_a_black_and_white_photo_gets_a_black_and_white_face(faces: DlibFaceAnalyzer, source: SourceFace) -> None:
     target = faces_data.rgb(faces_data.tom())
     assert np.abs(target.astype(int) - target[..., :1]).max() <= 2  # grey to begin with

@@ -64,8 +64,12 @@ class SkinModel:
         spread = 1.4826 * np.median(np.abs(pixels - centre), axis=0).astype(np.float32)
         return cls(centre=centre, spread=np.maximum(spread, MIN_SPREAD))
 
-    def likeness(self, lab: np.ndarray) -> np.ndarray:
-        """Per pixel, how skin-like it is (float32 in [0, 1]): 1 near the centre, falling off smoothly."""
-        scaled = (lab - self.centre) / (TOLERANCE * self.spread)
+    def likeness(self, lab: np.ndarray, *, lightness: float = 1.0) -> np.ndarray:
+        """Per pixel, how skin-like it is (float32 in [0, 1]): 1 near the centre, falling off smoothly.
+
+        ``lightness`` widens the tolerance of lightness alone: skin in other light (a lit forehead, a shaded
+        jaw) still counts where its hue is the skin's."""
+        tolerance = TOLERANCE * np.array([lightness, 1.0, 1.0], dtype=np.float32)
+        scaled = (lab - self.centre) / (tolerance * self.spread)
         distance = np.sqrt(np.sum(scaled * scaled, axis=-1))
         return np.clip(1.5 - distance, 0.0, 1.0).astype(np.float32)
