@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from functools import cache
 
+import cv2
 import numpy as np
 
 from inference.engines.faces.geometry import Pose, estimate_pose, five_from_68, similarity_transform
@@ -33,6 +34,7 @@ EYES = ((slice(36, 42), 36, 39), (slice(42, 48), 42, 45))  # each eye and its tw
 OUTER_LIPS = slice(48, 60)
 INNER_LIPS = slice(60, 68)
 MOUTH_CORNERS = (48, 54)
+LIP_MARGIN = 0.02  # how far inside the outer lips the inner lips stay, as a share of the mouth's width
 # The mouth counts as open when the inner lips are apart by this fraction of the mouth's width: the target's
 # teeth then show and stay the target's.
 MOUTH_OPEN_RATIO = 0.12
@@ -159,9 +161,36 @@ def transfer_layout(source: np.ndarray, target: np.ndarray, weight: float, outli
     offset = ((src[a] + src[b]) / 2 - target_centre) * (1.0 - stay)
     shaped += target_centre + offset - (shaped[0] + shaped[b - a]) / 2
     out[OUTER_LIPS] = dst[OUTER_LIPS] + weight * (shaped - dst[OUTER_LIPS])
-    out[INNER_LIPS] = dst[INNER_LIPS] + weight * offset
+    out[INNER_LIPS] = _inside(dst[INNER_LIPS] + weight * offset, out[OUTER_LIPS])
     if outline > 0:
         out[JAW] = dst[JAW] + outline * (_jaw_with_chin(src, dst) - dst[JAW])
+    return out
+
+
+def _inside(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """``inner`` (the inner lips) with each point that lies outside the ``outer`` lips, or closer than
+    ``LIP_MARGIN`` of the mouth's width to their edge, moved towards the mouth's centre until it is inside.
+
+    The outer lips take the source's shape while the inner lips stay near the target's: a source mouth narrower
+    or thinner than the target's would leave inner points outside the outer contour, and the warp's triangles
+    there fold over, dragging slivers of teeth and lips across the mouth corners.
+    """
+    contour = np.asarray(outer, dtype=np.float32).reshape(-1, 1, 2)
+    centre = np.asarray(outer, dtype=np.float64).mean(axis=0)
+    margin = LIP_MARGIN * float(np.linalg.norm(outer[6] - outer[0]))
+    out = np.array(inner, dtype=np.float64)
+    for index, point in enumerate(out):
+        if cv2.pointPolygonTest(contour, (float(point[0]), float(point[1])), True) >= margin:
+            continue
+        low, high = 0.0, 1.0  # share of the way to the centre: 0 is where it is, 1 the centre (inside)
+        for _ in range(12):
+            middle = (low + high) / 2
+            moved = point + middle * (centre - point)
+            if cv2.pointPolygonTest(contour, (float(moved[0]), float(moved[1])), True) >= margin:
+                high = middle
+            else:
+                low = middle
+        out[index] = point + high * (centre - point)
     return out
 
 
