@@ -1,8 +1,12 @@
 """Real worker and bot processes that fault tests kill, stop and restart.
 
-They are forked from the test process: a fork runs the same ``run_worker`` / ``run_telegram`` that `studio
-worker` and `studio telegram` run, with fresh connections of its own, and starts in milliseconds where a new
-interpreter takes seconds on a busy machine. A worker can be told to stop at a step of a job (through
+They are forked from a fork server (``multiprocessing``'s "forkserver": one clean, single-threaded process
+started once per test session with this module imported), never from the test process itself: a fork of the
+test process copies the locks its other threads hold at that moment (the recording chat's thread writing to
+stderr, a connection pool), and a child that needs one of them hangs before it logs a line — one start in
+about fifteen did. Each child runs the same ``run_worker`` / ``run_telegram`` that `studio worker` and
+`studio telegram` run, with fresh connections of its own, and starts in milliseconds where a new interpreter
+takes seconds on a busy machine. A worker can be told to stop at a step of a job (through
 ``WorkerResources.checkpoint``) so a SIGKILL lands exactly there.
 """
 
@@ -30,7 +34,9 @@ from storage.db import Database
 if TYPE_CHECKING:
     from inference.resources import Checkpoint
 
-_fork = multiprocessing.get_context("fork")
+_fork = multiprocessing.get_context("forkserver")
+# The server imports what the children run once, so each fork starts with it loaded.
+_fork.set_forkserver_preload([__name__])
 
 
 def holding_checkpoint(control: Path) -> Checkpoint:
