@@ -27,7 +27,9 @@ def _fingerprint(folder: str) -> str:
 
 def test_local_keys_are_made_once_even_by_processes_starting_together(tmp_path: Path) -> None:
     folder = tmp_path / "provenance"
-    with multiprocessing.get_context("fork").Pool(4) as pool:
+    # A fork server's children, not forks of this process: a fork would copy whatever lock another thread of the
+    # test session holds at that moment.
+    with multiprocessing.get_context("forkserver").Pool(4) as pool:
         prints = pool.map(_fingerprint, [str(folder)] * 8)
     assert len(set(prints)) == 1, "every process signs with the same key"
     assert stat.S_IMODE((folder / KEY_FILE).stat().st_mode) == 0o600
