@@ -38,8 +38,7 @@ class PressAnswer(ChatAnswer):
     async def send(self, replies: Sequence[Reply]) -> list[str | None]:
         """Stop the button's spinner, then send the replies into the chat; a reply that redraws the pressed
         message (a contact sheet's picks) goes onto that message instead, its words as a toast to the presser."""
-        if replies and self._redraws(replies[0]):
-            await self._redraw(replies[0])
+        if replies and self._redraws(replies[0]) and await self._redraw(replies[0]):
             return [None, *await super().send(replies[1:])]
         await self.acknowledge()
         return await super().send(replies)
@@ -47,14 +46,17 @@ class PressAnswer(ChatAnswer):
     def _redraws(self, reply: Reply) -> bool:
         return reply.redraws_pressed and bool(reply.buttons) and self.query.message is not None
 
-    async def _redraw(self, reply: Reply) -> None:
+    async def _redraw(self, reply: Reply) -> bool:
+        """Put ``reply``'s buttons on the pressed message, its words in the toast; False when that message can no
+        longer be edited (deleted, too old), so the reply goes into the chat as a new message instead."""
         # The sheet shows its picks on its own buttons: a new copy of them under it would leave the sheet's ☆ stale.
         try:
             await with_retry(lambda: self.query.edit_message_reply_markup(keyboard(reply.buttons)))
         except BadRequest as exc:
             if not is_not_modified(exc):  # two quick presses that end where they began change nothing
-                raise
+                return False
         await with_retry(lambda: self.query.answer(clip(reply.text, ALERT_LIMIT) or None))
+        return True
 
     async def refuse(self, text: str) -> None:
         """Someone else's button, or forged/expired data: the presser alone sees it, the chat stays clean."""

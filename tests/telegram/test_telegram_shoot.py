@@ -67,6 +67,16 @@ def test_shoot_sheet_picks_and_carousel_through_telegram(world: tuple[FakeTelegr
         labels = [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
         assert labels[:4] == ["★ 1", "★ 2", "☆ 3", "☆ 4"], labels
         assert not [c for c in fake.calls[before:] if c.method.startswith("send")], "the chat stays clean"
+
+        # A sheet that can no longer be edited (deleted meanwhile): the picks come as a new message with buttons.
+        fake.messages.pop((ALICE, message["message_id"]))
+        before = len(fake.calls)
+        fake.press(ALICE, message, buttons["☆ 3"])
+        again = fake.wait_call("sendMessage", chat_id=ALICE, contains="carousel order: #2, #1, #3.", after=before)
+        assert [label for label, _ in again.buttons][:4] == ["★ 1", "★ 2", "★ 3", "☆ 4"]
+        fake.messages[(ALICE, message["message_id"])] = message
+        fake.press(ALICE, message, buttons["☆ 3"])  # back to the two picks the carousel below expects
+        fake.wait_call("answerCallbackQuery", contains="carousel order: #2, #1.", after=before)
     first.close()
 
     # A new bot process: the picks are on the job, the sheet's buttons still work.
